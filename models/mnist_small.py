@@ -20,14 +20,20 @@ SOURCE = "tds-mnist-10k"
 
 
 @register_model(source=SOURCE, input_shape=(1, 28, 28))
-def mnist_approach1(*, filters: tuple[int, int] = (32, 14), dropout: float = 0.1) -> nn.Module:
-    """Two (Conv2D 3x3 relu, BatchNorm, MaxPool 2) blocks, Flatten, Dropout, Dense(10, softmax)."""
+def mnist_approach1(*, filters: tuple[int, int] = (32, 14), dropout: float = 0.1,
+                    pool: bool = True) -> nn.Module:
+    """Two (Conv2D 3x3 relu, BatchNorm, MaxPool 2) blocks, Flatten, Dropout, Dense(10, softmax).
+
+    ``pool=False`` drops the MaxPooling layers (to measure what pooling saves).
+    """
     require(len(filters) == 2, f"filters must name the two conv blocks, got {filters!r}")
     layers: list[nn.Module] = []
     channels = 1
     for f in filters:
         layers += [Conv2D(channels, check_positive("filters", f), 3, activation="relu"),
-                   BatchNormalization(f), MaxPooling2D(2)]
+                   BatchNormalization(f)]
+        if pool:
+            layers.append(MaxPooling2D(2))
         channels = f
     layers += [Flatten(), Dropout(check_rate("dropout", dropout))]
     (flat,) = output_shape(nn.Sequential(*layers), (1, 28, 28))
@@ -37,7 +43,8 @@ def mnist_approach1(*, filters: tuple[int, int] = (32, 14), dropout: float = 0.1
 def _conv_gap(filters: tuple[int, ...], dropout: float, pool_after: int) -> nn.Module:
     require(len(filters) >= 1 and filters[-1] == 10,
             f"filters must end with 10 maps, one per class, for GAP; got {filters!r}")
-    require(1 <= pool_after <= len(filters), f"pool_after must be a block number, got {pool_after!r}")
+    require(isinstance(pool_after, int) and 0 <= pool_after <= len(filters),
+            f"pool_after must be a block number, or 0 for no pooling, got {pool_after!r}")
     check_rate("dropout", dropout)
     layers: list[nn.Module] = []
     channels = 1

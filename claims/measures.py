@@ -1,0 +1,286 @@
+"""What a claim can measure: a registry of statistics, each a function of the claim's
+``measure`` table. Structural statistics build the model on the meta device (no memory,
+no compute) except where values matter (pruning ranks real weights).
+
+A statistic that cannot be measured yet raises ``Pending`` with what is missing.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils import prune
+from torch.utils.flop_counter import FlopCounterMode
+
+import models
+from models.layers import Activation, Conv2D, Dense
+from models.summary import Summary, summarize
+
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
+
+
+class Pending(Exception):
+    """The measurement needs something this run does not have (training results, data)."""
+
+
+class MeasureError(ValueError):
+    """The measure table is wrong: unknown statistic, missing key, bad expression."""
+
+
+Statistic = Callable[[dict[str, Any]], Any]
+STATISTICS: dict[str, Statistic] = {}
+
+
+def statistic(name: str) -> Callable[[Statistic], Statistic]:
+    def wrap(fn: Statistic) -> Statistic:
+        STATISTICS[name] = fn
+        return fn
+    return wrap
+
+
+def measure(spec: dict[str, Any]) -> Any:
+    name = spec.get("statistic")
+    if name not in STATISTICS:
+        raise MeasureError(f"unknown statistic {name!r}; valid: {', '.join(sorted(STATISTICS))}")
+    try:
+        return STATISTICS[name](spec)
+    except KeyError as error:
+        raise MeasureError(f"statistic {name!r} needs key {error}") from None
+
+
+def _frozen(value: Any) -> Any:
+    """TOML gives lists and dicts; builders and caches want tuples."""
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    return value
+
+
+def _options(spec: dict[str, Any]) -> tuple:
+    return _frozen(spec.get("options", {}))
+
+
+@cache
+def _meta_model(name: str, options: tuple) -> nn.Module:
+    with torch.device("meta"):
+        return models.build(name, **dict(options))
+
+
+@cache
+def _summary(name: str, options: tuple) -> Summary:
+    return summarize(_meta_model(name, options))
+
+
+def _spec_summary(spec: dict[str, Any]) -> Summary:
+    return _summary(spec["model"], _options(spec))
+
+
+def _row(spec: dict[str, Any]):
+    summary = _spec_summary(spec)
+    if "row" in spec:
+        return summary.rows[spec["row"]]
+    return summary.layer(spec["layer"])
+
+
+@statistic("params")
+def params(spec: dict[str, Any]) -> int:
+    """Keras' Total / Trainable / Non-trainable params (``which``, default total)."""
+    which = spec.get("which", "total")
+    if which not in ("total", "trainable", "non_trainable"):
+        raise MeasureError(f"params: which must be total, trainable or non_trainable, got {which!r}")
+    return getattr(_spec_summary(spec), which)
+
+
+@statistic("layer_params")
+def layer_params(spec: dict[str, Any]) -> int:
+    """Parameters of one summary row (``row`` index or Keras-style ``layer`` name)."""
+    return _row(spec).params
+
+
+@statistic("output_shape")
+def output_shape(spec: dict[str, Any]) -> list[int]:
+    """Output shape of one summary row, channels-last, without the batch axis."""
+    return list(_row(spec).output_shape)
+
+
+@statistic("layer_count")
+def layer_count(spec: dict[str, Any]) -> int:
+    """Rows of the summary, or rows of one layer ``type`` (e.g. Conv2D)."""
+    rows = _spec_summary(spec).rows
+    kind = spec.get("type")
+    return sum(1 for r in rows if kind is None or r.type == kind)
+
+
+@statistic("largest_layers")
+def largest_layers(spec: dict[str, Any]) -> list[int]:
+    """1-based positions, among the layers of ``type``, of the ``k`` with the most parameters."""
+    rows = [r for r in _spec_summary(spec).rows if r.type == spec["type"]]
+    ranked = sorted(range(len(rows)), key=lambda i: -rows[i].params)[: spec["k"]]
+    return sorted(i + 1 for i in ranked)
+
+
+@statistic("activations")
+def activations(spec: dict[str, Any]) -> int:
+    """How many layers apply ``activation`` (e.g. relu) in the built model."""
+    model = _meta_model(spec["model"], _options(spec))
+    return sum(1 for m in model.modules()
+               if isinstance(m, (Conv2D, Dense, Activation)) and m.activation == spec["activation"])
+
+
+@statistic("neurons")
+def neurons(spec: dict[str, Any]) -> int:
+    """Output units of every convolution and fully connected layer, for one image."""
+    model = _meta_model(spec["model"], _options(spec))
+    total = 0
+
+    def hook(_module, _inputs, output):
+        nonlocal total
+        total += output[0].numel()
+
+    hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        model.eval()
+        model(torch.zeros(1, *model.input_shape, device="meta"))
+    finally:
+        for h in hooks:
+            h.remove()
+    return total
+
+
+@statistic("macs")
+def macs(spec: dict[str, Any]) -> int:
+    """Multiply-accumulates of one forward pass on one image (torch.utils.flop_counter / 2)."""
+    model = _meta_model(spec["model"], _options(spec))
+    model.eval()
+    with FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, *model.input_shape, device="meta"))
+    return counter.get_total_flops() // 2
+
+
+def _conv_weights(model: nn.Module) -> list[tuple[nn.Module, str]]:
+    return [(m, "weight") for m in model.modules() if isinstance(m, nn.Conv2d)]
+
+
+@statistic("prunable")
+def prunable(spec: dict[str, Any]) -> int:
+    """Convolution kernel weights: what the post prunes (biases and BatchNorm untouched)."""
+    return sum(m.weight.numel() for m, _ in _conv_weights(_meta_model(spec["model"], _options(spec))))
+
+
+@statistic("pruned")
+def pruned(spec: dict[str, Any]) -> int:
+    """Global L1 magnitude pruning of the conv kernels by ``amount`` (a fraction), then count
+    ``remaining`` conv weights or all non-zero ``trainable`` parameters."""
+    torch.manual_seed(0)
+    model = models.build(spec["model"], **dict(_options(spec)))
+    targets = _conv_weights(model)
+    prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=spec["amount"])
+    for module, name in targets:
+        prune.remove(module, name)
+    count = spec.get("count", "remaining")
+    if count == "remaining":
+        return sum(int(m.weight.count_nonzero()) for m, _ in targets)
+    if count == "trainable":
+        return sum(int(p.count_nonzero()) for p in model.parameters() if p.requires_grad)
+    raise MeasureError(f"pruned: count must be 'remaining' or 'trainable', got {count!r}")
+
+
+_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+              ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+              ast.Pow: operator.pow, ast.USub: operator.neg, ast.Lt: operator.lt,
+              ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+              ast.Eq: operator.eq}
+_FUNCTIONS = {"min": min, "max": max, "abs": abs, "round": round, "int": int}
+
+
+def evaluate(expr: str, names: dict[str, Any]) -> Any:
+    """Arithmetic and comparisons over numbers and named measurements; nothing else."""
+    def ev(node: ast.AST) -> Any:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return node.value
+        if isinstance(node, ast.Name) and node.id in names:
+            return names[node.id]
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+            return _OPERATORS[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _OPERATORS:
+            return _OPERATORS[type(node.op)](ev(node.operand))
+        if isinstance(node, ast.Compare) and all(type(o) in _OPERATORS for o in node.ops):
+            left, ok = ev(node.left), True
+            for op, right_node in zip(node.ops, node.comparators):
+                right = ev(right_node)
+                ok = ok and _OPERATORS[type(op)](left, right)
+                left = right
+            return ok
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+            return all(ev(v) for v in node.values)
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in _FUNCTIONS and not node.keywords):
+            return _FUNCTIONS[node.func.id](*(ev(a) for a in node.args))
+        raise MeasureError(f"expression {expr!r}: {ast.dump(node)[:60]} is not allowed "
+                           f"(numbers, names {sorted(names)}, + - * / // % **, comparisons, "
+                           f"{', '.join(_FUNCTIONS)})")
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as error:
+        raise MeasureError(f"expression {expr!r} is not valid: {error.msg}") from None
+    return ev(tree)
+
+
+@statistic("expression")
+def expression(spec: dict[str, Any]) -> Any:
+    """``expr`` over constants and ``refs``, each ref itself a measure table."""
+    refs = {name: measure(ref) for name, ref in spec.get("refs", {}).items()}
+    return evaluate(spec["expr"], refs)
+
+
+@statistic("dataset")
+def dataset(spec: dict[str, Any]) -> Any:
+    """A fact about a dataset (size, shape, classes): needs the data on disk."""
+    raise Pending(f"needs the {spec['dataset']} dataset: no dataset loader is built yet, "
+                  "so this fact is not measured")
+
+
+def _training_pending(spec: dict[str, Any], what: str) -> Pending:
+    recipe = spec["recipe"]
+    return Pending(f"needs training results: no result file for recipe {recipe!r} under "
+                   f"{RESULTS_DIR.name}/ ({what}); the training runner is not built yet")
+
+
+@statistic("training")
+def training(spec: dict[str, Any]) -> Any:
+    """A statistic of a training run of ``recipe`` (accuracy, loss, epochs, a comparison)."""
+    raise _training_pending(spec, spec.get("metric", "metric"))
+
+
+@statistic("recipe")
+def recipe(spec: dict[str, Any]) -> Any:
+    """A hyper-parameter the run actually used, read from its result file's provenance."""
+    raise _training_pending(spec, f"field {spec['field']!r}")
+
+
+@statistic("recipe_data")
+def recipe_data(spec: dict[str, Any]) -> Any:
+    """A hyper-parameter as the source's code sets it, from the registry's recipe table;
+    lets the source's prose be checked against its own code."""
+    from claims.registry import recipes
+
+    table = recipes()
+    if spec["recipe"] not in table:
+        raise MeasureError(f"unknown recipe {spec['recipe']!r}; recipes: {', '.join(sorted(table))}")
+    return table[spec["recipe"]][spec["field"]]
+
+
+@statistic("external")
+def external(spec: dict[str, Any]) -> Any:
+    """A figure about work outside this suite's reach (hardware, training days)."""
+    raise Pending(f"not measurable here: {spec['why']}")

@@ -1,0 +1,192 @@
+"""The claims registry: one TOML file per source under ``claims/data/``, loaded and validated.
+
+A claim is data: its source, the exact quote, the kind, what to measure, the claimed value,
+the tolerance, its marker, and the verdict the registry expects (``refuted`` for the
+contradictions this project found, with the arithmetic in ``note``). Printed Keras
+summaries are kept as their printed lines (``[[summary]]``) and expanded here into one
+output-shape claim and one parameter claim per row, plus the three totals, so the quote
+and the claimed value can never drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).parent / "data"
+
+KINDS = ("parameter_count", "output_shape", "ratio", "arithmetic", "dataset", "recipe",
+         "accuracy", "comparison", "pruning", "external")
+MARKERS = ("fast", "gpu", "data")
+EXPECTATIONS = ("holds", "refuted")
+RELATIONS = ("==", "<", "<=", ">", ">=", "in")
+_DEFAULT_MARKER = {"dataset": "data", "recipe": "gpu", "accuracy": "gpu"}
+_ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+
+
+class ClaimError(ValueError):
+    """A malformed claim file: names the file, the claim and what is wrong."""
+
+    def __init__(self, path: Path | str, claim_id: str | None, problem: str) -> None:
+        where = f"{path}" + (f", claim {claim_id!r}" if claim_id else "")
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    title: str
+    author: str
+    venue: str
+    dataset: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    source: Source
+    kind: str
+    quote: str
+    claimed: Any
+    measure: dict[str, Any]
+    tolerance: dict[str, float] = field(default_factory=dict)
+    relation: str = "=="
+    marker: str = "fast"
+    expect: str = "holds"
+    note: str = ""
+
+
+def _require(ok: bool, path: Path, claim_id: str | None, problem: str) -> None:
+    if not ok:
+        raise ClaimError(path, claim_id, problem)
+
+
+_CLAIM_KEYS = {"id", "kind", "quote", "claimed", "measure", "tolerance", "relation", "marker",
+               "expect", "note"}
+
+
+def _claim(raw: dict[str, Any], source: Source, path: Path) -> Claim:
+    cid = raw.get("id")
+    _require(isinstance(cid, str) and bool(_ID.match(cid)), path, None,
+             f"claim id {cid!r} must be a lower-case string of letters, digits, '.', '_' or '-'")
+    unknown = sorted(set(raw) - _CLAIM_KEYS)
+    _require(not unknown, path, cid, f"unknown keys {unknown}; valid keys: {sorted(_CLAIM_KEYS)}")
+    for key in ("kind", "quote", "claimed", "measure"):
+        _require(key in raw, path, cid, f"missing required key {key!r}")
+    kind = raw["kind"]
+    _require(kind in KINDS, path, cid, f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    _require(isinstance(raw["quote"], str) and raw["quote"].strip() != "", path, cid,
+             "quote must be the source's exact words, a non-empty string")
+    measure = raw["measure"]
+    _require(isinstance(measure, dict) and isinstance(measure.get("statistic"), str), path, cid,
+             "measure must be a table with a 'statistic' naming what to measure")
+    tolerance = raw.get("tolerance", {})
+    _require(isinstance(tolerance, dict) and set(tolerance) <= {"abs", "rel"}
+             and all(isinstance(v, (int, float)) and v >= 0 for v in tolerance.values()),
+             path, cid, f"tolerance must be a table of 'abs' and/or 'rel' >= 0, got {tolerance!r}")
+    relation = raw.get("relation", "==")
+    _require(relation in RELATIONS, path, cid, f"relation {relation!r} is not one of {RELATIONS}")
+    if relation == "in":
+        claimed = raw["claimed"]
+        _require(isinstance(claimed, list) and len(claimed) == 2, path, cid,
+                 "relation 'in' needs claimed = [low, high]")
+    marker = raw.get("marker", _DEFAULT_MARKER.get(kind, "fast"))
+    _require(marker in MARKERS, path, cid, f"marker {marker!r} is not one of {MARKERS}")
+    expect = raw.get("expect", "holds")
+    _require(expect in EXPECTATIONS, path, cid, f"expect {expect!r} is not one of {EXPECTATIONS}")
+    note = raw.get("note", "")
+    _require(expect != "refuted" or bool(note.strip()), path, cid,
+             "a claim expected refuted needs a note with the arithmetic that refutes it")
+    return Claim(cid, source, kind, raw["quote"], raw["claimed"], measure, tolerance, relation,
+                 marker, expect, note)
+
+
+# "name (Type)  (None, a, b)  params"; Keras cuts long type names short, closing paren included.
+_SUMMARY_ROW = re.compile(r"^(?P<name>\S+) \((?P<type>[^()]*?)\)?\s+\[?\((?P<shape>None(?:, \d+)*)\)\]?\s+(?P<params>[\d,]+)$")
+_TOTAL = re.compile(r"^(?P<which>Total|Trainable|Non-trainable) params: (?P<count>[\d,]+)$")
+
+
+def _summary_claims(raw: dict[str, Any], source: Source, path: Path) -> list[Claim]:
+    """Expand a printed Keras summary into per-row shape and parameter claims and totals."""
+    sid = raw.get("id", "?")
+    _require(isinstance(raw.get("model"), str), path, sid, "a summary needs 'model'")
+    _require(isinstance(raw.get("lines"), list) and raw["lines"], path, sid,
+             "a summary needs 'lines', the printed rows and totals")
+    base = {"model": raw["model"], "options": raw.get("options", {})}
+    claims, row = [], 0
+    for line in raw["lines"]:
+        line = line.strip()
+        if m := _SUMMARY_ROW.match(line):
+            name = m["name"]
+            shape = [int(s) for s in m["shape"].split(", ")[1:]]
+            claims.append(Claim(f"{sid}.{name}.shape", source, "output_shape", line, shape,
+                                {**base, "statistic": "output_shape", "row": row}))
+            claims.append(Claim(f"{sid}.{name}.params", source, "parameter_count", line,
+                                int(m["params"].replace(",", "")),
+                                {**base, "statistic": "layer_params", "row": row}))
+            row += 1
+        elif m := _TOTAL.match(line):
+            which = {"Total": "total", "Trainable": "trainable", "Non-trainable": "non_trainable"}[m["which"]]
+            claims.append(Claim(f"{sid}.{which}", source, "parameter_count", line,
+                                int(m["count"].replace(",", "")),
+                                {**base, "statistic": "params", "which": which}))
+        else:
+            raise ClaimError(path, sid, f"summary line is neither a layer row nor a total: {line!r}")
+    return claims
+
+
+def load_file(path: Path) -> list[Claim]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ClaimError(path, None, f"not valid TOML: {error}") from None
+    raw_source = data.get("source")
+    _require(isinstance(raw_source, dict), path, None, "missing the [source] table")
+    missing = [k for k in ("id", "title", "author", "venue", "dataset") if k not in raw_source]
+    _require(not missing, path, None, f"[source] lacks {missing}")
+    source = Source(**{k: raw_source[k] for k in ("id", "title", "author", "venue", "dataset")})
+    unknown = sorted(set(data) - {"source", "claims", "summary", "recipes"})
+    _require(not unknown, path, None, f"unknown top-level tables {unknown}")
+    claims: list[Claim] = []
+    for raw in data.get("summary", []):
+        claims += _summary_claims(raw, source, path)
+    for raw in data.get("claims", []):
+        _require(isinstance(raw, dict), path, None, "each [[claims]] entry must be a table")
+        claims.append(_claim(raw, source, path))
+    return claims
+
+
+def load(directory: Path = DATA_DIR) -> list[Claim]:
+    """Every claim of every source file, ids unique across the registry."""
+    files = sorted(directory.glob("*.toml"))
+    if not files:
+        raise ClaimError(directory, None, "no claim files (*.toml) found")
+    claims: list[Claim] = []
+    seen: dict[str, Path] = {}
+    for path in files:
+        for claim in load_file(path):
+            _require(claim.id not in seen, path, claim.id, f"duplicate id (also in {seen.get(claim.id)})")
+            seen[claim.id] = path
+            claims.append(claim)
+    return claims
+
+
+def recipes(directory: Path = DATA_DIR) -> dict[str, dict[str, Any]]:
+    """The training recipes the sources give, by name (run by the training machinery)."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.toml")):
+        for name, recipe in tomllib.loads(path.read_text(encoding="utf-8")).get("recipes", {}).items():
+            if name in out:
+                raise ClaimError(path, None, f"recipe {name!r} is defined twice")
+            out[name] = {"source_file": path.name, **recipe}
+    return out
+
+
+@cache
+def registry() -> tuple[Claim, ...]:
+    """The default registry, loaded once per process."""
+    return tuple(load())

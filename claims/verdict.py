@@ -1,0 +1,79 @@
+"""Verdicts: a claim's measurement compared with its claimed value, never written down."""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+from claims.measures import Pending, measure
+from claims.registry import Claim
+
+HOLDS, REFUTED, PENDING = "holds", "refuted", "pending"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    claim: Claim
+    verdict: str
+    measured: Any
+    reason: str
+
+    @property
+    def as_expected(self) -> bool:
+        """Pending claims are not judged; the others must match the registry's expectation."""
+        return self.verdict == PENDING or self.verdict == self.claim.expect
+
+
+def _slack(claim: Claim, claimed: float) -> float:
+    tol = claim.tolerance
+    return tol.get("abs", 0.0) + tol.get("rel", 0.0) * abs(claimed)
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def compare(claim: Claim, measured: Any) -> bool:
+    """Does ``measured`` satisfy ``claimed`` under the claim's relation and tolerance?"""
+    claimed, relation = claim.claimed, claim.relation
+    if relation == "in":
+        low, high = claimed
+        return low - _slack(claim, low) <= measured <= high + _slack(claim, high)
+    if relation != "==":
+        ops = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+        return ops[relation](measured, claimed)
+    if _number(claimed) and _number(measured):
+        return math.isclose(measured, claimed, rel_tol=0.0, abs_tol=_slack(claim, claimed) + 1e-12)
+    if isinstance(claimed, list) and isinstance(measured, (list, tuple)):
+        return list(measured) == claimed
+    return measured == claimed
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def _tolerance_text(claim: Claim) -> str:
+    parts = [f"±{_show(v)}" if k == "abs" else f"±{v:.2%}" for k, v in claim.tolerance.items() if v]
+    return f" (tolerance {' '.join(parts)})" if parts else ""
+
+
+def judge(claim: Claim) -> Verdict:
+    """Measure the claim and say whether it holds."""
+    try:
+        measured = measure(claim.measure)
+    except Pending as why:
+        return Verdict(claim, PENDING, None, str(why))
+    ok = compare(claim, measured)
+    relation = "" if claim.relation == "==" else f"{claim.relation} "
+    reason = (f"measured {_show(measured)}; claimed {relation}{_show(claim.claimed)}"
+              f"{_tolerance_text(claim)}")
+    if claim.note:
+        reason += f". {claim.note}"
+    return Verdict(claim, HOLDS if ok else REFUTED, measured, reason)
