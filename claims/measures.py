@@ -183,13 +183,14 @@ def pruned(spec: dict[str, Any]) -> int:
     model = models.build(spec["model"], **dict(_options(spec)))
     targets = _conv_weights(model)
     prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=spec["amount"])
+    removed = sum(int((m.weight_mask == 0).sum()) for m, _ in targets)
     for module, name in targets:
-        prune.remove(module, name)
+        prune.remove(module, name)  # permanent: the pruned weights are now plain zeros
     count = spec.get("count", "remaining")
     if count == "remaining":
-        return sum(int(m.weight.count_nonzero()) for m, _ in targets)
+        return sum(m.weight.numel() for m, _ in targets) - removed
     if count == "trainable":
-        return sum(int(p.count_nonzero()) for p in model.parameters() if p.requires_grad)
+        return sum(p.numel() for p in model.parameters() if p.requires_grad) - removed
     raise MeasureError(f"pruned: count must be 'remaining' or 'trainable', got {count!r}")
 
 
