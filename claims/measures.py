@@ -217,7 +217,7 @@ def evaluate(expr: str, names: dict[str, Any]) -> Any:
             return _OPERATORS[type(node.op)](ev(node.operand))
         if isinstance(node, ast.Compare) and all(type(o) in _OPERATORS for o in node.ops):
             left, ok = ev(node.left), True
-            for op, right_node in zip(node.ops, node.comparators):
+            for op, right_node in zip(node.ops, node.comparators, strict=True):
                 right = ev(right_node)
                 ok = ok and _OPERATORS[type(op)](left, right)
                 left = right

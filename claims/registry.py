@@ -11,11 +11,12 @@ and the claimed value can never drift apart.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -106,7 +107,8 @@ def _claim(raw: dict[str, Any], source: Source, path: Path) -> Claim:
 
 
 # "name (Type)  (None, a, b)  params"; Keras cuts long type names short, closing paren included.
-_SUMMARY_ROW = re.compile(r"^(?P<name>\S+) \((?P<type>[^()]*?)\)?\s+\[?\((?P<shape>None(?:, \d+)*)\)\]?\s+(?P<params>[\d,]+)$")
+_SUMMARY_ROW = re.compile(r"^(?P<name>\S+) \((?P<type>[^()]*?)\)?\s+"
+                          r"\[?\((?P<shape>None(?:, \d+)*)\)\]?\s+(?P<params>[\d,]+)$")
 _TOTAL = re.compile(r"^(?P<which>Total|Trainable|Non-trainable) params: (?P<count>[\d,]+)$")
 
 

@@ -11,5 +11,16 @@ from models.layers import keras_init_, output_activation, penalty, probabilities
 from models.registry import ModelEntry, build, entry, names, register_model
 from models.summary import Summary, summarize
 
-__all__ = ["ModelEntry", "build", "entry", "keras_init_", "names", "output_activation",
-           "penalty", "probabilities", "register_model", "Summary", "summarize"]
+__all__ = [
+           "ModelEntry",
+           "Summary",
+           "build",
+           "entry",
+           "keras_init_",
+           "names",
+           "output_activation",
+           "penalty",
+           "probabilities",
+           "register_model",
+           "summarize",
+]

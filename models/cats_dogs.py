@@ -11,8 +11,17 @@ from __future__ import annotations
 from torch import nn
 
 from models._util import check_positive, check_rate, output_shape
-from models.layers import (Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense,
-                           Dropout, Flatten, GlobalAveragePooling2D, MaxPooling2D)
+from models.layers import (
+    Activation,
+    AveragePooling2D,
+    BatchNormalization,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAveragePooling2D,
+    MaxPooling2D,
+)
 from models.registry import register_model
 
 SOURCE = "aiml-gap-cats-dogs"

@@ -7,8 +7,7 @@ from __future__ import annotations
 from torch import nn
 
 from models._util import check_positive, check_rate, output_shape
-from models.layers import (Activation, Conv2D, Dense, Dropout, Flatten,
-                           GlobalAveragePooling2D, MaxPooling2D)
+from models.layers import Activation, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D, MaxPooling2D
 from models.registry import register_model
 
 SOURCE = "machinecurve-gap"

@@ -12,8 +12,16 @@ from __future__ import annotations
 from torch import nn
 
 from models._util import check_positive, check_rate, output_shape
-from models.layers import (Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
-                           GlobalAveragePooling2D, MaxPooling2D)
+from models.layers import (
+    Activation,
+    BatchNormalization,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAveragePooling2D,
+    MaxPooling2D,
+)
 from models.registry import register_model, require
 
 SOURCE = "tds-mnist-10k"

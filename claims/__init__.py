@@ -1,0 +1,1 @@
+"""The claims registry, the measurements and the report (``python -m claims report``)."""

@@ -1,0 +1,94 @@
+"""The claims report: every claim, what its source says, what was measured, the verdict."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterable
+from itertools import groupby
+
+from tabulate import tabulate
+
+from claims.registry import Claim
+from claims.verdict import Verdict, judge
+
+FORMATS = ("table", "markdown", "json")
+
+
+def judge_all(claims: Iterable[Claim]) -> list[Verdict]:
+    return [judge(c) for c in claims]
+
+
+def _value(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def _claimed(claim: Claim) -> str:
+    if claim.relation == "in":
+        return f"in [{_value(claim.claimed[0])}, {_value(claim.claimed[1])}]"
+    prefix = "" if claim.relation == "==" else f"{claim.relation} "
+    return prefix + _value(claim.claimed)
+
+
+def _verdict_cell(v: Verdict) -> str:
+    return v.verdict if v.as_expected else f"{v.verdict} (registry expects {v.claim.expect})"
+
+
+def counts(verdicts: list[Verdict]) -> dict[str, int]:
+    out = {"holds": 0, "refuted": 0, "pending": 0}
+    for v in verdicts:
+        out[v.verdict] += 1
+    return out
+
+
+def as_json(verdicts: list[Verdict]) -> str:
+    return json.dumps([{
+        "id": v.claim.id, "source": v.claim.source.id, "kind": v.claim.kind,
+        "quote": v.claim.quote, "claimed": v.claim.claimed, "measured": v.measured,
+        "verdict": v.verdict, "reason": v.reason, "marker": v.claim.marker,
+    } for v in verdicts], indent=2, default=str)
+
+
+def as_text(verdicts: list[Verdict], fmt: str = "table", width: int = 60) -> str:
+    """One table per source (tabulate's 'grid' for a terminal, 'github' for a README)."""
+    tablefmt = "github" if fmt == "markdown" else "simple_grid"
+    widths = (28, width, 16, 16, 10, width)
+    parts = []
+    for _, group in groupby(verdicts, key=lambda v: v.claim.source.id):
+        group = list(group)
+        src = group[0].claim.source
+        c = counts(group)
+        title = f"{src.title} — {src.author}, {src.venue} ({src.dataset})"
+        header = f"## {title}" if fmt == "markdown" else title
+        parts.append(f"{header}\n\n{c['holds']} hold, {c['refuted']} refuted, {c['pending']} pending\n")
+        rows = [(v.claim.id, v.claim.quote, _claimed(v.claim), _value(v.measured),
+                 _verdict_cell(v), v.reason) for v in group]
+        if fmt == "markdown":
+            rows = [tuple(cell.replace("|", "\\|").replace("\n", " ") for cell in row) for row in rows]
+        else:  # tabulate's own maxcolwidths chokes on '1,560,000'; wrap before
+            rows = [tuple(textwrap.fill(cell, w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+        parts.append(tabulate(rows, headers=("id", "quote", "claimed", "measured", "verdict", "reason"),
+                              tablefmt=tablefmt, disable_numparse=True))
+        parts.append("")
+    c = counts(verdicts)
+    parts.append(f"{len(verdicts)} claims: {c['holds']} hold, {c['refuted']} refuted, {c['pending']} pending")
+    return "\n".join(parts)
+
+
+def summary_table(verdicts: list[Verdict]) -> str:
+    """Verdict counts per source, as a markdown table (for the README)."""
+    rows = []
+    for _, group in groupby(verdicts, key=lambda v: v.claim.source.id):
+        group = list(group)
+        c = counts(group)
+        src = group[0].claim.source
+        rows.append((f"{src.title} ({src.author})", len(group), c["holds"], c["refuted"], c["pending"]))
+    c = counts(verdicts)
+    rows.append(("**all sources**", len(verdicts), c["holds"], c["refuted"], c["pending"]))
+    return tabulate(rows, headers=("source", "claims", "holds", "refuted", "pending"), tablefmt="github")
