@@ -72,7 +72,7 @@ def as_text(verdicts: list[Verdict], fmt: str = "table", width: int = 60) -> str
         if fmt == "markdown":
             rows = [tuple(cell.replace("|", "\\|").replace("\n", " ") for cell in row) for row in rows]
         else:  # tabulate's own maxcolwidths chokes on '1,560,000'; wrap before
-            rows = [tuple(textwrap.fill(cell, w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+            rows = [tuple(textwrap.fill(c, w) for c, w in zip(row, widths, strict=True)) for row in rows]
         parts.append(tabulate(rows, headers=("id", "quote", "claimed", "measured", "verdict", "reason"),
                               tablefmt=tablefmt, disable_numparse=True))
         parts.append("")
