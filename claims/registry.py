@@ -87,7 +87,8 @@ def _claim(raw: dict[str, Any], source: Source, path: Path) -> Claim:
              "measure must be a table with a 'statistic' naming what to measure")
     tolerance = raw.get("tolerance", {})
     _require(isinstance(tolerance, dict) and set(tolerance) <= {"abs", "rel"}
-             and all(isinstance(v, (int, float)) and v >= 0 for v in tolerance.values()),
+             and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                     for v in tolerance.values()),
              path, cid, f"tolerance must be a table of 'abs' and/or 'rel' >= 0, got {tolerance!r}")
     relation = raw.get("relation", "==")
     _require(relation in RELATIONS, path, cid, f"relation {relation!r} is not one of {RELATIONS}")
@@ -100,6 +101,7 @@ def _claim(raw: dict[str, Any], source: Source, path: Path) -> Claim:
     expect = raw.get("expect", "holds")
     _require(expect in EXPECTATIONS, path, cid, f"expect {expect!r} is not one of {EXPECTATIONS}")
     note = raw.get("note", "")
+    _require(isinstance(note, str), path, cid, "note must be a string")
     _require(expect != "refuted" or bool(note.strip()), path, cid,
              "a claim expected refuted needs a note with the arithmetic that refutes it")
     return Claim(cid, source, kind, raw["quote"], raw["claimed"], measure, tolerance, relation,
@@ -114,10 +116,13 @@ _TOTAL = re.compile(r"^(?P<which>Total|Trainable|Non-trainable) params: (?P<coun
 
 def _summary_claims(raw: dict[str, Any], source: Source, path: Path) -> list[Claim]:
     """Expand a printed Keras summary into per-row shape and parameter claims and totals."""
-    sid = raw.get("id", "?")
+    sid = raw.get("id") if isinstance(raw, dict) else None
+    _require(isinstance(sid, str) and bool(_ID.match(sid)), path, None,
+             f"a [[summary]] needs an id of lower-case letters, digits, '.', '_' or '-', got {sid!r}")
     _require(isinstance(raw.get("model"), str), path, sid, "a summary needs 'model'")
-    _require(isinstance(raw.get("lines"), list) and raw["lines"], path, sid,
-             "a summary needs 'lines', the printed rows and totals")
+    _require(isinstance(raw.get("lines"), list) and raw["lines"]
+             and all(isinstance(line, str) for line in raw["lines"]), path, sid,
+             "a summary needs 'lines', the printed rows and totals as strings")
     base = {"model": raw["model"], "options": raw.get("options", {})}
     claims, row = [], 0
     for line in raw["lines"]:
@@ -153,6 +158,9 @@ def load_file(path: Path) -> list[Claim]:
     source = Source(**{k: raw_source[k] for k in ("id", "title", "author", "venue", "dataset")})
     unknown = sorted(set(data) - {"source", "claims", "summary", "recipes"})
     _require(not unknown, path, None, f"unknown top-level tables {unknown}")
+    for table in ("summary", "claims"):
+        _require(isinstance(data.get(table, []), list), path, None,
+                 f"'{table}' must be an array of tables: write [[{table}]]")
     claims: list[Claim] = []
     for raw in data.get("summary", []):
         claims += _summary_claims(raw, source, path)

@@ -44,6 +44,8 @@ def compare(claim: Claim, measured: Any) -> bool:
     if relation != "==":
         ops = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
         return ops[relation](measured, claimed)
+    if isinstance(claimed, bool) or isinstance(measured, bool):
+        return type(claimed) is type(measured) and claimed == measured
     if _number(claimed) and _number(measured):
         return math.isclose(measured, claimed, rel_tol=0.0, abs_tol=_slack(claim, claimed) + 1e-12)
     if isinstance(claimed, list) and isinstance(measured, (list, tuple)):

@@ -15,7 +15,7 @@ def output_shape(layers: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, 
 
     Builders use it to size a Dense layer after Flatten, as Keras infers it.
     """
-    probe = copy.deepcopy(layers).to("meta")  # no compute, no change to BatchNorm statistics
+    probe = copy.deepcopy(layers).to("meta").eval()  # no compute, no BatchNorm statistics
     try:
         return tuple(probe(torch.zeros(1, *input_shape, device="meta")).shape[1:])
     except RuntimeError as error:
@@ -28,5 +28,6 @@ def check_rate(name: str, rate: float) -> float:
 
 
 def check_positive(name: str, value: int) -> int:
-    require(isinstance(value, int) and value >= 1, f"{name} must be a positive integer, got {value!r}")
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    require(ok, f"{name} must be a positive integer, got {value!r}")
     return value

@@ -1,0 +1,382 @@
+"""Tests of the model builders: shapes, admissible options, parameter counts, Keras defaults."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import models
+from models import fashion_dense as fashion
+from models.layers import Dense
+
+MODEL_SETTINGS = settings(max_examples=25, deadline=None)
+
+
+def _meta(name: str, **options) -> nn.Module:
+    with torch.device("meta"):
+        return models.build(name, **options)
+
+
+def _params(model: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+# --- every registered model ------------------------------------------------------------------
+
+@pytest.mark.fast
+@pytest.mark.parametrize("name", models.names(), ids=models.names())
+def test_every_model_builds_and_runs_on_meta(name):
+    model = _meta(name)
+    assert model.model_name == name
+    assert tuple(model.input_shape) == tuple(models.entry(name).input_shape)
+    out = model(torch.zeros(2, *model.input_shape, device="meta"))
+    if name == "cats_dogs_head":
+        assert out.dim() == 4 and out.shape[0] == 2
+    else:
+        assert out.dim() == 2 and out.shape[0] == 2 and out.shape[1] >= 1
+
+
+@pytest.mark.fast
+def test_names_are_sorted_and_unique():
+    names = models.names()
+    assert names == sorted(set(names))
+    assert {"kmnist_gap", "fashion_dense", "mnist_approach2", "lenet", "cats_dogs_gap"} <= set(names)
+
+
+# --- kmnist_gap: any image size the layers admit ---------------------------------------------
+
+def _kmnist_admits(s: int) -> bool:
+    """conv3 valid, pool2, conv3 valid, pool2 must leave at least one pixel ('same' keeps it)."""
+    for _ in range(2):
+        s -= 2  # conv 3x3 'valid'
+        if s < 1:
+            return False
+        s //= 2  # max pool 2, floor
+        if s < 1:
+            return False
+    return True
+
+
+KMNIST_MIN_SIZE = 10  # 10 -> 8 -> 4 -> 2 -> 1; 9 -> 7 -> 3 -> 1 -> 0
+
+
+@pytest.mark.fast
+@MODEL_SETTINGS
+@given(s=st.integers(KMNIST_MIN_SIZE, 64), num_classes=st.integers(1, 20), n=st.integers(1, 3))
+def test_kmnist_gap_output_shape_for_any_admissible_size(s, num_classes, n):
+    model = models.build("kmnist_gap", image_size=s, num_classes=num_classes)
+    assert model.input_shape == (1, s, s)
+    with torch.no_grad():
+        out = model(torch.zeros(n, 1, s, s))
+    assert tuple(out.shape) == (n, num_classes)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("s", range(1, KMNIST_MIN_SIZE))
+def test_kmnist_gap_rejects_images_below_minimum(s):
+    with pytest.raises(ValueError, match="too small"):
+        models.build("kmnist_gap", image_size=s)
+
+
+@pytest.mark.fast
+def test_kmnist_gap_minimum_is_exact():
+    assert next(s for s in range(1, 65) if _kmnist_admits(s)) == KMNIST_MIN_SIZE
+    for s in range(1, 65):
+        if _kmnist_admits(s):
+            assert tuple(_meta("kmnist_gap", image_size=s).input_shape) == (1, s, s)
+        else:
+            with pytest.raises(ValueError):
+                _meta("kmnist_gap", image_size=s)
+
+
+# --- fashion_dense: closed-form parameter count ----------------------------------------------
+
+@pytest.mark.fast
+@MODEL_SETTINGS
+@given(hidden=st.integers(1, 2000), layers=st.sampled_from([1, 2]))
+def test_fashion_dense_parameter_count_closed_form(hidden, layers):
+    model = _meta("fashion_dense", hidden=hidden, layers=layers)
+    total = _params(model)
+    assert total == fashion.parameter_count(hidden, layers)
+    if layers == 1:
+        # Dense(1 -> hidden) per pixel: 2 * hidden; Dense(784 * hidden -> 10): 7840 * hidden + 10
+        assert total == 7842 * hidden + 10
+    else:
+        assert total == 7842 * hidden + 10 + hidden * hidden + hidden
+
+
+@pytest.mark.fast
+def test_fashion_dense_as_coded_has_same_parameters():
+    assert _params(_meta("fashion_dense_as_coded", hidden=392)) == 7842 * 392 + 10
+
+
+# --- cats_dogs_gap: any image size the head admits -------------------------------------------
+
+def _head_admits(s: int) -> bool:
+    """Three blocks of conv3 valid + max pool 2 must leave at least one pixel."""
+    for _ in range(3):
+        s = (s - 2) // 2 if s - 2 >= 1 else 0
+        if s < 1:
+            return False
+    return True
+
+
+CATS_DOGS_MIN_SIZE = 22  # 22 -> 20 -> 10 -> 8 -> 4 -> 2 -> 1; 21 -> 19 -> 9 -> 7 -> 3 -> 1 -> 0
+
+
+@pytest.mark.fast
+def test_cats_dogs_head_minimum_is_exact():
+    assert next(s for s in range(1, 101) if _head_admits(s)) == CATS_DOGS_MIN_SIZE
+    for s in range(1, 40):
+        if _head_admits(s):
+            _meta("cats_dogs_gap", image_size=s)
+        else:
+            with pytest.raises(ValueError):
+                _meta("cats_dogs_gap", image_size=s)
+
+
+@pytest.mark.fast
+@MODEL_SETTINGS
+@given(s=st.integers(CATS_DOGS_MIN_SIZE, 256), n=st.integers(1, 3))
+def test_cats_dogs_gap_output_shape_for_any_admissible_size(s, n):
+    gap = _meta("cats_dogs_gap", image_size=s).eval()
+    assert tuple(gap(torch.zeros(n, 3, s, s, device="meta")).shape) == (n, 1)
+    # The true GAP back end is GlobalAveragePooling2D (no weights) + Dense(64 -> 1): 65.
+    head = _meta("cats_dogs_head", image_size=s)
+    assert _params(gap, trainable_only=True) - _params(head, trainable_only=True) == 65
+
+
+# --- invalid options -------------------------------------------------------------------------
+
+@pytest.mark.fast
+@pytest.mark.parametrize("s", [CATS_DOGS_MIN_SIZE, 37])
+def test_cats_dogs_gap_real_forward_at_small_sizes(s):
+    model = models.build("cats_dogs_gap", image_size=s).eval()
+    with torch.no_grad():
+        out = model(torch.rand(3, 3, s, s))
+    assert tuple(out.shape) == (3, 1)
+
+
+@pytest.mark.fast
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(KeyError) as info:
+        models.build("no_such_model")
+    message = info.value.args[0]
+    assert "no_such_model" in message
+    for name in models.names():
+        assert name in message
+
+
+@pytest.mark.fast
+def test_unknown_option_names_it_and_lists_valid_options():
+    with pytest.raises(TypeError) as info:
+        models.build("kmnist_gap", colour="blue")
+    message = str(info.value)
+    assert "colour" in message
+    for option in models.entry("kmnist_gap").options():
+        assert option in message
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(("name", "options", "words"), [
+    ("kmnist_gap", {"dropout": 1.0}, "dropout"),
+    ("kmnist_gap", {"dropout": -0.1}, "dropout"),
+    ("fashion_dense", {"hidden": 0}, "hidden"),
+    ("fashion_dense", {"layers": 3}, "layers"),
+    ("fashion_dense", {"activation": "tanh"}, "activation"),
+    ("fashion_dense_as_coded", {"activation": "tanh"}, "DENSE_ACTIVATION_FUNCTION"),
+    ("lenet", {"dense": (1,)}, "dense"),
+    ("lenet", {"dense": (0, 84)}, "dense"),
+    ("lenet", {"l1_l2": (-1.0, 0.0)}, "l1_l2"),
+    ("lenet", {"dropout": (0.5,)}, "dropout"),
+    ("mnist_approach2", {"filters": (4, 8, 16, 16, 12)}, "filters"),
+    ("mnist_approach2", {"pool_after": 9}, "pool_after"),
+    ("mnist_approach1", {"filters": (32,)}, "filters"),
+    ("cats_dogs_gap", {"image_size": 0}, "image_size"),
+    ("kmnist_traditional", {"num_classes": 0}, "num_classes"),
+], ids=lambda v: repr(v) if isinstance(v, dict) else None)
+def test_invalid_values_raise_value_error(name, options, words):
+    with pytest.raises(ValueError, match=words):
+        _meta(name, **options)
+
+
+DROPOUT_OPTIONS = [("kmnist_gap", "dropout"), ("kmnist_traditional", "dropout"),
+                   ("fashion_dense", "dropout"), ("mnist_dense", "hidden_dropout"),
+                   ("mnist_dense", "input_dropout"), ("mnist_approach1", "dropout"),
+                   ("mnist_approach2", "dropout"), ("cats_dogs_dense_dropout", "dropout")]
+BAD_RATES = st.one_of(st.floats(max_value=0.0, exclude_max=True, allow_nan=False),
+                      st.floats(min_value=1.0, allow_nan=False), st.just(math.nan))
+
+
+@pytest.mark.fast
+@MODEL_SETTINGS
+@given(where=st.sampled_from(DROPOUT_OPTIONS), rate=BAD_RATES)
+def test_dropout_outside_unit_interval_is_rejected(where, rate):
+    name, option = where
+    with pytest.raises(ValueError, match=option):
+        _meta(name, **{option: rate})
+
+
+@pytest.mark.fast
+@MODEL_SETTINGS
+@given(where=st.sampled_from(DROPOUT_OPTIONS), rate=st.floats(0.0, 1.0, exclude_max=True))
+def test_dropout_inside_unit_interval_is_accepted(where, rate):
+    name, option = where
+    _meta(name, **{option: rate})
+
+
+@pytest.mark.fast
+def test_mnist_approach2_admits_a_one_pixel_last_map():
+    # 28 -conv-> 26 -pool-> 13, then six convs: 11 -> 9 -> 7 -> 5 -> 3 -> 1: GAP of a 1x1 map.
+    model = models.build("mnist_approach2", filters=(4, 8, 16, 16, 16, 16, 10), pool_after=1)
+    assert tuple(model(torch.zeros(2, 1, 28, 28)).shape) == (2, 10)
+
+
+# --- Keras defaults --------------------------------------------------------------------------
+
+def _batchnorms(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def _biased(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None]
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("name", ["mnist_approach2", "cats_dogs_dense", "mnist_approach1"])
+def test_keras_defaults_for_source_models(name):
+    assert models.entry(name).keras is True
+    torch.manual_seed(0)
+    model = models.build(name)
+    assert _batchnorms(model)
+    for bn in _batchnorms(model):
+        assert (bn.eps, bn.momentum) == (1e-3, 0.01)
+    assert _biased(model)
+    for layer in _biased(model):
+        assert torch.count_nonzero(layer.bias) == 0
+    explicit = models.build(name, keras=True)
+    assert [(bn.eps, bn.momentum) for bn in _batchnorms(explicit)] == \
+        [(1e-3, 0.01)] * len(_batchnorms(model))
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("name", ["mnist_approach2", "cats_dogs_dense", "mnist_approach1"])
+def test_pytorch_defaults_with_keras_false(name):
+    torch.manual_seed(0)
+    model = models.build(name, keras=False)
+    for bn in _batchnorms(model):
+        assert (bn.eps, bn.momentum) == (1e-5, 0.1)
+    assert any(torch.count_nonzero(layer.bias) > 0 for layer in _biased(model))
+
+
+@pytest.mark.fast
+def test_external_models_default_to_pytorch():
+    assert models.entry("alexnet_paper").keras is False
+    torch.manual_seed(0)
+    model = models.build("lenet", keras=False)
+    assert all(torch.count_nonzero(layer.bias) > 0 for layer in _biased(model))
+
+
+# --- Keras-style summary ---------------------------------------------------------------------
+
+@pytest.mark.fast
+def test_summary_counts_running_statistics_as_non_trainable():
+    summary = models.summarize(_meta("mnist_approach2"))
+    assert (summary.total, summary.trainable, summary.non_trainable) == (5490, 5382, 108)
+    # 4 + 8 + 16 + 16 + 10 = 54 BatchNorm channels, each with a running mean and variance
+    bn_rows = [r for r in summary.rows if r.type == "BatchNormalization"]
+    assert sum(r.non_trainable for r in bn_rows) == 108
+    assert bn_rows[0].name == "batch_normalization" and bn_rows[1].name == "batch_normalization_1"
+    assert (bn_rows[0].trainable, bn_rows[0].non_trainable) == (8, 8)
+    text = summary.format()
+    assert "Total params: 5,490" in text
+    assert "Trainable params: 5,382" in text
+    assert "Non-trainable params: 108" in text
+
+
+@pytest.mark.fast
+def test_summary_matches_real_device_build():
+    meta = models.summarize(_meta("kmnist_gap"))
+    cpu = models.summarize(models.build("kmnist_gap"))
+    assert meta.rows == cpu.rows
+    assert meta.rows[0].output_shape == (26, 26, 32) and meta.rows[0].params == 320
+
+
+# --- probabilities, penalty ------------------------------------------------------------------
+
+@pytest.mark.fast
+def test_probabilities_softmax_rows_sum_to_one():
+    torch.manual_seed(0)
+    model = models.build("mnist_dense").eval()
+    assert models.output_activation(model) == "softmax"
+    with torch.no_grad():
+        p = models.probabilities(model, torch.rand(2, 1, 28, 28))
+    assert p.shape == (2, 10)
+    assert torch.allclose(p.sum(dim=1), torch.ones(2), atol=1e-6)
+    assert (p >= 0).all()
+
+
+@pytest.mark.fast
+def test_probabilities_sigmoid_in_open_unit_interval():
+    torch.manual_seed(0)
+    model = models.build("cats_dogs_gap").eval()
+    assert models.output_activation(model) == "sigmoid"
+    with torch.no_grad():
+        p = models.probabilities(model, torch.rand(2, 3, 100, 100))
+    assert p.shape == (2, 1)
+    assert ((p > 0) & (p < 1)).all()
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(("a", "b"), [(1e-3, 2e-4), (0.0, 0.5), (0.01, 0.0)])
+def test_lenet_penalty_by_hand(a, b):
+    torch.manual_seed(0)
+    model = models.build("lenet", l1_l2=(a, b))
+    first, second, last = [m for m in model.modules() if isinstance(m, Dense)]
+    assert last.regularizer is None
+    w1, w2 = first.weight.detach(), second.weight.detach()
+    expected = (a * w1.abs().sum() + b * w1.square().sum()
+                + 1e-6 * (w2.abs().sum() + w2.square().sum()))
+    assert torch.allclose(models.penalty(model), expected, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.fast
+def test_lenet_without_regularizer_has_zero_penalty():
+    assert float(models.penalty(models.build("lenet"))) == 0.0
+
+
+# --- the post's activation that is never applied ---------------------------------------------
+
+def _additivity_gap(model: nn.Module) -> float:
+    """max |f(x1+x2) - f(0) - (f(x1) - f(0)) - (f(x2) - f(0))|: zero for an affine map."""
+    generator = torch.Generator().manual_seed(0)
+    x1 = torch.randn(2, 1, 28, 28, generator=generator)
+    x2 = torch.randn(2, 1, 28, 28, generator=generator)
+    zero = torch.zeros_like(x1)
+    model.eval()
+    with torch.no_grad():
+        f0 = model(zero)
+        gap = (model(x1 + x2) - f0) - ((model(x1) - f0) + (model(x2) - f0))
+    return float(gap.abs().max())
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("activation", fashion.ACTIVATION_CHOICES)
+@pytest.mark.parametrize("layers", [1, 2])
+def test_fashion_dense_as_coded_is_linear_whatever_the_activation(activation, layers):
+    torch.manual_seed(0)
+    model = models.build("fashion_dense_as_coded", hidden=8, layers=layers, activation=activation)
+    assert _additivity_gap(model) < 1e-4
+
+
+@pytest.mark.fast
+def test_fashion_dense_with_relu_is_not_linear():
+    torch.manual_seed(0)
+    model = models.build("fashion_dense", hidden=8, activation="relu")
+    assert _additivity_gap(model) > 1e-3
