@@ -7,6 +7,8 @@ import ast
 import sys
 from pathlib import Path
 
+from tabulate import tabulate
+
 import models
 from claims import report
 from claims.registry import DATA_DIR, MARKERS, ClaimError, load, registry
@@ -49,7 +51,6 @@ def _summary(args: argparse.Namespace) -> int:
 
 def _models(_args: argparse.Namespace) -> int:
     rows = [(n, models.entry(n).source, models.entry(n).doc) for n in models.names()]
-    from tabulate import tabulate
     print(tabulate(rows, headers=("model", "source", "what it is"), tablefmt="simple"))
     return 0
 

@@ -10,7 +10,7 @@ from itertools import groupby
 from tabulate import tabulate
 
 from claims.registry import Claim
-from claims.verdict import Verdict, judge
+from claims.verdict import Verdict, judge, show
 
 FORMATS = ("table", "markdown", "json")
 
@@ -19,21 +19,11 @@ def judge_all(claims: Iterable[Claim]) -> list[Verdict]:
     return [judge(c) for c in claims]
 
 
-def _value(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return str(value)
-
-
 def _claimed(claim: Claim) -> str:
     if claim.relation == "in":
-        return f"in [{_value(claim.claimed[0])}, {_value(claim.claimed[1])}]"
+        return f"in [{show(claim.claimed[0])}, {show(claim.claimed[1])}]"
     prefix = "" if claim.relation == "==" else f"{claim.relation} "
-    return prefix + _value(claim.claimed)
+    return prefix + show(claim.claimed)
 
 
 def _verdict_cell(v: Verdict) -> str:
@@ -67,7 +57,7 @@ def as_text(verdicts: list[Verdict], fmt: str = "table", width: int = 60) -> str
         title = f"{src.title} — {src.author}, {src.venue} ({src.dataset})"
         header = f"## {title}" if fmt == "markdown" else title
         parts.append(f"{header}\n\n{c['holds']} hold, {c['refuted']} refuted, {c['pending']} pending\n")
-        rows = [(v.claim.id, v.claim.quote, _claimed(v.claim), _value(v.measured),
+        rows = [(v.claim.id, v.claim.quote, _claimed(v.claim), show(v.measured),
                  _verdict_cell(v), v.reason) for v in group]
         if fmt == "markdown":
             rows = [tuple(cell.replace("|", "\\|").replace("\n", " ") for cell in row) for row in rows]

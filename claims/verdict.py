@@ -53,7 +53,10 @@ def compare(claim: Claim, measured: Any) -> bool:
     return measured == claimed
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
+    """A value as the report prints it: thousands separators, 6 significant digits, '-' for none."""
+    if value is None:
+        return "-"
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, int) and not isinstance(value, bool):
@@ -62,7 +65,7 @@ def _show(value: Any) -> str:
 
 
 def _tolerance_text(claim: Claim) -> str:
-    parts = [f"±{_show(v)}" if k == "abs" else f"±{v:.2%}" for k, v in claim.tolerance.items() if v]
+    parts = [f"±{show(v)}" if k == "abs" else f"±{v:.2%}" for k, v in claim.tolerance.items() if v]
     return f" (tolerance {' '.join(parts)})" if parts else ""
 
 
@@ -74,7 +77,7 @@ def judge(claim: Claim) -> Verdict:
         return Verdict(claim, PENDING, None, str(why))
     ok = compare(claim, measured)
     relation = "" if claim.relation == "==" else f"{claim.relation} "
-    reason = (f"measured {_show(measured)}; claimed {relation}{_show(claim.claimed)}"
+    reason = (f"measured {show(measured)}; claimed {relation}{show(claim.claimed)}"
               f"{_tolerance_text(claim)}")
     if claim.note:
         reason += f". {claim.note}"
