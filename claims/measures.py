@@ -11,7 +11,6 @@ import ast
 import operator
 from collections.abc import Callable
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,8 +21,6 @@ from torch.utils.flop_counter import FlopCounterMode
 import models
 from models.layers import Activation, Conv2D, Dense
 from models.summary import Summary, summarize
-
-RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 
 
 class Pending(Exception):
@@ -246,27 +243,46 @@ def expression(spec: dict[str, Any]) -> Any:
 
 @statistic("dataset")
 def dataset(spec: dict[str, Any]) -> Any:
-    """A fact about a dataset (size, shape, classes): needs the data on disk."""
-    raise Pending(f"needs the {spec['dataset']} dataset: no dataset loader is built yet, "
-                  "so this fact is not measured")
+    """A ``fact`` about a ``dataset`` (size, split_sizes, image_shape, classes, ...), measured
+    on the files under the data root; pending while they are absent or damaged."""
+    from training import datasets
 
-
-def _training_pending(spec: dict[str, Any], what: str) -> Pending:
-    recipe = spec["recipe"]
-    return Pending(f"needs training results: no result file for recipe {recipe!r} under "
-                   f"{RESULTS_DIR.name}/ ({what}); the training runner is not built yet")
+    name = spec["dataset"]
+    try:
+        facts = datasets.facts(name)
+    except datasets.UnknownDataset as error:
+        raise MeasureError(str(error)) from None
+    except datasets.DataMissing as error:
+        raise Pending(f"needs the {name} dataset: {error}") from None
+    except datasets.DatasetError as error:  # a wrong digest, a malformed file
+        raise Pending(f"needs an intact {name} dataset: {error}") from None
+    if spec["fact"] not in facts:
+        raise MeasureError(f"dataset: unknown fact {spec['fact']!r}; {name} has {', '.join(facts)}")
+    return facts[spec["fact"]]
 
 
 @statistic("training")
 def training(spec: dict[str, Any]) -> Any:
-    """A statistic of a training run of ``recipe`` (accuracy, loss, epochs, a comparison)."""
-    raise _training_pending(spec, spec.get("metric", "metric"))
+    """A statistic of a training run of ``recipe`` (accuracy, loss, epochs, a comparison),
+    read from its result file under ``results/``: only a run that happened gives a verdict."""
+    from training import metrics
+
+    try:
+        return metrics.compute(spec)
+    except (metrics.NotRun, metrics.CappedRun) as why:
+        raise Pending(str(why)) from None
 
 
 @statistic("recipe")
 def recipe(spec: dict[str, Any]) -> Any:
-    """A hyper-parameter the run actually used, read from its result file's provenance."""
-    raise _training_pending(spec, f"field {spec['field']!r}")
+    """A hyper-parameter the run actually used, read from its result file's recipe."""
+    from training import metrics
+
+    try:
+        data = metrics.loader(allow_capped=True)(spec["recipe"])
+    except (metrics.NotRun, metrics.CappedRun) as why:
+        raise Pending(str(why)) from None
+    return data["recipe_table"][spec["field"]]
 
 
 @statistic("recipe_data")

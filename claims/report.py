@@ -6,11 +6,13 @@ import json
 import textwrap
 from collections.abc import Iterable
 from itertools import groupby
+from typing import Any
 
 from tabulate import tabulate
 
 from claims.registry import Claim
 from claims.verdict import Verdict, judge, show
+from training.metrics import Seeds
 
 FORMATS = ("table", "markdown", "json")
 
@@ -42,7 +44,15 @@ def as_json(verdicts: list[Verdict]) -> str:
         "id": v.claim.id, "source": v.claim.source.id, "kind": v.claim.kind,
         "quote": v.claim.quote, "claimed": v.claim.claimed, "measured": v.measured,
         "verdict": v.verdict, "reason": v.reason, "marker": v.claim.marker,
-    } for v in verdicts], indent=2, default=str)
+    } for v in verdicts], indent=2, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    """Measurements JSON does not know: seed statistics as a table, anything else as text."""
+    if isinstance(value, Seeds):
+        return {"values": list(value.values), "mean": value.mean, "std": value.std,
+                "lower_bound": value.lower_bound, "files": list(value.files)}
+    return str(value)
 
 
 def as_text(verdicts: list[Verdict], fmt: str = "table", width: int = 60) -> str:

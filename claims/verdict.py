@@ -9,6 +9,7 @@ from typing import Any
 
 from claims.measures import Pending, measure
 from claims.registry import Claim
+from training.metrics import Seeds
 
 HOLDS, REFUTED, PENDING = "holds", "refuted", "pending"
 
@@ -35,8 +36,34 @@ def _number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
+def seeds_rule(claim: Claim) -> str:
+    """How a claim is judged over several seeds: a figure ('==') holds when it lies in the
+    seeds' range widened by the tolerance (the source ran one seed, which could be any of
+    ours); a bound ('>', 'in', ...) holds when the seeds' mean satisfies it."""
+    return claim.measure.get("seeds", "range" if claim.relation == "==" else "mean")
+
+
+def _compare_seeds(claim: Claim, measured: Seeds) -> bool | None:
+    """True/False, or None when a capped run's lower bound cannot decide."""
+    rule = seeds_rule(claim)
+    if rule == "range":
+        low, high = min(measured.values), max(measured.values)
+        slack = _slack(claim, claim.claimed)
+        ok = low - slack - 1e-12 <= claim.claimed <= high + slack + 1e-12
+    elif rule in ("mean", "all"):
+        values = [measured.mean] if rule == "mean" else measured.values
+        ok = all(compare(claim, v) for v in values)
+    else:
+        raise ValueError(f"claim {claim.id}: unknown seeds rule {rule!r}; valid: range, mean, all")
+    if measured.lower_bound and not (ok and claim.relation in (">", ">=")):
+        return None  # a maximum over a prefix only proves lower bounds
+    return ok
+
+
 def compare(claim: Claim, measured: Any) -> bool:
     """Does ``measured`` satisfy ``claimed`` under the claim's relation and tolerance?"""
+    if isinstance(measured, Seeds):
+        return bool(_compare_seeds(claim, measured))
     claimed, relation = claim.claimed, claim.relation
     if relation == "in":
         low, high = claimed
@@ -75,10 +102,15 @@ def judge(claim: Claim) -> Verdict:
         measured = measure(claim.measure)
     except Pending as why:
         return Verdict(claim, PENDING, None, str(why))
+    if isinstance(measured, Seeds) and _compare_seeds(claim, measured) is None:
+        return Verdict(claim, PENDING, measured, f"measured {measured}: a capped run's best is a lower "
+                       "bound that does not decide this claim; run the full recipe")
     ok = compare(claim, measured)
     relation = "" if claim.relation == "==" else f"{claim.relation} "
     reason = (f"measured {show(measured)}; claimed {relation}{show(claim.claimed)}"
               f"{_tolerance_text(claim)}")
+    if isinstance(measured, Seeds):
+        reason += f"; rule: {seeds_rule(claim)} of the seeds"
     if claim.note:
         reason += f". {claim.note}"
     return Verdict(claim, HOLDS if ok else REFUTED, measured, reason)

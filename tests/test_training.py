@@ -1,0 +1,307 @@
+"""The training machinery: Keras semantics, stacked seeds, resumption, result files, metrics.
+
+Fast tests run on small made-up images; the tests marked ``data`` train on real MNIST and
+skip, with the command that fetches it, where it is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import types
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+import models
+from claims.registry import registry
+from claims.verdict import HOLDS, judge
+from training import metrics, results
+from training.recipes import RecipeError, get, names, parse
+from training.run import prepare, train_recipe
+from training.trainer import Data, KerasAdam, Split, Stack, Trainer
+
+pytestmark = pytest.mark.fast
+
+
+def blobs(n: int = 600, seed: int = 0) -> types.SimpleNamespace:
+    """Ten classes, each a bright 7x7 patch at its own place on noise: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, n)
+    x = (rng.random((n, 28, 28)) * 80).astype(np.uint8)
+    for i, label in enumerate(y):
+        r, c = divmod(int(label), 5)
+        x[i, 2 + r * 12: 9 + r * 12, 1 + c * 5: 6 + c * 5] = 255
+    cut = n * 5 // 6
+    return types.SimpleNamespace(train_images=x[:cut], train_labels=y[:cut], test_images=x[cut:],
+                                 test_labels=y[cut:], classes=tuple(str(i) for i in range(10)))
+
+
+def test_every_recipe_parses() -> None:
+    for name in names():
+        recipe = get(name)
+        assert recipe.epochs >= 1 and recipe.model in models.names()
+
+
+def test_recipe_errors_name_the_problem() -> None:
+    with pytest.raises(RecipeError, match="unknown recipe 'nope'"):
+        get("nope")
+    with pytest.raises(RecipeError, match="unknown keys bogus"):
+        parse("x", {"model": "lenet", "dataset": "mnist", "epochs": 1, "loss": "binary_crossentropy",
+                    "bogus": 1})
+    with pytest.raises(RecipeError, match="needs a validation_split"):
+        parse("x", {"model": "lenet", "dataset": "mnist", "epochs": 1, "loss": "binary_crossentropy",
+                    "monitor": "val_loss", "early_stopping_patience": 3})
+
+
+def test_grid_product_gives_every_pair() -> None:
+    points = get("lenet1_l1l2_grid").grid_points()
+    assert len(points) == 36 and points[0] == {"l1_l2": (0.0, 0.0)} and points[-1] == {"l1_l2": (1e-2, 1e-2)}
+    assert [p["hidden"] for p in get("mnist_dense_width_grid").grid_points()] == [32, 64, 128, 256]
+
+
+def test_keras_adam_is_the_keras_formula_not_pytorchs() -> None:
+    """Keras adds epsilon to sqrt(v), PyTorch to the bias-corrected sqrt(v): at epsilon 1e-4
+    (the Fashion-MNIST post) the first step differs by a factor sqrt(1 - 0.999)."""
+    p = torch.tensor([[1.0, -2.0]], requires_grad=True)
+    p.grad = torch.tensor([[1e-3, -1e-2]])
+    g = p.grad.clone()
+    KerasAdam({"w": p}, torch.tensor([0.1]), 1e-4).step(torch.ones(1))
+    m, v = 0.1 * g, 0.001 * g * g
+    expected = torch.tensor([[1.0, -2.0]]) - 0.1 * math.sqrt(1 - 0.999) / (1 - 0.9) * m / (v.sqrt() + 1e-4)
+    torch.testing.assert_close(p.detach(), expected)
+    q = torch.tensor([[1.0, -2.0]], requires_grad=True)
+    q.grad = g.clone()
+    torch.optim.Adam([q], lr=0.1, eps=1e-4).step()
+    assert not torch.allclose(q.detach(), p.detach(), atol=1e-4)
+
+
+def test_validation_split_is_the_last_fraction_before_shuffling() -> None:
+    arrays = blobs(600)
+    recipe = replace(get("mnist_dense0"), validation_split=0.2)
+    data = prepare(recipe, arrays, torch.device("cpu"))
+    assert len(data.train) == 400 and len(data.val) == 100  # int(500 * 0.8) = 400
+    torch.testing.assert_close(data.val.y, torch.as_tensor(arrays.train_labels[400:]))
+    torch.testing.assert_close(data.val.x[0, 0], torch.as_tensor(arrays.train_images[400]) / 255.0)
+
+
+def test_lenet_inputs_are_zero_padded_to_32() -> None:
+    data = prepare(get("lenet0"), blobs(60), torch.device("cpu"))
+    assert data.train.x.shape[1:] == (1, 32, 32)
+    assert data.train.x[:, :, :2].abs().sum() == 0 and data.train.x[:, :, -2:].abs().sum() == 0
+
+
+def _trainer(recipe_name: str, seeds: list[int], arrays=None, **changes) -> Trainer:
+    recipe = replace(get(recipe_name), **changes)
+    data = prepare(recipe, arrays or blobs(), torch.device("cpu"))
+    mods = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        mods.append(models.build(recipe.model, **recipe.options))
+    return Trainer(recipe, Stack.of(mods, torch.device("cpu")), data, seeds=seeds)
+
+
+def test_stacked_seeds_train_exactly_as_separate_runs() -> None:
+    """A seed's run does not depend on which seeds train beside it."""
+    together = _trainer("mnist_approach3", [3, 4], epochs=2, batch_size=50)
+    alone = _trainer("mnist_approach3", [4], epochs=2, batch_size=50)
+    for t in (together, alone):
+        while not t.done:
+            t.run_epoch()
+    for key, value in alone.stack.state().items():
+        torch.testing.assert_close(together.stack.state()[key][1], value[0], rtol=1e-4, atol=1e-5)
+
+
+def test_vmap_and_loop_agree() -> None:
+    looped = _trainer("mnist_approach3", [0, 1], epochs=1, batch_size=100)
+    vmapped = _trainer("mnist_approach3", [0, 1], epochs=1, batch_size=100)
+    vmapped.vmapped = True
+    a, b = looped.run_epoch(), vmapped.run_epoch()
+    np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-3)
+
+
+def test_it_learns() -> None:
+    # no BatchNorm here: Keras' momentum 0.99 needs hundreds of steps before eval mode is usable
+    t = _trainer("lenet0", [0, 1], epochs=4, batch_size=50)
+    rows = [t.run_epoch() for _ in range(4)]
+    assert np.mean(rows[-1]["loss"]) < np.mean(rows[0]["loss"])
+    assert min(rows[-1]["test_accuracy"]) > 0.5  # chance is 0.1
+
+
+def test_masks_keep_pruned_weights_at_zero() -> None:
+    t = _trainer("mnist_approach2", [0, 1], epochs=1, batch_size=50)
+    name = "0.weight"
+    mask = (torch.rand_like(t.stack.params[name]) > 0.5).float()
+    with torch.no_grad():
+        t.stack.params[name].mul_(mask)
+    t.masks = {name: mask}
+    t.run_epoch()
+    assert (t.stack.params[name][mask == 0] == 0).all()
+    assert (t.stack.params[name][mask == 1] != 0).float().mean() > 0.99
+
+
+def _logs(**per_seed: list[float]) -> dict[str, list[float]]:
+    return {k: list(v) for k, v in per_seed.items()}
+
+
+def test_early_stopping_and_restore_best_follow_keras() -> None:
+    """patience 2 on val_loss: 1.0, 0.9 (best), 0.95, 0.96 -> stops after the 4th epoch and
+    restores the 2nd epoch's weights; the other seed keeps improving and never stops."""
+    t = _trainer("mnist_dense0", [0, 1], validation_split=0.2, early_stopping_patience=2,
+                 restore_best=True)
+    states = []
+    for epoch, losses in enumerate([(1.0, 1.0), (0.9, 0.8), (0.95, 0.7), (0.96, 0.6)]):
+        with torch.no_grad():
+            for p in t.stack.params.values():
+                p.fill_(epoch)
+        states.append(t.stack.state())
+        t._end_epoch(_logs(val_loss=losses))
+        t.epoch += 1
+    assert t.callbacks.stopped_epoch == [3, None] and t.callbacks.best_epoch == [1, 3]
+    assert t.active.tolist() == [0.0, 1.0]
+    t.history = []
+    final = t.finish()
+    assert final.stopped_epoch == [3, None]
+    w = t.stack.params["1.weight"]
+    assert (w[0] == 1).all() and (w[1] == 3).all()  # seed 0 restored to epoch 2 (index 1)
+
+
+def test_early_stopping_baseline_keeps_waiting_until_passed() -> None:
+    """Keras: an improvement resets the wait only once the monitor beats the baseline."""
+    t = _trainer("mnist_approach3", [0], early_stopping_patience=2, early_stopping_baseline=0.98,
+                 monitor="test_accuracy")
+    for epoch, acc in enumerate([0.90, 0.95, 0.97]):
+        t.epoch = epoch
+        t._end_epoch(_logs(test_accuracy=[acc]))
+    assert t.callbacks.stopped_epoch == [None] and t.callbacks.wait == [3]
+    t2 = _trainer("mnist_approach3", [0], early_stopping_patience=2, early_stopping_baseline=0.98,
+                  monitor="test_accuracy")
+    for epoch, acc in enumerate([0.99, 0.985, 0.984]):
+        t2.epoch = epoch
+        t2._end_epoch(_logs(test_accuracy=[acc]))
+    assert t2.callbacks.stopped_epoch == [2]
+
+
+def test_reduce_lr_on_plateau_follows_keras() -> None:
+    t = _trainer("mnist_approach3", [0], reduce_lr_patience=2, reduce_lr_factor=0.5, monitor="test_accuracy")
+    for epoch, acc in enumerate([0.9, 0.95, 0.95005, 0.94, 0.96]):  # +5e-5 is below min_delta 1e-4
+        t.epoch = epoch
+        t._end_epoch(_logs(test_accuracy=[acc]))
+    assert t.lr.tolist() == pytest.approx([0.005])
+
+
+def test_a_killed_run_resumes_to_the_same_result(tmp_path) -> None:
+    arrays = blobs(300)
+    kwargs = {"arrays": arrays, "progress": False, "max_epochs": 3}
+    whole = train_recipe("mnist_approach2", seeds=[0, 1], directory=tmp_path / "a", **kwargs)
+    assert train_recipe("mnist_approach2", seeds=[0, 1], directory=tmp_path / "b", stop_after=1,
+                        **kwargs) is None
+    assert results.checkpoint_path("mnist_approach2", 0, tmp_path / "b").exists()
+    resumed = train_recipe("mnist_approach2", seeds=[0, 1], directory=tmp_path / "b", **kwargs)
+    assert resumed["points"][0]["epochs"] == whole["points"][0]["epochs"]
+    assert resumed["points"][0]["final"] == whole["points"][0]["final"]
+    assert not results.checkpoint_path("mnist_approach2", 0, tmp_path / "b").exists()
+
+
+def test_result_file_has_provenance_and_is_written_atomically(tmp_path) -> None:
+    result = train_recipe("mnist_approach3", seeds=[0], directory=tmp_path, arrays=blobs(120),
+                          progress=False, max_epochs=1)
+    path = results.path_for("mnist_approach3", tmp_path)
+    on_disk = json.loads(path.read_text())
+    assert on_disk["provenance"]["torch"] == torch.__version__
+    for key in ("git_commit", "device", "date", "wall_s", "python"):
+        assert key in on_disk["provenance"]
+    assert on_disk["seeds"] == [0] and on_disk["epochs_cap"] == 1 and result["recipe"] == "mnist_approach3"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_unreadable_result_file_says_how_to_fix(tmp_path) -> None:
+    path = tmp_path / "lenet0.json"
+    path.write_text("{not json")
+    with pytest.raises(results.ResultError, match="python -m claims train lenet0"):
+        results.read(path)
+    path.write_text('{"hello": 1}')
+    with pytest.raises(results.ResultError, match="not a result file"):
+        results.read(path)
+
+
+def _claim(claim_id: str):
+    return next(c for c in registry() if c.id == claim_id)
+
+
+def test_missing_result_is_pending_with_the_command(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
+    verdict = judge(_claim("mnist-10k.a3.above-99"))
+    assert verdict.verdict == "pending" and "python -m claims train mnist_approach3" in verdict.reason
+
+
+def test_capped_and_subset_runs_do_not_decide_figures(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
+    train_recipe("mnist_approach1", seeds=[0], directory=tmp_path, arrays=blobs(120), progress=False,
+                 max_epochs=1, limit=100)
+    verdict = judge(_claim("mnist-10k.a1.best-test-accuracy"))
+    assert verdict.verdict == "pending" and "subset" in verdict.reason
+
+
+def test_seed_rules() -> None:
+    claim = _claim("dense-vs-conv.dense0.test-accuracy")  # 0.984 ± 0.002
+    from claims.verdict import compare
+
+    assert compare(claim, metrics.Seeds((0.980, 0.983)))       # 0.984 within [0.978, 0.985]
+    assert not compare(claim, metrics.Seeds((0.975, 0.979)))   # 0.984 > 0.981
+    bound = _claim("mnist-10k.a3.above-99")                    # > 0.99: the mean decides
+    assert compare(bound, metrics.Seeds((0.991, 0.9905)))
+    assert not compare(bound, metrics.Seeds((0.995, 0.980)))
+
+
+def test_top2_confusions_reads_the_summed_matrix(tmp_path, monkeypatch) -> None:
+    matrix = np.zeros((2, 10, 10), dtype=int)
+    matrix[:, 5, 3], matrix[0, 7, 2], matrix[1, 4, 9] = 9, 8, 7
+    result = {"recipe": "mnist_dense2", "recipe_table": {"epochs": 100}, "seeds": [0, 1], "epochs_cap": None,
+              "limit": None, "provenance": {}, "points": [{"final": {"confusion": matrix.tolist()}}]}
+    results.write(results.path_for("mnist_dense2", tmp_path), result)
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
+    assert judge(_claim("dense-vs-conv.dense128.top-confusions")).verdict == HOLDS
+
+
+def _mnist():
+    from training import datasets
+
+    try:
+        return datasets.load("mnist")
+    except FileNotFoundError as missing:
+        pytest.skip(str(missing))
+
+
+@pytest.mark.data
+def test_learns_real_mnist_and_resumes(tmp_path) -> None:
+    """Real MNIST, a few hundred CPU steps: far above chance, loss falling; a run killed after
+    its first epoch resumes to exactly the uninterrupted result."""
+    arrays = _mnist()
+    kwargs = {"seeds": [0], "arrays": arrays, "progress": False, "max_epochs": 2, "limit": 12000,
+              "device": torch.device("cpu")}
+    whole = train_recipe("mnist_approach3", directory=tmp_path / "a", **kwargs)
+    epochs = whole["points"][0]["epochs"]
+    assert epochs[1]["loss"][0] < epochs[0]["loss"][0]
+    assert epochs[1]["accuracy"][0] > 0.9  # train mode
+    # eval mode lags: Keras' BatchNorm momentum 0.99 has seen only 192 batches
+    assert whole["points"][0]["final"]["accuracy"][0] > 0.5  # chance is 0.1
+    train_recipe("mnist_approach3", directory=tmp_path / "b", stop_after=1, **kwargs)
+    resumed = train_recipe("mnist_approach3", directory=tmp_path / "b", **kwargs)
+    assert resumed["points"][0]["epochs"] == epochs
+    assert resumed["points"][0]["final"] == whole["points"][0]["final"]
+
+
+def test_trainer_rejects_nothing_silently() -> None:
+    with pytest.raises(ValueError, match="larger than the model's input"):
+        prepare(get("mnist_approach3"), types.SimpleNamespace(
+            train_images=np.zeros((2, 30, 30), np.uint8), train_labels=np.zeros(2, int),
+            test_images=np.zeros((2, 30, 30), np.uint8), test_labels=np.zeros(2, int), classes=("a", "b")),
+            torch.device("cpu"))
+
+
+def test_data_and_split_types() -> None:
+    split = Split(torch.zeros(3, 1, 2, 2), torch.zeros(3, dtype=torch.long))
+    assert len(Data(split, split)) if hasattr(Data, "__len__") else len(split) == 3

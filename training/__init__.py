@@ -1,0 +1,1 @@
+"""Training the sources' recipes: datasets, the trainer, result files."""

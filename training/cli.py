@@ -1,0 +1,101 @@
+"""``python -m claims train`` and ``python -m claims recipes``: run the sources' recipes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from tabulate import tabulate
+
+from training import plots, recipes, results
+from training.run import DEFAULT_SEEDS, train_recipe
+
+
+def _recipes(_args: argparse.Namespace) -> int:
+    rows = []
+    for name in recipes.names():
+        r = recipes.get(name)
+        path = results.path_for(name)
+        rows.append((name, r.model, r.dataset, r.epochs, r.batch_size, len(r.grid_points()),
+                     "yes" if path.exists() else "-"))
+    print(tabulate(rows, headers=("recipe", "model", "dataset", "epochs", "batch", "grid points", "result"),
+                   tablefmt="simple"))
+    return 0
+
+
+def _device(text: str | None) -> torch.device:
+    if text is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(text)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device here; use --device cpu to train on the CPU")
+    return device
+
+
+def _train(args: argparse.Namespace) -> int:
+    names = recipes.names() if args.all else args.recipe
+    if not names:
+        raise ValueError("name at least one recipe (see 'python -m claims recipes') or pass --all")
+    device = _device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for name in names:
+        recipes.get(name)  # fail early on a typo, before any training
+    for name in names:
+        result = train_recipe(name, seeds=args.seeds, device=device, directory=args.results,
+                              max_epochs=args.max_epochs, data_root=args.data_root,
+                              progress=not args.quiet, resume=not args.restart)
+        path = results.path_for(name, args.results)
+        print(f"{name}: {_summary(result)} -> {path}")
+        if not args.no_plots:
+            def load(recipe: str, directory: Path | None = args.results) -> dict | None:
+                other = results.path_for(recipe, directory)
+                return results.read(other) if other.exists() else None
+            drawn = plots.draw_all(result, results.results_dir(args.results), load)
+            if not drawn and not plots.available():
+                print("  (no plots: install matplotlib)", file=sys.stderr)
+            for figure in drawn:
+                print(f"  plot: {figure}")
+    return 0
+
+
+def _summary(result: dict) -> str:
+    accs = [sum(p["final"]["accuracy"]) / len(p["final"]["accuracy"]) for p in result["points"]]
+    best = max(accs)
+    grid = f" (best of {len(accs)} grid points)" if len(accs) > 1 else ""
+    return (f"test accuracy {best:.4f}{grid}, mean of seeds {result['seeds']}, "
+            f"{result['provenance']['wall_s']} s on {result['provenance']['device']}")
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    lst = sub.add_parser("recipes", help="list the training recipes of the sources",
+                         description="Every training recipe of the sources, and whether a result exists.")
+    lst.set_defaults(run=_recipes)
+
+    train = sub.add_parser(
+        "train", help="train recipes and write their result files",
+        description="Train a source's recipe with several seeds at once (the data on the device, "
+                    "Keras semantics) and write results/RECIPE.json with provenance, plus plots. "
+                    "A killed run resumes from its last finished epoch when run again.",
+        epilog="examples:\n  python -m claims train mnist_approach3\n"
+               "  python -m claims train --all --device cuda\n"
+               "  python -m claims train lenet0 --seeds 0 1 2 3 4 --device cpu",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("recipe", nargs="*", help="recipe names (see 'python -m claims recipes')")
+    train.add_argument("--all", action="store_true", help="every recipe")
+    train.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
+                       help="seeds trained together (default: 0 1 2)")
+    train.add_argument("--device", help="cuda or cpu (default: cuda when there is one)")
+    train.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    train.add_argument("--results", type=Path, metavar="DIR",
+                       help="where result files go (default: $LEAN_CNN_RESULTS or results/)")
+    train.add_argument("--data-root", type=Path, metavar="DIR",
+                       help="where the datasets are (default: $LEAN_CNN_DATA or data/)")
+    train.add_argument("--max-epochs", type=int, metavar="N",
+                       help="cap the recipe's epochs (the result is marked as a prefix run)")
+    train.add_argument("--restart", action="store_true", help="ignore a checkpoint and start over")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--no-plots", action="store_true", help="do not draw plots")
+    train.set_defaults(run=_train)

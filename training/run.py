@@ -1,0 +1,208 @@
+"""Run a recipe end to end: data onto the device, every grid point with all seeds at once,
+a checkpoint after every epoch, and a result file with provenance at the end.
+
+    python -m claims train mnist_approach3 --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import models
+from training import results
+from training.recipes import Recipe, get
+from training.trainer import Data, Split, Stack, Trainer
+
+DEFAULT_SEEDS = (0, 1, 2)
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _images(images: np.ndarray, size: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """uint8 (N, H, W[, C]) -> float (N, C, H', W') in [0, 1], zero-padded (centred) to ``size``."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+    x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
+    x = x.float() / 255.0
+    dh, dw = size[0] - x.shape[2], size[1] - x.shape[3]
+    if dh < 0 or dw < 0:
+        raise ValueError(f"images of {tuple(x.shape[2:])} are larger than the model's input {size}")
+    if dh or dw:
+        x = F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
+    return x.contiguous()
+
+
+def prepare(recipe: Recipe, arrays: Any, device: torch.device, limit: int | None = None) -> Data:
+    """Normalize as the sources do (x / 255), pad to the model's input, and hold out Keras'
+    ``validation_split``: the last fraction of the training arrays, taken before shuffling.
+
+    ``limit`` keeps the first ``limit`` training and test images (machinery tests only).
+    """
+    size = tuple(models.entry(recipe.model).input_shape[1:])
+
+    def split(images: np.ndarray, labels: np.ndarray) -> Split:
+        if limit is not None:
+            images, labels = images[:limit], labels[:limit]
+        return Split(_images(images, size, device), torch.as_tensor(labels, dtype=torch.long, device=device))
+
+    train = split(arrays.train_images, arrays.train_labels)
+    test = split(arrays.test_images, arrays.test_labels)
+    val = None
+    if recipe.validation_split is not None:
+        at = int(len(train) * (1.0 - recipe.validation_split))  # Keras' split_at
+        train, val = Split(train.x[:at], train.y[:at]), Split(train.x[at:], train.y[at:])
+    elif getattr(arrays, "val_images", None) is not None:
+        val = split(arrays.val_images, arrays.val_labels)
+    return Data(train, test, val, classes=len(arrays.classes))
+
+
+def _seeded_models(recipe: Recipe, options: dict[str, Any], seeds: list[int]) -> list[torch.nn.Module]:
+    out = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        out.append(models.build(recipe.model, **{**recipe.options, **options}))
+    return out
+
+
+def best_options(recipe: Recipe, directory: Path | None) -> dict[str, Any]:
+    """Options a recipe takes from another recipe's best grid point (its mean test accuracy)."""
+    chosen = {}
+    for option, other in recipe.best_of.items():
+        path = results.path_for(other, directory)
+        if not path.exists():
+            raise FileNotFoundError(f"recipe {recipe.name!r} takes {option!r} from the best grid point of "
+                                    f"{other!r}: run 'python -m claims train {other}' first")
+        points = results.read(path)["points"]
+        best = max(points, key=lambda p: np.mean(p["final"]["accuracy"]))
+        chosen[option] = best["options"][option]
+    return chosen
+
+
+def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEEDS,
+                 device: torch.device | None = None, directory: Path | None = None,
+                 max_epochs: int | None = None, limit: int | None = None, data_root: Path | None = None,
+                 arrays: Any = None, progress: bool = True, resume: bool = True,
+                 stop_after: int | None = None, vmapped: bool | None = None) -> dict[str, Any] | None:
+    """Train every grid point of recipe ``name`` with ``seeds``; write and return the result.
+
+    ``max_epochs`` caps the recipe's epochs: the run is then a prefix of the recipe's run and
+    the result file says so. ``stop_after`` stops after that many epochs in this call, leaving
+    the checkpoint for a later call to resume (what a killed run leaves behind).
+    """
+    recipe = get(name)
+    device = device or default_device()
+    seeds = list(seeds)
+    epochs = min(recipe.epochs, max_epochs) if max_epochs else recipe.epochs
+    if epochs != recipe.epochs:
+        recipe = Recipe(**{**asdict(recipe), "epochs": epochs})
+    if arrays is None:
+        from training import datasets
+
+        arrays = datasets.load(recipe.dataset, data_root)
+    data = prepare(recipe, arrays, device, limit)
+    fixed = best_options(recipe, directory)
+    started, wall = time.time(), 0.0
+    points = []
+    grid = recipe.grid_points()
+    for number, options in enumerate(grid):
+        options = {**fixed, **options}
+        stack = Stack.of(_seeded_models(recipe, options, seeds), device)
+        torch.manual_seed(seeds[0])
+        trainer = Trainer(recipe, stack, data, seeds=seeds, vmapped=vmapped)
+        ckpt = results.checkpoint_path(name, number, directory)
+        key = _key(recipe, options, seeds, limit)
+        state = results.load_checkpoint(ckpt, device) if resume else None
+        if state is not None and state.get("key") == key and "finished" in state:
+            points.append({"options": options, **state["finished"]})  # done before a kill
+            wall += state["wall_s"]
+            continue
+        point_wall = 0.0
+        if state is not None and state.get("key") == key:
+            trainer.restore(state["trainer"])
+            point_wall = state["wall_s"]
+        t0 = time.time()
+        bar = _bar(recipe, number, len(grid), len(data.train), progress, trainer.epoch)
+        ran = 0
+        while not trainer.done:
+            if stop_after is not None and ran >= stop_after:
+                bar.close()
+                return None
+            row = trainer.run_epoch(bar.update_batch)
+            ran += 1
+            bar.set_postfix_str(_postfix(row))
+            results.save_checkpoint(ckpt, {"key": key, "trainer": trainer.checkpoint(),
+                                           "wall_s": point_wall + time.time() - t0})
+        bar.close()
+        history = asdict(trainer.finish())
+        point_wall += time.time() - t0
+        wall += point_wall
+        results.save_checkpoint(ckpt, {"key": key, "finished": history, "wall_s": point_wall})
+        points.append({"options": options, **history})
+    result = {
+        "recipe": name,
+        "recipe_table": asdict(get(name)),
+        "seeds": seeds,
+        "epochs_cap": epochs if epochs != get(name).epochs else None,
+        "limit": limit,
+        "provenance": {**results.provenance(device), "wall_s": round(wall, 1),
+                       "elapsed_s": round(time.time() - started, 1), "vmapped": trainer.vmapped},
+        "points": points,
+    }
+    results.write(results.path_for(name, directory), result)
+    for number in range(len(grid)):
+        results.checkpoint_path(name, number, directory).unlink(missing_ok=True)
+    return result
+
+
+def _key(recipe: Recipe, options: dict[str, Any], seeds: list[int], limit: int | None) -> str:
+    """What a checkpoint must match to be resumed: the same recipe, grid point, seeds and data."""
+    return repr((asdict(recipe), sorted(options.items()), seeds, limit))
+
+
+def _postfix(row: dict[str, list[float]]) -> str:
+    def mean(key: str) -> float:
+        values = [v for v in row.get(key, []) if v == v]
+        return sum(values) / len(values) if values else float("nan")
+    parts = [f"loss {mean('loss'):.4f}", f"acc {mean('accuracy'):.4f}"]
+    if "val_accuracy" in row:
+        parts.append(f"val {mean('val_accuracy'):.4f}")
+    parts.append(f"test {mean('test_accuracy'):.4f}")
+    return ", ".join(parts)
+
+
+class _Bar:
+    """A tqdm bar over batches of all epochs, or nothing when quiet."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+
+    def update_batch(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def set_postfix_str(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(text)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _bar(recipe: Recipe, number: int, points: int, n: int, progress: bool, done_epochs: int) -> _Bar:
+    if not progress:
+        return _Bar(None)
+    from tqdm.auto import tqdm
+
+    per_epoch = recipe.steps_per_epoch or -(-n // recipe.batch_size)
+    label = recipe.name if points == 1 else f"{recipe.name} [{number + 1}/{points}]"
+    return _Bar(tqdm(total=per_epoch * recipe.epochs, initial=per_epoch * done_epochs, desc=label,
+                     unit="batch", dynamic_ncols=True, leave=True))

@@ -1,0 +1,410 @@
+"""A Keras-faithful ``fit`` that trains several seeds of one model at once.
+
+Why not ``model.fit`` in PyTorch with a DataLoader: the networks here are tiny, so a run is
+dominated by per-batch overhead. The data lives on the device as one tensor, batches are
+index slices of it, and the seeds are one *stack*: every parameter carries a leading seed
+axis, and one step runs all seeds (``torch.func.vmap`` over ``functional_call`` on CUDA,
+a loop over seed slices on the CPU, where vmapped convolutions are slower than a loop).
+
+What Keras does and PyTorch does not, reproduced here:
+- Adam as Keras writes it: ``p -= lr * sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + epsilon)``
+  (PyTorch adds epsilon to the bias-corrected ``sqrt(v)``: not the same at epsilon 1e-4).
+- The reported training loss and accuracy are running means over the epoch, in train mode;
+  ``val_*`` and ``test_*`` are evaluated in eval mode at the epoch's end.
+- L1/L2 kernel penalties are added to the loss.
+- EarlyStopping (patience, baseline, restore_best_weights, which restores only when the
+  callback stops training) and ReduceLROnPlateau (factor, patience, min_delta 1e-4),
+  each seed on its own: a stopped seed's learning rate is zero and its weights frozen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from models.layers import Dense, output_activation
+from training.recipes import Recipe
+
+BETA1, BETA2 = 0.9, 0.999
+REDUCE_LR_MIN_DELTA = 1e-4  # Keras ReduceLROnPlateau default
+METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy", "lr")
+
+
+@dataclass
+class Split:
+    """Images (N, C, H, W) float and labels (N,) long, on the training device."""
+
+    x: Tensor
+    y: Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class Data:
+    train: Split
+    test: Split
+    val: Split | None = None
+    classes: int = 10
+
+
+@dataclass
+class Stack:
+    """S copies of one architecture as stacked tensors, plus a stateless copy to call."""
+
+    base: nn.Module
+    params: dict[str, Tensor]
+    buffers: dict[str, Tensor]
+
+    @classmethod
+    def of(cls, modules: list[nn.Module], device: torch.device) -> Stack:
+        params, buffers = stack_module_state([m.to(device) for m in modules])
+        base = modules[0].to("meta")
+        return cls(base, {k: v.detach().requires_grad_() for k, v in params.items()},
+                   {k: v.detach() for k, v in buffers.items()})
+
+    @property
+    def seeds(self) -> int:
+        return next(iter(self.params.values())).shape[0]
+
+    def state(self) -> dict[str, Tensor]:
+        return {**{k: v.detach().clone() for k, v in self.params.items()},
+                **{k: v.clone() for k, v in self.buffers.items()}}
+
+    def load(self, state: dict[str, Tensor], which: Tensor | None = None) -> None:
+        """Copy ``state`` in, for every seed or only where ``which`` (S,) is true."""
+        with torch.no_grad():
+            for k, v in (*self.params.items(), *self.buffers.items()):
+                if which is None:
+                    v.copy_(state[k])
+                else:
+                    v.copy_(torch.where(_expand(which, v), state[k], v))
+
+    def module(self, seed: int) -> nn.Module:
+        """One seed as an ordinary module on the CPU (for saving, pruning, inspecting)."""
+        import copy
+
+        module = copy.deepcopy(self.base).to_empty(device="cpu")
+        module.load_state_dict({k: v[seed].detach().cpu() for k, v in self.state().items()})
+        return module
+
+
+def _expand(per_seed: Tensor, like: Tensor) -> Tensor:
+    return per_seed.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+def penalties(stack: Stack) -> list[tuple[str, float, float]]:
+    """(parameter name, l1, l2) of every Keras kernel regularizer in the model."""
+    return [(f"{name}.weight", *module.regularizer) for name, module in stack.base.named_modules()
+            if isinstance(module, Dense) and module.regularizer is not None]
+
+
+class KerasAdam:
+    """Adam with Keras' epsilon placement, on stacked tensors, one learning rate per seed."""
+
+    def __init__(self, params: dict[str, Tensor], lr: Tensor, epsilon: float) -> None:
+        self.params, self.lr, self.epsilon, self.t = params, lr, epsilon, 0
+        self.m = {k: torch.zeros_like(v) for k, v in params.items()}
+        self.v = {k: torch.zeros_like(v) for k, v in params.items()}
+
+    @torch.no_grad()
+    def step(self, active: Tensor, masks: dict[str, Tensor] | None = None) -> None:
+        self.t += 1
+        scale = math.sqrt(1 - BETA2 ** self.t) / (1 - BETA1 ** self.t)
+        alpha = self.lr * active * scale
+        for k, p in self.params.items():
+            g = p.grad
+            self.m[k].lerp_(g, 1 - BETA1)
+            self.v[k].mul_(BETA2).addcmul_(g, g, value=1 - BETA2)
+            p.sub_(_expand(alpha, p) * self.m[k] / (self.v[k].sqrt() + self.epsilon))
+            if masks and k in masks:
+                p.mul_(masks[k])
+            p.grad = None
+
+    def state(self) -> dict[str, Any]:
+        return {"t": self.t, "m": self.m, "v": self.v, "lr": self.lr}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.t = state["t"]
+        for k in self.params:
+            self.m[k].copy_(state["m"][k])
+            self.v[k].copy_(state["v"][k])
+        self.lr.copy_(state["lr"])
+
+
+@dataclass
+class Callbacks:
+    """EarlyStopping and ReduceLROnPlateau state, one entry per seed (Keras semantics)."""
+
+    seeds: int
+    mode: str
+    best: list[float] = field(default_factory=list)
+    wait: list[int] = field(default_factory=list)
+    lr_best: list[float] = field(default_factory=list)
+    lr_wait: list[int] = field(default_factory=list)
+    stopped_epoch: list[int | None] = field(default_factory=list)
+    best_epoch: list[int | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        worst = math.inf if self.mode == "min" else -math.inf
+        self.best = self.best or [worst] * self.seeds
+        self.wait = self.wait or [0] * self.seeds
+        self.lr_best = self.lr_best or [worst] * self.seeds
+        self.lr_wait = self.lr_wait or [0] * self.seeds
+        self.stopped_epoch = self.stopped_epoch or [None] * self.seeds
+        self.best_epoch = self.best_epoch or [None] * self.seeds
+
+    def better(self, current: float, reference: float, min_delta: float = 0.0) -> bool:
+        if self.mode == "min":
+            return current < reference - min_delta
+        return current > reference + min_delta
+
+
+@dataclass
+class History:
+    """What ``fit`` returns: per-seed, per-epoch logs and the final evaluation."""
+
+    epochs: list[dict[str, list[float]]]  # one dict per epoch: metric -> value per seed
+    stopped_epoch: list[int | None]
+    best_epoch: list[int | None]
+    final: dict[str, list[Any]]  # test_loss, test_accuracy, precision, recall, confusion
+
+
+def _loss(recipe: Recipe, logits: Tensor, y: Tensor) -> Tensor:
+    """Per-sample loss of stacked logits (S, B, K) against labels (S, B) or (B,)."""
+    if recipe.loss == "binary_crossentropy":
+        logits = logits.squeeze(-1)
+        return F.binary_cross_entropy_with_logits(logits, y.float().expand_as(logits), reduction="none")
+    s, b, k = logits.shape
+    return F.cross_entropy(logits.reshape(s * b, k), y.expand(s, b).reshape(-1),
+                           reduction="none").reshape(s, b)
+
+
+def _correct(recipe: Recipe, logits: Tensor, y: Tensor) -> Tensor:
+    if recipe.loss == "binary_crossentropy":
+        return ((logits.squeeze(-1) > 0).long() == y).float()
+    return (logits.argmax(-1) == y).float()
+
+
+class Trainer:
+    """Runs one recipe on one stack of seeds; ``fit`` is resumable through ``checkpoint``."""
+
+    def __init__(self, recipe: Recipe, stack: Stack, data: Data, *, seeds: list[int],
+                 masks: dict[str, Tensor] | None = None, vmapped: bool | None = None) -> None:
+        self.recipe, self.stack, self.data, self.seeds, self.masks = recipe, stack, data, seeds, masks
+        self.device = next(iter(stack.params.values())).device
+        self.vmapped = self.device.type == "cuda" if vmapped is None else vmapped
+        s = stack.seeds
+        self.lr = torch.full((s,), float(recipe.learning_rate), device=self.device)
+        self.active = torch.ones(s, device=self.device)
+        self.optimizer = KerasAdam(stack.params, self.lr, recipe.epsilon)
+        self.callbacks = Callbacks(s, recipe.mode)
+        self.penalties = penalties(stack)
+        self.output = output_activation(stack.base)
+        # one shuffling stream per seed: a seed's batches do not depend on its neighbours
+        self.generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
+        self.epoch = 0
+        self.history: list[dict[str, list[float]]] = []
+        self.best_state: dict[str, Tensor] | None = None
+        self.final_state: dict[str, Tensor] | None = None
+        self._call = vmap(self._one, in_dims=(0, 0, 0), randomness="different")
+
+    # -- forward ---------------------------------------------------------------------------
+    def _one(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
+        return functional_call(self.stack.base, (params, buffers), (x,))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (S, B, K) of stacked inputs x (S, B, C, H, W)."""
+        if self.vmapped:
+            return self._call(self.stack.params, self.stack.buffers, x)
+        outs = [functional_call(self.stack.base,
+                                ({k: v[i] for k, v in self.stack.params.items()},
+                                 {k: v[i] for k, v in self.stack.buffers.items()}), (x[i],))
+                for i in range(self.stack.seeds)]
+        return torch.stack(outs)
+
+    def penalty(self) -> Tensor:
+        total = torch.zeros(self.stack.seeds, device=self.device)
+        for name, l1, l2 in self.penalties:
+            w = self.stack.params[name].flatten(1)
+            total = total + l1 * w.abs().sum(1) + l2 * w.square().sum(1)
+        return total
+
+    # -- one epoch -------------------------------------------------------------------------
+    def _batches(self, n: int) -> list[Tensor]:
+        """Index batches (S, B) for one epoch: a fresh permutation per seed (Keras shuffles
+        every epoch); with ``steps_per_epoch``, full batches drawn across passes."""
+        bs = self.recipe.batch_size
+        if self.recipe.steps_per_epoch is None:
+            order = torch.stack([torch.randperm(n, generator=g) for g in self.generators])
+            return list(order.split(bs, dim=1))
+        need = self.recipe.steps_per_epoch * bs
+        passes = math.ceil(need / n)
+        order = torch.stack([torch.cat([torch.randperm(n, generator=g) for _ in range(passes)])[:need]
+                             for g in self.generators])
+        return list(order.split(bs, dim=1))
+
+    def train_epoch(self, progress: Callable[[], None] | None = None) -> dict[str, Tensor]:
+        self.stack.base.train()
+        train = self.data.train
+        loss_sum = torch.zeros(self.stack.seeds, device=self.device)
+        correct = torch.zeros(self.stack.seeds, device=self.device)
+        seen = 0
+        for idx in self._batches(len(train)):
+            idx = idx.to(self.device)
+            x, y = train.x[idx], train.y[idx]
+            logits = self.forward(x)
+            per_sample = _loss(self.recipe, logits, y)
+            loss = per_sample.mean(1) + self.penalty()
+            loss.sum().backward()
+            self.optimizer.step(self.active, self.masks)
+            b = idx.shape[1]
+            with torch.no_grad():
+                loss_sum += loss.detach() * b
+                correct += _correct(self.recipe, logits, y).sum(1)
+            seen += b
+            if progress:
+                progress()
+        return {"loss": loss_sum / seen, "accuracy": correct / seen}
+
+    @torch.no_grad()
+    def evaluate(self, split: Split, *, confusion: bool = False) -> dict[str, Tensor]:
+        """Loss (with penalty, as Keras reports it) and accuracy of every seed on ``split``."""
+        self.stack.base.eval()
+        s = self.stack.seeds
+        bs = self.recipe.validation_batch_size or 1000
+        loss_sum = torch.zeros(s, device=self.device)
+        correct = torch.zeros(s, device=self.device)
+        k = self.data.classes
+        matrix = torch.zeros(s, k, k, device=self.device, dtype=torch.long) if confusion else None
+        probs = []
+        for start in range(0, len(split), bs):
+            x, y = split.x[start:start + bs], split.y[start:start + bs]
+            logits = self.forward(x.expand(s, *x.shape))
+            loss_sum += _loss(self.recipe, logits, y).sum(1)
+            correct += _correct(self.recipe, logits, y).sum(1)
+            if confusion:
+                pred = (logits.squeeze(-1) > 0).long() if k == 2 and logits.shape[-1] == 1 \
+                    else logits.argmax(-1)
+                flat = (y * k).expand(s, -1) + pred + (torch.arange(s, device=self.device) * k * k)[:, None]
+                matrix += torch.bincount(flat.flatten(), minlength=s * k * k).reshape(s, k, k)
+                probs.append(logits.softmax(-1) if self.output == "softmax" else logits.sigmoid())
+        out = {"loss": loss_sum / len(split) + self.penalty(), "accuracy": correct / len(split)}
+        if confusion:
+            out["confusion"] = matrix
+            out["precision"], out["recall"] = _keras_precision_recall(torch.cat(probs, 1), split.y, k)
+        return out
+
+    # -- callbacks -------------------------------------------------------------------------
+    def _end_epoch(self, logs: dict[str, list[float]]) -> None:
+        r, cb, epoch = self.recipe, self.callbacks, self.epoch
+        trained = self.active.bool().clone()  # seeds that ran this epoch (stopping ones included)
+        current = logs[r.monitor]
+        improved = torch.zeros(self.stack.seeds, dtype=torch.bool, device=self.device)
+        for i in range(self.stack.seeds):
+            if not self.active[i]:
+                continue
+            value = current[i]
+            if r.reduce_lr_patience is not None:  # Keras ReduceLROnPlateau
+                if cb.better(value, cb.lr_best[i], REDUCE_LR_MIN_DELTA):
+                    cb.lr_best[i], cb.lr_wait[i] = value, 0
+                else:
+                    cb.lr_wait[i] += 1
+                    if cb.lr_wait[i] >= r.reduce_lr_patience:
+                        self.lr[i] *= r.reduce_lr_factor
+                        cb.lr_wait[i] = 0
+            if r.early_stopping_patience is None:
+                continue
+            cb.wait[i] += 1  # Keras EarlyStopping (TF >= 2.9): wait resets only past the baseline
+            if cb.better(value, cb.best[i]):
+                cb.best[i], cb.best_epoch[i] = value, epoch
+                improved[i] = True
+                if r.early_stopping_baseline is None or cb.better(value, r.early_stopping_baseline):
+                    cb.wait[i] = 0
+                continue
+            if cb.wait[i] >= r.early_stopping_patience and epoch > 0:
+                cb.stopped_epoch[i] = epoch
+                self.active[i] = 0
+        if r.restore_best and improved.any():
+            state = self.stack.state()
+            self.best_state = state if self.best_state is None else {
+                k: torch.where(_expand(improved, v), v, self.best_state[k]) for k, v in state.items()}
+        state = self.stack.state()
+        self.final_state = state if self.final_state is None else {
+            k: torch.where(_expand(trained, v), v, self.final_state[k]) for k, v in state.items()}
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run_epoch(self, progress: Callable[[], None] | None = None) -> dict[str, list[float]]:
+        """One Keras epoch for every still-active seed: train, evaluate, callbacks."""
+        logs = {f"{k}": v for k, v in self.train_epoch(progress).items()}
+        if self.data.val is not None:
+            logs.update({f"val_{k}": v for k, v in self.evaluate(self.data.val).items()})
+        logs.update({f"test_{k}": v for k, v in self.evaluate(self.data.test).items()})
+        logs["lr"] = self.lr.clone()
+        row = {k: [float(x) for x in v.tolist()] for k, v in logs.items()}
+        for k in row:  # a stopped seed logs nothing more
+            row[k] = [x if a else math.nan for x, a in zip(row[k], self.active.tolist(), strict=True)]
+        self._end_epoch(row)
+        self.history.append(row)
+        self.epoch += 1
+        return row
+
+    @property
+    def done(self) -> bool:
+        return self.epoch >= self.recipe.epochs or not bool(self.active.any())
+
+    def finish(self) -> History:
+        """Final weights (best ones where EarlyStopping stopped a seed and restores) and the
+        final test evaluation with precision, recall and the confusion matrix."""
+        if self.final_state is not None:
+            self.stack.load(self.final_state)
+        if self.recipe.restore_best and self.best_state is not None:
+            stopped = torch.tensor([e is not None for e in self.callbacks.stopped_epoch], device=self.device)
+            self.stack.load(self.best_state, stopped)
+        final = self.evaluate(self.data.test, confusion=True)
+        return History(self.history, list(self.callbacks.stopped_epoch), list(self.callbacks.best_epoch),
+                       {k: v.tolist() for k, v in final.items()})
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def checkpoint(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "stack": self.stack.state(), "optimizer": self.optimizer.state(),
+                "active": self.active, "callbacks": self.callbacks.__dict__.copy(),
+                "history": self.history, "best_state": self.best_state, "final_state": self.final_state,
+                "generators": [g.get_state() for g in self.generators], "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.epoch, self.history = state["epoch"], state["history"]
+        self.stack.load(state["stack"])
+        self.optimizer.load(state["optimizer"])
+        self.active.copy_(state["active"])
+        self.callbacks = Callbacks(**state["callbacks"])
+        self.best_state, self.final_state = state["best_state"], state["final_state"]
+        for g, saved in zip(self.generators, state["generators"], strict=True):
+            g.set_state(saved)
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"] is not None:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+
+def _keras_precision_recall(probs: Tensor, y: Tensor, classes: int) -> tuple[Tensor, Tensor]:
+    """``tf.keras.metrics.Precision()/Recall()`` on one-hot labels: every (sample, class)
+    entry is a binary decision at threshold 0.5, counted over all entries (micro)."""
+    if probs.shape[-1] == 1:
+        pred = probs.squeeze(-1) > 0.5
+        truth = y.bool().expand_as(pred)
+    else:
+        pred = probs > 0.5
+        truth = F.one_hot(y, classes).bool().expand_as(pred)
+    tp = (pred & truth).sum((1, 2) if pred.dim() == 3 else 1).float()
+    predicted = pred.sum((1, 2) if pred.dim() == 3 else 1).float()
+    actual = truth.sum((1, 2) if truth.dim() == 3 else 1).float()
+    return tp / predicted.clamp(min=1), tp / actual.clamp(min=1)
