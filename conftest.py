@@ -2,6 +2,11 @@
 
 A claim the registry expects refuted (a contradiction found in its source) is a strict
 xfail whose reason carries the arithmetic, so a change that makes it hold is noticed.
+
+Training claims are judged from result files under ``results/``. Where a result is missing,
+``--train`` says whether the test trains it first: ``auto`` (default) trains on CUDA when
+the run selects ``-m gpu`` and a GPU is present, ``cuda``/``cpu`` always train on that
+device, ``never`` only reads. With pytest-xdist, each worker takes its own GPU.
 """
 
 from __future__ import annotations
@@ -9,6 +14,15 @@ from __future__ import annotations
 import pytest
 
 from claims.registry import Claim, registry
+
+TRAINED_STATISTICS = ("training", "recipe")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lean-cnn-claims")
+    group.addoption("--train", choices=("auto", "never", "cpu", "cuda"), default="auto",
+                    help="train the recipes of training claims that have no result file: auto (on CUDA "
+                         "when -m selects gpu and a GPU exists), never, cpu (slow) or cuda")
 
 
 def claim_param(claim: Claim):
@@ -21,3 +35,30 @@ def claim_param(claim: Claim):
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "claim" in metafunc.fixturenames:
         metafunc.parametrize("claim", [claim_param(c) for c in registry()])
+
+
+@pytest.fixture
+def trained(request: pytest.FixtureRequest):
+    """Make sure the results a training claim reads exist, training them if ``--train`` allows."""
+    def ensure(claim: Claim) -> None:
+        if claim.measure.get("statistic") not in TRAINED_STATISTICS:
+            return
+        import torch
+
+        from training.run import ensure as train_missing
+        from training.run import needed_recipes, worker_device
+
+        policy = request.config.getoption("--train")
+        if policy == "auto":
+            selects_gpu = "gpu" in (request.config.getoption("markexpr") or "")
+            policy = "cuda" if selects_gpu and torch.cuda.is_available() else "never"
+        if policy == "never":
+            return
+        if policy == "cuda" and not torch.cuda.is_available():
+            pytest.skip("--train cuda: no CUDA device here; use --train cpu to train on the CPU (slow)")
+        device = worker_device() if policy == "cuda" else torch.device("cpu")
+        try:
+            train_missing(needed_recipes(claim.measure), device=device)
+        except FileNotFoundError as missing:  # the dataset is absent: say how to get it
+            pytest.skip(str(missing))
+    return ensure

@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.utils import prune
 from torch.utils.flop_counter import FlopCounterMode
 
 import models
@@ -162,33 +161,55 @@ def macs(spec: dict[str, Any]) -> int:
     return counter.get_total_flops() // 2
 
 
-def _conv_weights(model: nn.Module) -> list[tuple[nn.Module, str]]:
-    return [(m, "weight") for m in model.modules() if isinstance(m, nn.Conv2d)]
-
-
 @statistic("prunable")
 def prunable(spec: dict[str, Any]) -> int:
     """Convolution kernel weights: what the post prunes (biases and BatchNorm untouched)."""
-    return sum(m.weight.numel() for m, _ in _conv_weights(_meta_model(spec["model"], _options(spec))))
+    from training.lottery import conv_weights
+
+    return sum(m.weight.numel() for m, _ in conv_weights(_meta_model(spec["model"], _options(spec))))
+
+
+def _count_pruned(model: nn.Module, count: str) -> int:
+    from training.lottery import remaining, trainable_after
+
+    counters = {"remaining": remaining, "trainable": trainable_after}
+    if count not in counters:
+        raise MeasureError(f"count must be one of {', '.join(counters)}, got {count!r}")
+    return counters[count](model)
 
 
 @statistic("pruned")
 def pruned(spec: dict[str, Any]) -> int:
     """Global L1 magnitude pruning of the conv kernels by ``amount`` (a fraction), then count
     ``remaining`` conv weights or all non-zero ``trainable`` parameters."""
+    from training.lottery import prune_to
+
     torch.manual_seed(0)
     model = models.build(spec["model"], **dict(_options(spec)))
-    targets = _conv_weights(model)
-    prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=spec["amount"])
-    removed = sum(int((m.weight_mask == 0).sum()) for m, _ in targets)
-    for module, name in targets:
-        prune.remove(module, name)  # permanent: the pruned weights are now plain zeros
-    count = spec.get("count", "remaining")
-    if count == "remaining":
-        return sum(m.weight.numel() for m, _ in targets) - removed
-    if count == "trainable":
-        return sum(p.numel() for p in model.parameters() if p.requires_grad) - removed
-    raise MeasureError(f"pruned: count must be 'remaining' or 'trainable', got {count!r}")
+    prune_to(model, spec["amount"])
+    return _count_pruned(model, spec.get("count", "remaining"))
+
+
+@statistic("pruning_schedule")
+def pruning_schedule(spec: dict[str, Any]) -> Any:
+    """Run a pruning ``schedule`` (see ``training.lottery.Schedule``) on real weights, iteration
+    after iteration with the masks kept, and report after ``iteration`` (default: the last)
+    the ``remaining`` or ``trainable`` count, or the ``removed_percent`` of the conv kernels."""
+    from training.lottery import Schedule, conv_weights, prune_to, remaining
+
+    schedule = Schedule.from_spec(spec["schedule"])
+    torch.manual_seed(0)
+    model = models.build(spec["model"], **dict(_options(spec)))
+    iteration = spec.get("iteration", len(schedule.removed))
+    if not 1 <= iteration <= len(schedule.removed):
+        raise MeasureError(f"iteration must be 1..{len(schedule.removed)}, got {iteration!r}")
+    for fraction in schedule.removed[:iteration]:
+        prune_to(model, fraction, schedule.scope)
+    report = spec.get("report", "remaining")
+    if report == "removed_percent":
+        total = sum(m.weight.numel() for m, _ in conv_weights(model))
+        return 100 * (1 - remaining(model) / total)
+    return _count_pruned(model, report)
 
 
 _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,

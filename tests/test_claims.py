@@ -7,7 +7,8 @@ import pytest
 from claims.verdict import HOLDS, PENDING, judge
 
 
-def test_claim(claim):
+def test_claim(claim, trained):
+    trained(claim)
     verdict = judge(claim)
     if verdict.verdict == PENDING:
         pytest.skip(verdict.reason)

@@ -266,34 +266,6 @@ def test_top2_confusions_reads_the_summed_matrix(tmp_path, monkeypatch) -> None:
     assert judge(_claim("dense-vs-conv.dense128.top-confusions")).verdict == HOLDS
 
 
-def _mnist():
-    from training import datasets
-
-    try:
-        return datasets.load("mnist")
-    except FileNotFoundError as missing:
-        pytest.skip(str(missing))
-
-
-@pytest.mark.data
-def test_learns_real_mnist_and_resumes(tmp_path) -> None:
-    """Real MNIST, a few hundred CPU steps: far above chance, loss falling; a run killed after
-    its first epoch resumes to exactly the uninterrupted result."""
-    arrays = _mnist()
-    kwargs = {"seeds": [0], "arrays": arrays, "progress": False, "max_epochs": 2, "limit": 12000,
-              "device": torch.device("cpu")}
-    whole = train_recipe("mnist_approach3", directory=tmp_path / "a", **kwargs)
-    epochs = whole["points"][0]["epochs"]
-    assert epochs[1]["loss"][0] < epochs[0]["loss"][0]
-    assert epochs[1]["accuracy"][0] > 0.9  # train mode
-    # eval mode lags: Keras' BatchNorm momentum 0.99 has seen only 192 batches
-    assert whole["points"][0]["final"]["accuracy"][0] > 0.5  # chance is 0.1
-    train_recipe("mnist_approach3", directory=tmp_path / "b", stop_after=1, **kwargs)
-    resumed = train_recipe("mnist_approach3", directory=tmp_path / "b", **kwargs)
-    assert resumed["points"][0]["epochs"] == epochs
-    assert resumed["points"][0]["final"] == whole["points"][0]["final"]
-
-
 def test_trainer_rejects_nothing_silently() -> None:
     with pytest.raises(ValueError, match="larger than the model's input"):
         prepare(get("mnist_approach3"), types.SimpleNamespace(
@@ -305,3 +277,34 @@ def test_trainer_rejects_nothing_silently() -> None:
 def test_data_and_split_types() -> None:
     split = Split(torch.zeros(3, 1, 2, 2), torch.zeros(3, dtype=torch.long))
     assert len(Data(split, split)) if hasattr(Data, "__len__") else len(split) == 3
+
+
+def test_lottery_iterations_prune_rewind_and_keep_masks(tmp_path) -> None:
+    """Iteration k keeps iteration k-1's masks, reaches the schedule's fraction, and starts
+    from the seeds' initial values (rewound), so the post's 5,220 -> 4,176 -> 2,309 holds."""
+    from training.run import _point_models
+    recipe = get("mnist_approach2_lottery")
+    first, none = _point_models(recipe, {"iteration": 0, "removed": 0.0}, [0], None)
+    assert none is None
+    initial = {k: v.clone() for k, v in first[0].state_dict().items()}
+    trained = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v for k, v in initial.items()}
+    one, masks1 = _point_models(recipe, {"iteration": 1, "removed": 0.2}, [0],
+                                {"states": [trained], "masks": None})
+    assert sum(int(m.sum()) for m in masks1[0].values()) == 4176
+    for key, mask in masks1[0].items():
+        w = one[0].get_parameter(key)
+        assert (w[mask == 0] == 0).all()
+        torch.testing.assert_close(w[mask == 1], initial[key][mask == 1])  # rewound, not trained
+    _, masks2 = _point_models(recipe, {"iteration": 2, "removed": 0.5577}, [0],
+                                {"states": [trained], "masks": masks1})
+    assert sum(int(m.sum()) for m in masks2[0].values()) == 2309
+    for key in masks1[0]:
+        assert (masks2[0][key] <= masks1[0][key]).all()  # a pruned weight never comes back
+
+
+def test_lottery_run_writes_one_point_per_iteration(tmp_path) -> None:
+    result = train_recipe("mnist_approach2_lottery", seeds=[0, 1], directory=tmp_path, arrays=blobs(120),
+                          progress=False, max_epochs=1)
+    assert [p["options"]["iteration"] for p in result["points"]] == [0, 1, 2]
+    assert [p["options"]["remaining"] for p in result["points"]] == [None, [4176, 4176], [2309, 2309]]
+

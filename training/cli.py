@@ -50,14 +50,29 @@ def _train(args: argparse.Namespace) -> int:
         path = results.path_for(name, args.results)
         print(f"{name}: {_summary(result)} -> {path}")
         if not args.no_plots:
-            def load(recipe: str, directory: Path | None = args.results) -> dict | None:
-                other = results.path_for(recipe, directory)
-                return results.read(other) if other.exists() else None
-            drawn = plots.draw_all(result, results.results_dir(args.results), load)
-            if not drawn and not plots.available():
-                print("  (no plots: install matplotlib)", file=sys.stderr)
-            for figure in drawn:
-                print(f"  plot: {figure}")
+            _draw(result, args.results)
+    return 0
+
+
+def _draw(result: dict, directory: Path | None) -> None:
+    def load(recipe: str) -> dict | None:
+        other = results.path_for(recipe, directory)
+        return results.read(other) if other.exists() else None
+    drawn = plots.draw_all(result, results.results_dir(directory), load)
+    if not drawn and not plots.available():
+        print("  (no plots: install matplotlib)", file=sys.stderr)
+    for figure in drawn:
+        print(f"  plot: {figure}")
+
+
+def _plots(args: argparse.Namespace) -> int:
+    names = args.recipe or [n for n in recipes.names() if results.path_for(n, args.results).exists()]
+    for name in names:
+        path = results.path_for(name, args.results)
+        if not path.exists():
+            raise FileNotFoundError(f"no result {path}: run 'python -m claims train {name}' first")
+        print(f"{name}:")
+        _draw(results.read(path), args.results)
     return 0
 
 
@@ -99,3 +114,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--no-plots", action="store_true", help="do not draw plots")
     train.set_defaults(run=_train)
+
+    plot = sub.add_parser("plots", help="draw the plots of existing result files",
+                          description="Learning curves, comparisons and confusion matrices from "
+                                      "results/*.json, saved under results/plots/.")
+    plot.add_argument("recipe", nargs="*", help="recipes (default: every one with a result file)")
+    plot.add_argument("--results", type=Path, metavar="DIR", help="where the result files are")
+    plot.set_defaults(run=_plots)

@@ -33,6 +33,8 @@ def _pyplot():
 
 def _curve(point: dict[str, Any], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     values = np.array([e[key] for e in point["epochs"] if key in e], dtype=float)  # (epochs, seeds)
+    if values.ndim != 2:  # the run did not log this metric (no validation split, say)
+        return np.arange(0), np.zeros(0), np.zeros(0)
     epochs = np.arange(1, len(values) + 1)
     return epochs, np.nanmean(values, axis=1), np.nanstd(values, axis=1)
 

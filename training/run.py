@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 import models
-from training import results
+from training import lottery, results
 from training.recipes import Recipe, get
 from training.trainer import Data, Split, Stack, Trainer
 
@@ -109,27 +109,33 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
         arrays = datasets.load(recipe.dataset, data_root)
     data = prepare(recipe, arrays, device, limit)
     fixed = best_options(recipe, directory)
+    origin = results.provenance(device)  # the code as it was when the run started
     started, wall = time.time(), 0.0
-    points = []
-    grid = recipe.grid_points()
-    for number, options in enumerate(grid):
+    points: list[dict[str, Any]] = []
+    plan = _plan(recipe)
+    carried: dict[str, Any] | None = None  # a lottery iteration's trained weights and masks
+    for number, options in enumerate(plan):
         options = {**fixed, **options}
-        stack = Stack.of(_seeded_models(recipe, options, seeds), device)
-        torch.manual_seed(seeds[0])
-        trainer = Trainer(recipe, stack, data, seeds=seeds, vmapped=vmapped)
-        ckpt = results.checkpoint_path(name, number, directory)
         key = _key(recipe, options, seeds, limit)
+        ckpt = results.checkpoint_path(name, number, directory)
         state = results.load_checkpoint(ckpt, device) if resume else None
         if state is not None and state.get("key") == key and "finished" in state:
-            points.append({"options": options, **state["finished"]})  # done before a kill
-            wall += state["wall_s"]
+            points.append({"options": state["options"], **state["finished"]})  # done before a kill
+            carried, wall = state.get("carried"), wall + state["wall_s"]
             continue
+        modules, masks = _point_models(recipe, options, seeds, carried)
+        stack = Stack.of(modules, device)
+        stacked_masks = None
+        if masks:
+            stacked_masks = {k: torch.stack([m[k] for m in masks]).to(device) for k in masks[0]}
+        torch.manual_seed(seeds[0])
+        trainer = Trainer(recipe, stack, data, seeds=seeds, masks=stacked_masks, vmapped=vmapped)
         point_wall = 0.0
         if state is not None and state.get("key") == key:
             trainer.restore(state["trainer"])
             point_wall = state["wall_s"]
         t0 = time.time()
-        bar = _bar(recipe, number, len(grid), len(data.train), progress, trainer.epoch)
+        bar = _bar(recipe, number, len(plan), len(data.train), progress, trainer.epoch)
         ran = 0
         while not trainer.done:
             if stop_after is not None and ran >= stop_after:
@@ -144,7 +150,11 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
         history = asdict(trainer.finish())
         point_wall += time.time() - t0
         wall += point_wall
-        results.save_checkpoint(ckpt, {"key": key, "finished": history, "wall_s": point_wall})
+        if recipe.pruning:
+            carried = {"states": [stack.module(i).state_dict() for i in range(len(seeds))], "masks": masks}
+            options["remaining"] = [sum(int(v.sum()) for v in m.values()) for m in masks] if masks else None
+        results.save_checkpoint(ckpt, {"key": key, "finished": history, "options": options,
+                                       "wall_s": point_wall, "carried": carried})
         points.append({"options": options, **history})
     result = {
         "recipe": name,
@@ -152,14 +162,44 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
         "seeds": seeds,
         "epochs_cap": epochs if epochs != get(name).epochs else None,
         "limit": limit,
-        "provenance": {**results.provenance(device), "wall_s": round(wall, 1),
-                       "elapsed_s": round(time.time() - started, 1), "vmapped": trainer.vmapped},
+        "provenance": {**origin, "wall_s": round(wall, 1), "finished": results.now(),
+                       "elapsed_s": round(time.time() - started, 1),
+                       "vmapped": vmapped if vmapped is not None else device.type == "cuda"},
         "points": points,
     }
     results.write(results.path_for(name, directory), result)
-    for number in range(len(grid)):
+    for number in range(len(plan)):
         results.checkpoint_path(name, number, directory).unlink(missing_ok=True)
     return result
+
+
+def _plan(recipe: Recipe) -> list[dict[str, Any]]:
+    """The runs of a recipe: its grid points, or the lottery's iterations (0 = unpruned)."""
+    if not recipe.pruning:
+        return recipe.grid_points()
+    schedule = lottery.Schedule.from_spec(recipe.pruning)
+    return [{"iteration": k, "removed": f} for k, f in enumerate((0.0, *schedule.removed))]
+
+
+def _point_models(recipe: Recipe, options: dict[str, Any], seeds: list[int],
+                  carried: dict[str, Any] | None) -> tuple[list[torch.nn.Module], list[dict] | None]:
+    """Fresh seeded models, or for a lottery iteration: the previous iteration's trained
+    weights pruned further, then rewound to the seeds' initial values (the winning tickets)."""
+    build_options = {k: v for k, v in options.items() if k not in ("iteration", "removed")}
+    fresh = _seeded_models(recipe, build_options, seeds)
+    if not recipe.pruning or options["iteration"] == 0:
+        return fresh, None
+    scope = lottery.Schedule.from_spec(recipe.pruning).scope
+    tickets, masks = [], []
+    for model, trained, found in zip(fresh, carried["states"], carried["masks"] or [{}] * len(seeds),
+                                     strict=True):
+        initial = {k: v.clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(trained)
+        lottery.apply_masks(model, found)
+        lottery.prune_to(model, options["removed"], scope)
+        masks.append(lottery.masks(model))
+        tickets.append(lottery.rewind(model, initial))
+    return tickets, masks
 
 
 def _key(recipe: Recipe, options: dict[str, Any], seeds: list[int], limit: int | None) -> str:
@@ -206,3 +246,48 @@ def _bar(recipe: Recipe, number: int, points: int, n: int, progress: bool, done_
     label = recipe.name if points == 1 else f"{recipe.name} [{number + 1}/{points}]"
     return _Bar(tqdm(total=per_epoch * recipe.epochs, initial=per_epoch * done_epochs, desc=label,
                      unit="batch", dynamic_ncols=True, leave=True))
+
+
+def needed_recipes(spec: dict[str, Any]) -> list[str]:
+    """The recipes whose results a training claim reads, dependencies (``best_of``) first."""
+    named: list[str] = []
+    for key in ("recipe", "versus", "also"):
+        value = spec.get(key)
+        named += [value] if isinstance(value, str) else [v for v in value or [] if isinstance(v, str)]
+    ordered: list[str] = []
+    for name in named:
+        for dependency in get(name).best_of.values():
+            if dependency not in ordered:
+                ordered.append(dependency)
+        if name not in ordered:
+            ordered.append(name)
+    return ordered
+
+
+def ensure(names: list[str], *, device: torch.device, directory: Path | None = None,
+           seeds: list[int] | tuple[int, ...] = DEFAULT_SEEDS, progress: bool = False) -> None:
+    """Train each recipe that has no result file yet. A lock per recipe keeps parallel workers
+    (pytest-xdist) from training the same recipe twice or writing over each other."""
+    import fcntl
+
+    for name in names:
+        path = results.path_for(name, directory)
+        if path.exists():
+            continue
+        lock = path.parent / ".locks" / f"{name}.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock, "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            if not path.exists():  # another worker may have finished it while we waited
+                train_recipe(name, seeds=seeds, device=device, directory=directory, progress=progress)
+
+
+def worker_device() -> torch.device:
+    """CUDA device for this pytest-xdist worker (gw0 -> cuda:0, gw1 -> cuda:1, ...), else cpu."""
+    import os
+
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    return torch.device(f"cuda:{index % torch.cuda.device_count()}")
