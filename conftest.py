@@ -62,3 +62,32 @@ def trained(request: pytest.FixtureRequest):
         except FileNotFoundError as missing:  # the dataset is absent: say how to get it
             pytest.skip(str(missing))
     return ensure
+
+
+def _ratios(benchmarks) -> dict[str, dict[str, float]]:
+    """Model-steps per second of this trainer over the DataLoader loop, per recipe, from the
+    pytest-benchmark means of ``tests/test_benchmarks.py::test_trainer_against_dataloader``."""
+    rates: dict[str, dict[str, float]] = {}
+    for b in benchmarks:
+        info = b["extra_info"] if isinstance(b, dict) else b.extra_info
+        stats = b["stats"] if isinstance(b, dict) else getattr(b, "stats", None)
+        stats = stats if isinstance(stats, dict) else getattr(getattr(stats, "stats", stats), "__dict__", {})
+        mean = stats.get("mean")
+        if "loop" in info and mean:
+            rates.setdefault(info["recipe"], {})[info["loop"]] = info["model_steps_per_round"] / mean
+    return {recipe: {**r, "ratio": r["trainer"] / r["dataloader"]}
+            for recipe, r in rates.items() if {"trainer", "dataloader"} <= set(r)}
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json) -> None:
+    output_json["trainer_vs_dataloader"] = _ratios(output_json["benchmarks"])
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    session = getattr(config, "_benchmarksession", None)
+    if session is None or session.disabled:
+        return
+    for recipe, r in _ratios(session.benchmarks).items():
+        terminalreporter.write_line(
+            f"trainer vs DataLoader, {recipe}: {r['trainer']:.1f} vs {r['dataloader']:.1f} model-steps/s "
+            f"= {r['ratio']:.2f}x")

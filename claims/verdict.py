@@ -84,6 +84,9 @@ def show(value: Any) -> str:
     """A value as the report prints it: thousands separators, 6 significant digits, '-' for none."""
     if value is None:
         return "-"
+    if isinstance(value, Seeds):
+        bound = ", lower bound" if value.lower_bound else ""
+        return f"{value.mean:.4g} ± {value.std:.2g} ({len(value.values)} seeds{bound})"
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, int) and not isinstance(value, bool):
@@ -107,7 +110,8 @@ def judge(claim: Claim) -> Verdict:
                        "bound that does not decide this claim; run the full recipe")
     ok = compare(claim, measured)
     relation = "" if claim.relation == "==" else f"{claim.relation} "
-    reason = (f"measured {show(measured)}; claimed {relation}{show(claim.claimed)}"
+    reason = (f"measured {measured if isinstance(measured, Seeds) else show(measured)}; "
+              f"claimed {relation}{show(claim.claimed)}"
               f"{_tolerance_text(claim)}")
     if isinstance(measured, Seeds):
         reason += f"; rule: {seeds_rule(claim)} of the seeds"

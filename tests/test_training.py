@@ -308,3 +308,18 @@ def test_lottery_run_writes_one_point_per_iteration(tmp_path) -> None:
     assert [p["options"]["iteration"] for p in result["points"]] == [0, 1, 2]
     assert [p["options"]["remaining"] for p in result["points"]] == [None, [4176, 4176], [2309, 2309]]
 
+
+
+def test_plots_and_commands(tmp_path, capsys) -> None:
+    from claims.__main__ import main
+
+    train_recipe("lenet0", seeds=[0, 1], directory=tmp_path, arrays=blobs(120), progress=False, max_epochs=2)
+    assert main(["plots", "lenet0", "--results", str(tmp_path)]) == 0
+    drawn = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert drawn == ["lenet0.png", "lenet0_confusion.png"]
+    assert all((tmp_path / "plots" / name).read_bytes()[:4] == b"\x89PNG" for name in drawn)
+    assert main(["recipes"]) == 0 and "mnist_approach2_lottery" in capsys.readouterr().out
+    assert main(["train", "no_such_recipe"]) == 2
+    assert "unknown recipe 'no_such_recipe'" in capsys.readouterr().err
+    assert main(["plots", "mnist_dense0", "--results", str(tmp_path)]) == 2
+    assert "python -m claims train mnist_dense0" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from tabulate import tabulate
 
+import models
 from training import plots, recipes, results
 from training.run import DEFAULT_SEEDS, train_recipe
 
@@ -84,6 +85,36 @@ def _summary(result: dict) -> str:
             f"{result['provenance']['wall_s']} s on {result['provenance']['device']}")
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from training import bench
+
+    device = _device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = []
+    for name in args.model or [n for n in models.names() if n not in bench.LARGE]:
+        model = models.build(name)
+        params = sum(p.numel() for p in model.parameters())
+        batch = args.batch
+        rows.append((name, f"{params:,}", f"{bench.flops_per_image(model) / 1e6:,.2f}", batch,
+                     f"{bench.images_per_s(bench.forward_step, model, batch, device, repeats=10):,.0f}",
+                     f"{bench.images_per_s(bench.training_step, model, batch, device):,.0f}"))
+    where = results.device_name(device)
+    print(tabulate(rows, headers=("model", "params", "MFLOPs/image", "batch", "forward img/s", "train img/s"),
+                   tablefmt="simple"))
+    print(f"\n{where}, torch {torch.__version__}")
+    for recipe_name in args.ratio:
+        recipe = recipes.get(recipe_name)
+        arrays = bench.synthetic(bench.image_shape(recipe.model))
+        base = bench.timed(bench.dataloader_step(recipe, arrays, device), args.steps, device)
+        ours = bench.timed(bench.trainer_step(recipe, arrays, device, args.seeds), args.steps, device,
+                           seeds=args.seeds)
+        print(f"{recipe_name} (batch {recipe.batch_size}): DataLoader loop {base.model_steps_per_s:,.1f} "
+              f"steps/s; this trainer {ours.model_steps_per_s:,.1f} model-steps/s with {args.seeds} "
+              f"seeds at once: ratio {ours.model_steps_per_s / base.model_steps_per_s:.2f}x")
+    return 0
+
+
 def add(sub: argparse._SubParsersAction) -> None:
     lst = sub.add_parser("recipes", help="list the training recipes of the sources",
                          description="Every training recipe of the sources, and whether a result exists.")
@@ -121,3 +152,21 @@ def add(sub: argparse._SubParsersAction) -> None:
     plot.add_argument("recipe", nargs="*", help="recipes (default: every one with a result file)")
     plot.add_argument("--results", type=Path, metavar="DIR", help="where the result files are")
     plot.set_defaults(run=_plots)
+
+    bench = sub.add_parser(
+        "bench", help="throughput of every model, and this trainer against a DataLoader loop",
+        description="Per model: parameters, forward FLOPs per image (torch.utils.flop_counter), images "
+                    "per second forward and per training step on this device. Then, per --ratio "
+                    "recipe, optimizer steps per second of this trainer (data on the device, "
+                    "--seeds models per step) against a plain DataLoader loop on the same model "
+                    "and batch size. Timings are this machine's, not a claim.")
+    bench.add_argument("model", nargs="*", help="models (default: all but the ImageNet-sized ones)")
+    bench.add_argument("--batch", type=int, default=64, help="batch size of the per-model rows (64)")
+    bench.add_argument("--device", help="cuda or cpu (default: cuda when there is one)")
+    bench.add_argument("--threads", type=int, help="CPU threads for torch")
+    bench.add_argument("--ratio", nargs="*", default=["mnist_approach3", "mnist_dense2"], metavar="RECIPE",
+                       help="recipes for the trainer-vs-DataLoader ratio (default: mnist_approach3 "
+                            "mnist_dense2; none: --ratio)")
+    bench.add_argument("--steps", type=int, default=100, help="timed steps per ratio measurement (100)")
+    bench.add_argument("--seeds", type=int, default=3, help="models per step in this trainer (3)")
+    bench.set_defaults(run=_bench)

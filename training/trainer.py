@@ -252,6 +252,16 @@ class Trainer:
                              for g in self.generators])
         return list(order.split(bs, dim=1))
 
+    def step(self, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """One optimizer step of every seed on its batch ``idx`` (S, B) of the training split;
+        returns the per-seed loss (penalty included) and the logits."""
+        x, y = self.data.train.x[idx], self.data.train.y[idx]
+        logits = self.forward(x)
+        loss = _loss(self.recipe, logits, y).mean(1) + self.penalty()
+        loss.sum().backward()
+        self.optimizer.step(self.active, self.masks)
+        return loss, logits
+
     def train_epoch(self, progress: Callable[[], None] | None = None) -> dict[str, Tensor]:
         self.stack.base.train()
         train = self.data.train
@@ -260,12 +270,8 @@ class Trainer:
         seen = 0
         for idx in self._batches(len(train)):
             idx = idx.to(self.device)
-            x, y = train.x[idx], train.y[idx]
-            logits = self.forward(x)
-            per_sample = _loss(self.recipe, logits, y)
-            loss = per_sample.mean(1) + self.penalty()
-            loss.sum().backward()
-            self.optimizer.step(self.active, self.masks)
+            y = train.y[idx]
+            loss, logits = self.step(idx)
             b = idx.shape[1]
             with torch.no_grad():
                 loss_sum += loss.detach() * b

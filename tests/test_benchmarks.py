@@ -1,0 +1,80 @@
+"""Per-batch throughput (pytest-benchmark), marker ``benchmark``.
+
+    pytest -m benchmark --benchmark-enable --benchmark-autosave     # measure, save under .benchmarks/
+    pytest -m benchmark --benchmark-enable --benchmark-compare --benchmark-compare-fail=mean:10%
+
+The project's pytest configuration passes ``--benchmark-disable``, so a plain ``pytest`` runs
+each benchmarked function once, as a smoke test, without timing it. Nothing here asserts a
+speed: the trainer-vs-DataLoader ratio is computed from the saved timings and printed at the
+end of the run (see conftest.py), never checked against a threshold.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import models
+from training import bench
+from training.recipes import get
+from training.recipes import names as recipe_names
+
+pytestmark = pytest.mark.benchmark
+
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+#: Per model, the batch size its source trains with; the ImageNet models run at batch 2 only,
+#: which keeps VGG-16's CPU training step to seconds.
+SOURCE_BATCH = {recipe.model: recipe.batch_size for recipe in map(get, recipe_names())}
+COMMON_BATCH = 64
+RATIO_RECIPES = ("mnist_approach3", "mnist_dense2", "lenet0")
+
+
+def _cases():
+    for name in models.names():
+        batches = [2] if name in bench.LARGE else sorted({SOURCE_BATCH.get(name, COMMON_BATCH), COMMON_BATCH})
+        for batch in batches:
+            yield pytest.param(name, batch, id=f"{name}-b{batch}")
+
+
+def _synced(step):
+    """Wait for the GPU inside the timed region, so a round is the work, not its launch."""
+    def run() -> None:
+        step()
+        if DEVICE.type == "cuda":
+            torch.cuda.synchronize()
+    return run
+
+
+@pytest.mark.parametrize(("name", "batch"), list(_cases()))
+@pytest.mark.parametrize("what", ["forward", "train-step"])
+def test_throughput(benchmark, what: str, name: str, batch: int) -> None:
+    torch.manual_seed(0)
+    make = bench.forward_step if what == "forward" else bench.training_step
+    step = _synced(make(models.build(name), batch, DEVICE))
+    benchmark.group = f"{what}-b{batch}"
+    benchmark.extra_info.update(images_per_round=batch, device=str(DEVICE), threads=torch.get_num_threads())
+    if not benchmark.disabled:
+        step()  # warm-up
+    benchmark(step)
+
+
+STEPS = 20
+
+
+@pytest.mark.parametrize("recipe", RATIO_RECIPES)
+@pytest.mark.parametrize("loop", ["dataloader", "trainer"])
+def test_trainer_against_dataloader(benchmark, recipe: str, loop: str) -> None:
+    """STEPS optimizer steps per round: one model through a DataLoader, or three seeds at once
+    through this trainer. conftest.py turns the pair into a ratio of model-steps per second."""
+    r = get(recipe)
+    arrays = bench.synthetic(bench.image_shape(r.model), n=2000)
+    benchmark.group = f"trainer-vs-dataloader-{recipe}"
+    seeds = 1 if loop == "dataloader" else 3
+    benchmark.extra_info.update(model_steps_per_round=STEPS * seeds, recipe=recipe, loop=loop,
+                                device=str(DEVICE), threads=torch.get_num_threads())
+    if loop == "dataloader":
+        step = bench.dataloader_step(r, arrays, DEVICE)
+    else:
+        step = bench.trainer_step(r, arrays, DEVICE, seeds)
+    synced = _synced(lambda: [step() for _ in range(STEPS)])
+    benchmark.pedantic(synced, rounds=5, warmup_rounds=1)
