@@ -303,7 +303,11 @@ def recipe(spec: dict[str, Any]) -> Any:
         data = metrics.loader(allow_capped=True)(spec["recipe"])
     except (metrics.NotRun, metrics.CappedRun) as why:
         raise Pending(str(why)) from None
-    return data["recipe_table"][spec["field"]]
+    table = data["recipe_table"]
+    field = spec["field"]
+    if field not in table and field not in table.get("extra", {}):
+        raise MeasureError(f"recipe {spec['recipe']!r} has no field {field!r}")
+    return table[field] if field in table else table["extra"][field]
 
 
 @statistic("recipe_data")

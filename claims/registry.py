@@ -193,7 +193,21 @@ def recipes(directory: Path = DATA_DIR) -> dict[str, dict[str, Any]]:
             if name in out:
                 raise ClaimError(path, None, f"recipe {name!r} is defined twice")
             out[name] = {"source_file": path.name, **recipe}
-    return out
+    return {name: _resolve(name, out, ()) for name in out}
+
+
+def _resolve(name: str, tables: dict[str, dict[str, Any]], seen: tuple[str, ...]) -> dict[str, Any]:
+    """A recipe with ``base = "OTHER"`` is OTHER's table with its own keys on top: the
+    sources vary one or two settings between runs, and the tables say only that."""
+    table = tables[name]
+    if "base" not in table:
+        return table
+    base = table["base"]
+    if base not in tables or base in seen or base == name:
+        problem = "a cycle" if base in (*seen, name) else "an unknown recipe"
+        raise ClaimError(table["source_file"], None, f"recipe {name!r}: base {base!r} is {problem}")
+    own = {k: v for k, v in table.items() if k != "base"}
+    return {**_resolve(base, tables, (*seen, name)), **own}
 
 
 @cache

@@ -323,3 +323,18 @@ def test_plots_and_commands(tmp_path, capsys) -> None:
     assert "unknown recipe 'no_such_recipe'" in capsys.readouterr().err
     assert main(["plots", "mnist_dense0", "--results", str(tmp_path)]) == 2
     assert "python -m claims train mnist_dense0" in capsys.readouterr().err
+
+
+def test_recipe_base_is_resolved_and_checked(tmp_path) -> None:
+    from claims.registry import ClaimError, recipes
+
+    (tmp_path / "a.toml").write_text('[recipes.one]\nmodel = "lenet"\nepochs = 3\n\n'
+                                     '[recipes.two]\nbase = "one"\nepochs = 5\n')
+    table = recipes(tmp_path)
+    assert table["two"]["model"] == "lenet" and table["two"]["epochs"] == 5 and "base" not in table["two"]
+    (tmp_path / "a.toml").write_text('[recipes.one]\nbase = "two"\n\n[recipes.two]\nbase = "one"\n')
+    with pytest.raises(ClaimError, match="is a cycle"):
+        recipes(tmp_path)
+    (tmp_path / "a.toml").write_text('[recipes.one]\nbase = "nope"\n')
+    with pytest.raises(ClaimError, match="'nope' is an unknown recipe"):
+        recipes(tmp_path)
