@@ -57,8 +57,9 @@ def trained(request: pytest.FixtureRequest):
         if policy == "cuda" and not torch.cuda.is_available():
             pytest.skip("--train cuda: no CUDA device here; use --train cpu to train on the CPU (slow)")
         device = worker_device() if policy == "cuda" else torch.device("cpu")
+        progress = request.config.getoption("capture") == "no"  # bars only under -s
         try:
-            train_missing(needed_recipes(claim.measure), device=device)
+            train_missing(needed_recipes(claim.measure), device=device, progress=progress)
         except FileNotFoundError as missing:  # the dataset is absent: say how to get it
             pytest.skip(str(missing))
     return ensure

@@ -338,3 +338,32 @@ def test_recipe_base_is_resolved_and_checked(tmp_path) -> None:
     (tmp_path / "a.toml").write_text('[recipes.one]\nbase = "nope"\n')
     with pytest.raises(ClaimError, match="'nope' is an unknown recipe"):
         recipes(tmp_path)
+
+
+def test_ensure_trains_each_missing_recipe_once(tmp_path, monkeypatch) -> None:
+    """Parallel workers share a lock per recipe: the second finds the result and trains nothing."""
+    from training import run
+
+    calls = []
+
+    def fake(name, **kwargs):
+        calls.append(name)
+        results.write(results.path_for(name, kwargs["directory"]),
+                      {"recipe": name, "points": [], "seeds": [], "provenance": {}})
+    monkeypatch.setattr(run, "train_recipe", fake)
+    for _ in range(2):
+        needed = run.needed_recipes({"recipe": "lenet3_halved"})
+        run.ensure(needed, device=torch.device("cpu"), directory=tmp_path)
+    assert calls == ["lenet2_dropout_grid", "lenet3_halved"]
+    assert run.needed_recipes({"recipe": "lenet2_dropout_grid", "versus": "lenet1_l1l2_grid"}) == \
+        ["lenet2_dropout_grid", "lenet1_l1l2_grid"]
+
+
+def test_worker_device_without_cuda(monkeypatch) -> None:
+    from training.run import worker_device
+
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw3")
+    if torch.cuda.is_available():
+        assert worker_device() == torch.device("cuda", 3 % torch.cuda.device_count())
+    else:
+        assert worker_device() == torch.device("cpu")
