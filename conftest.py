@@ -28,7 +28,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def claim_param(claim: Claim):
     marks = [getattr(pytest.mark, claim.marker)]
     if claim.expect == "refuted":
-        marks.append(pytest.mark.xfail(strict=True, reason=f"refuted by arithmetic: {claim.note}"))
+        how = "measurement" if claim.measure.get("statistic") == "training" else "arithmetic"
+        marks.append(pytest.mark.xfail(strict=True, reason=f"refuted by {how}: {claim.note}"))
     return pytest.param(claim, id=claim.id, marks=marks)
 
 

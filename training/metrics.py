@@ -179,11 +179,12 @@ def best_grid_test_accuracy_above(spec: dict[str, Any], load: Callable[[str], Re
 
 @metric("top2_confusions")
 def top2_confusions(spec: dict[str, Any], load: Callable[[str], Result]) -> list[str]:
-    """The two most frequent errors 'true->predicted', confusion matrices summed over seeds."""
+    """The two most frequent errors 'true->predicted', confusion matrices summed over seeds,
+    in ascending order (the notebook names two without ranking them)."""
     matrix = np.asarray(_single(load(spec["recipe"]))["final"]["confusion"]).sum(0)
     np.fill_diagonal(matrix, 0)
     order = np.argsort(matrix, axis=None, kind="stable")[::-1][:2]
-    return [f"{i // matrix.shape[1]}->{i % matrix.shape[1]}" for i in order]
+    return sorted(f"{i // matrix.shape[1]}->{i % matrix.shape[1]}" for i in order)
 
 
 def _mean_final(load: Callable[[str], Result], recipe: str) -> float:
