@@ -25,6 +25,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "when -m selects gpu and a GPU exists), never, cpu (slow) or cuda")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, share the cores among the workers: OpenMP threads that outnumber
+    the cores spin against each other and make small models tens of times slower."""
+    import os
+
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
 def claim_param(claim: Claim):
     marks = [getattr(pytest.mark, claim.marker)]
     if claim.expect == "refuted":
