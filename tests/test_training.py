@@ -367,3 +367,28 @@ def test_worker_device_without_cuda(monkeypatch) -> None:
         assert worker_device() == torch.device("cuda", 3 % torch.cuda.device_count())
     else:
         assert worker_device() == torch.device("cpu")
+
+
+def test_pruning_schedules_as_data() -> None:
+    from training.lottery import Schedule
+
+    assert Schedule.from_spec({"removed_after_iteration": [0.2, 0.5577]}).removed == (0.2, 0.5577)
+    assert Schedule.from_spec({"rate": 0.2, "rounds": 2}).removed == pytest.approx((0.2, 0.36))
+    assert Schedule.from_spec({"target": 0.5577, "rounds": 2}).removed[1] == pytest.approx(0.5577)
+    with pytest.raises(ValueError, match="increasing fractions"):
+        Schedule((0.5, 0.2))
+    with pytest.raises(ValueError, match="needs rounds"):
+        Schedule.from_spec({"rate": 0.2})
+    with pytest.raises(ValueError, match="scope"):
+        Schedule((0.2,), scope="per-neuron")
+
+
+def test_layerwise_pruning_removes_the_fraction_in_every_layer() -> None:
+    from training.lottery import conv_weights, prune_to
+
+    torch.manual_seed(0)
+    model = models.build("mnist_approach2")
+    prune_to(model, 0.2, "layer")
+    prune_to(model, 0.5, "layer")  # the second iteration keeps the first's masks
+    for module, _ in conv_weights(model):
+        assert int((module.weight_mask == 0).sum()) == round(0.5 * module.weight.numel())
