@@ -80,13 +80,11 @@ def trained(request: pytest.FixtureRequest):
 
 def _ratios(benchmarks) -> dict[str, dict[str, float]]:
     """Model-steps per second of this trainer over the DataLoader loop, per recipe, from the
-    pytest-benchmark means of ``tests/test_benchmarks.py::test_trainer_against_dataloader``."""
+    pytest-benchmark means of ``tests/test_benchmarks.py::test_trainer_against_dataloader``
+    (benchmarks as pytest-benchmark's JSON writes them)."""
     rates: dict[str, dict[str, float]] = {}
     for b in benchmarks:
-        info = b["extra_info"] if isinstance(b, dict) else b.extra_info
-        stats = b["stats"] if isinstance(b, dict) else getattr(b, "stats", None)
-        stats = stats if isinstance(stats, dict) else getattr(getattr(stats, "stats", stats), "__dict__", {})
-        mean = stats.get("mean")
+        info, mean = b["extra_info"], b["stats"]["mean"]
         if "loop" in info and mean:
             rates.setdefault(info["recipe"], {})[info["loop"]] = info["model_steps_per_round"] / mean
     return {recipe: {**r, "ratio": r["trainer"] / r["dataloader"]}
@@ -101,7 +99,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     session = getattr(config, "_benchmarksession", None)
     if session is None or session.disabled:
         return
-    for recipe, r in _ratios(session.benchmarks).items():
+    timed = [{"extra_info": b.extra_info, "stats": {"mean": b.stats.mean}} for b in session.benchmarks if b]
+    for recipe, r in _ratios(timed).items():
         terminalreporter.write_line(
             f"trainer vs DataLoader, {recipe}: {r['trainer']:.1f} vs {r['dataloader']:.1f} model-steps/s "
             f"= {r['ratio']:.2f}x")

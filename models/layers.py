@@ -155,14 +155,18 @@ def keras_init_(model: nn.Module) -> nn.Module:
     return model
 
 
+def regularized(model: nn.Module) -> list[tuple[str, float, float]]:
+    """(kernel parameter name, l1, l2) of every Dense layer with a Keras ``l1_l2`` regularizer."""
+    return [(f"{name}.weight", *module.regularizer) for name, module in model.named_modules()
+            if isinstance(module, Dense) and module.regularizer is not None]
+
+
 def penalty(model: nn.Module) -> torch.Tensor:
     """Sum of the Keras ``l1_l2`` kernel penalties: l1 * sum|w| + l2 * sum w**2."""
     total = torch.zeros(())
-    for module in model.modules():
-        if isinstance(module, Dense) and module.regularizer is not None:
-            l1, l2 = module.regularizer
-            w = module.weight
-            total = total + l1 * w.abs().sum() + l2 * w.square().sum()
+    for name, l1, l2 in regularized(model):
+        w = model.get_parameter(name)
+        total = total + l1 * w.abs().sum() + l2 * w.square().sum()
     return total
 
 

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 import models
 from training.recipes import Recipe
-from training.run import _seeded_models, prepare
+from training.run import _seeded_models, pad_to, prepare
 from training.trainer import Stack, Trainer
 
 #: ImageNet-sized models, left out of the default table (seconds per batch on a CPU).
@@ -40,10 +40,7 @@ class ImageArrays(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         x = torch.from_numpy(self.images[i]).float().div(255.0)
         x = x.unsqueeze(0) if x.dim() == 2 else x.permute(2, 0, 1)
-        dh, dw = self.size[0] - x.shape[1], self.size[1] - x.shape[2]
-        if dh or dw:
-            x = F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
-        return x, int(self.labels[i])
+        return pad_to(x, self.size), int(self.labels[i])
 
 
 @dataclass(frozen=True)

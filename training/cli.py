@@ -11,7 +11,7 @@ from tabulate import tabulate
 
 import models
 from training import plots, recipes, results
-from training.run import DEFAULT_SEEDS, train_recipe
+from training.run import DEFAULT_SEEDS, default_device, train_recipe
 
 
 def _recipes(_args: argparse.Namespace) -> int:
@@ -28,7 +28,7 @@ def _recipes(_args: argparse.Namespace) -> int:
 
 def _device(text: str | None) -> torch.device:
     if text is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return default_device()
     device = torch.device(text)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: no CUDA device here; use --device cpu to train on the CPU")

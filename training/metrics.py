@@ -128,41 +128,38 @@ for _name, _key in {"test_accuracy": "accuracy", "test_loss": "loss", "test_prec
     metric(_name)(_final(_key))
 
 
-@metric("best_test_accuracy")
-def best_test_accuracy(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
-    """The best epoch's test accuracy (the MNIST post monitors the test set)."""
-    data = load(spec["recipe"])
-    return _seeds([max(s) for s in _series(_single(data), "test_accuracy")], data)
+def _per_seed(key: str, reduce: Callable[[list[float], dict[str, Any]], float]) -> Metric:
+    """A metric of each seed's epoch series of ``key`` (its values up to that seed's stop)."""
+    def fn(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
+        data = load(spec["recipe"])
+        return _seeds([reduce(s, spec) for s in _series(_single(data), key)], data)
+    return fn
 
 
-@metric("test_accuracy_at_epoch")
-def test_accuracy_at_epoch(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
-    data = load(spec["recipe"])
-    return _seeds([s[spec["epoch"] - 1] for s in _series(_single(data), "test_accuracy")], data)
+#: name -> (logged key, reduction of one seed's series); epochs count from 1.
+_SERIES_METRICS: dict[str, tuple[str, Callable[[list[float], dict[str, Any]], float]]] = {
+    # the best epoch's test accuracy (the MNIST post monitors the test set)
+    "best_test_accuracy": ("test_accuracy", lambda s, _: max(s)),
+    "test_accuracy_at_epoch": ("test_accuracy", lambda s, spec: s[spec["epoch"] - 1]),
+    # how many epochs ran before EarlyStopping (or the recipe's end) stopped each seed
+    "epochs_run": ("loss", lambda s, _: len(s)),
+    "final_train_accuracy": ("accuracy", lambda s, _: s[-1]),
+    # the epoch of the lowest validation loss: after it, the model overfits
+    "best_val_loss_epoch": ("val_loss", lambda s, _: int(np.argmin(s)) + 1),
+    # mean validation accuracy over the second half of the epochs (where it 'stagnates')
+    "val_accuracy_plateau": ("val_accuracy", lambda s, _: statistics.fmean(s[len(s) // 2:])),
+}
+for _name, (_key, _reduce) in _SERIES_METRICS.items():
+    metric(_name)(_per_seed(_key, _reduce))
 
 
-@metric("epochs_run")
-def epochs_run(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
-    """How many epochs ran before EarlyStopping (or the recipe's end) stopped each seed."""
-    data = load(spec["recipe"])
-    return _seeds([len(s) for s in _series(_single(data), "loss")], data)
-
-
-@metric("final_train_accuracy")
-def final_train_accuracy(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
-    data = load(spec["recipe"])
-    return _seeds([s[-1] for s in _series(_single(data), "accuracy")], data)
-
-
-@metric("best_val_loss_epoch")
-def best_val_loss_epoch(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
-    """The epoch (from 1) of the lowest validation loss: after it, the model overfits."""
-    data = load(spec["recipe"])
-    return _seeds([int(np.argmin(s)) + 1 for s in _series(_single(data), "val_loss")], data)
+def best_point(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """The grid point with the best mean test accuracy: how the notebook picks its winners."""
+    return max(points, key=lambda p: statistics.fmean(p["final"]["accuracy"]))
 
 
 def _grid_best(data: Result) -> tuple[dict[str, Any], Seeds]:
-    best = max(data["points"], key=lambda p: statistics.fmean(p["final"]["accuracy"]))
+    best = best_point(data["points"])
     return best, _seeds(best["final"]["accuracy"], data)
 
 
@@ -228,14 +225,6 @@ def epochs_to_loss_later(spec: dict[str, Any], load: Callable[[str], Result]) ->
         hits = np.nonzero(curve <= target)[0]
         return int(hits[0]) + 1 if len(hits) else len(curve) + 1
     return first(mine) > first(theirs)
-
-
-@metric("val_accuracy_plateau")
-def val_accuracy_plateau(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
-    """Mean validation accuracy over the second half of the epochs (where it 'stagnates')."""
-    data = load(spec["recipe"])
-    series = _series(_single(data), "val_accuracy")
-    return _seeds([statistics.fmean(s[len(s) // 2:]) for s in series], data)
 
 
 @metric("val_loss_rises")

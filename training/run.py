@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 import models
 from training import lottery, results
+from training.metrics import best_point
 from training.recipes import Recipe, get
 from training.trainer import Data, Split, Stack, Trainer
 
@@ -31,13 +32,17 @@ def _images(images: np.ndarray, size: tuple[int, int], device: torch.device) -> 
     """uint8 (N, H, W[, C]) -> float (N, C, H', W') in [0, 1], zero-padded (centred) to ``size``."""
     x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
     x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
-    x = x.float() / 255.0
-    dh, dw = size[0] - x.shape[2], size[1] - x.shape[3]
+    return pad_to(x.float() / 255.0, size).contiguous()
+
+
+def pad_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Zero-pad the last two axes to ``size``, centred (LeNet's 28 -> 32, as the notebook does)."""
+    dh, dw = size[0] - x.shape[-2], size[1] - x.shape[-1]
     if dh < 0 or dw < 0:
-        raise ValueError(f"images of {tuple(x.shape[2:])} are larger than the model's input {size}")
+        raise ValueError(f"images of {tuple(x.shape[-2:])} are larger than the model's input {size}")
     if dh or dw:
         x = F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
-    return x.contiguous()
+    return x
 
 
 def prepare(recipe: Recipe, arrays: Any, device: torch.device, limit: int | None = None) -> Data:
@@ -80,9 +85,7 @@ def best_options(recipe: Recipe, directory: Path | None) -> dict[str, Any]:
         if not path.exists():
             raise FileNotFoundError(f"recipe {recipe.name!r} takes {option!r} from the best grid point of "
                                     f"{other!r}: run 'python -m claims train {other}' first")
-        points = results.read(path)["points"]
-        best = max(points, key=lambda p: np.mean(p["final"]["accuracy"]))
-        chosen[option] = best["options"][option]
+        chosen[option] = best_point(results.read(path)["points"])["options"][option]
     return chosen
 
 
@@ -141,7 +144,7 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
             if stop_after is not None and ran >= stop_after:
                 bar.close()
                 return None
-            row = trainer.run_epoch(bar.update_batch)
+            row = trainer.run_epoch(bar.update)
             ran += 1
             bar.set_postfix_str(_postfix(row))
             results.save_checkpoint(ckpt, {"key": key, "trainer": trainer.checkpoint(),
@@ -218,34 +221,14 @@ def _postfix(row: dict[str, list[float]]) -> str:
     return ", ".join(parts)
 
 
-class _Bar:
-    """A tqdm bar over batches of all epochs, or nothing when quiet."""
-
-    def __init__(self, bar: Any) -> None:
-        self.bar = bar
-
-    def update_batch(self) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def set_postfix_str(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix_str(text)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _bar(recipe: Recipe, number: int, points: int, n: int, progress: bool, done_epochs: int) -> _Bar:
-    if not progress:
-        return _Bar(None)
+def _bar(recipe: Recipe, number: int, points: int, n: int, progress: bool, done_epochs: int) -> Any:
+    """A tqdm bar over the batches of all epochs; a disabled one (its calls do nothing) when quiet."""
     from tqdm.auto import tqdm
 
     per_epoch = recipe.steps_per_epoch or -(-n // recipe.batch_size)
     label = recipe.name if points == 1 else f"{recipe.name} [{number + 1}/{points}]"
-    return _Bar(tqdm(total=per_epoch * recipe.epochs, initial=per_epoch * done_epochs, desc=label,
-                     unit="batch", dynamic_ncols=True, leave=True))
+    return tqdm(total=per_epoch * recipe.epochs, initial=per_epoch * done_epochs, desc=label,
+                unit="batch", dynamic_ncols=True, leave=True, disable=not progress)
 
 
 def needed_recipes(spec: dict[str, Any]) -> list[str]:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from models.layers import Dense, output_activation
+from models.layers import output_activation, regularized
 from training.recipes import Recipe
 
 BETA1, BETA2 = 0.9, 0.999
@@ -81,12 +81,11 @@ class Stack:
 
     def load(self, state: dict[str, Tensor], which: Tensor | None = None) -> None:
         """Copy ``state`` in, for every seed or only where ``which`` (S,) is true."""
+        if which is not None:
+            state = _select(which, state, self.state())
         with torch.no_grad():
             for k, v in (*self.params.items(), *self.buffers.items()):
-                if which is None:
-                    v.copy_(state[k])
-                else:
-                    v.copy_(torch.where(_expand(which, v), state[k], v))
+                v.copy_(state[k])
 
     def module(self, seed: int) -> nn.Module:
         """One seed as an ordinary module on the CPU (for saving, pruning, inspecting)."""
@@ -101,10 +100,9 @@ def _expand(per_seed: Tensor, like: Tensor) -> Tensor:
     return per_seed.reshape(-1, *([1] * (like.dim() - 1)))
 
 
-def penalties(stack: Stack) -> list[tuple[str, float, float]]:
-    """(parameter name, l1, l2) of every Keras kernel regularizer in the model."""
-    return [(f"{name}.weight", *module.regularizer) for name, module in stack.base.named_modules()
-            if isinstance(module, Dense) and module.regularizer is not None]
+def _select(which: Tensor, new: dict[str, Tensor], old: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Per seed, ``new`` where ``which`` (S,) is true, else ``old``."""
+    return {k: torch.where(_expand(which, v), v, old[k]) for k, v in new.items()}
 
 
 class KerasAdam:
@@ -207,7 +205,7 @@ class Trainer:
         self.active = torch.ones(s, device=self.device)
         self.optimizer = KerasAdam(stack.params, self.lr, recipe.epsilon)
         self.callbacks = Callbacks(s, recipe.mode)
-        self.penalties = penalties(stack)
+        self.penalties = regularized(stack.base)
         self.output = output_activation(stack.base)
         # one shuffling stream per seed: a seed's batches do not depend on its neighbours
         self.generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
@@ -341,16 +339,14 @@ class Trainer:
                 self.active[i] = 0
         if r.restore_best and improved.any():
             state = self.stack.state()
-            self.best_state = state if self.best_state is None else {
-                k: torch.where(_expand(improved, v), v, self.best_state[k]) for k, v in state.items()}
+            self.best_state = state if self.best_state is None else _select(improved, state, self.best_state)
         state = self.stack.state()
-        self.final_state = state if self.final_state is None else {
-            k: torch.where(_expand(trained, v), v, self.final_state[k]) for k, v in state.items()}
+        self.final_state = state if self.final_state is None else _select(trained, state, self.final_state)
 
     # -- the loop ----------------------------------------------------------------------------
     def run_epoch(self, progress: Callable[[], None] | None = None) -> dict[str, list[float]]:
         """One Keras epoch for every still-active seed: train, evaluate, callbacks."""
-        logs = {f"{k}": v for k, v in self.train_epoch(progress).items()}
+        logs = self.train_epoch(progress)
         if self.data.val is not None:
             logs.update({f"val_{k}": v for k, v in self.evaluate(self.data.val).items()})
         logs.update({f"test_{k}": v for k, v in self.evaluate(self.data.test).items()})
