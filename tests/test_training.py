@@ -21,7 +21,7 @@ from claims.verdict import HOLDS, judge
 from training import metrics, results
 from training.recipes import RecipeError, get, names, parse
 from training.run import prepare, train_recipe
-from training.trainer import Data, KerasAdam, Split, Stack, Trainer
+from training.trainer import KerasAdam, Stack, Trainer
 
 pytestmark = pytest.mark.fast
 
@@ -266,7 +266,7 @@ def test_top2_confusions_reads_the_summed_matrix(tmp_path, monkeypatch) -> None:
     assert judge(_claim("dense-vs-conv.dense128.top-confusions")).verdict == HOLDS
 
 
-def test_trainer_rejects_nothing_silently() -> None:
+def test_images_larger_than_the_input_are_refused() -> None:
     with pytest.raises(ValueError, match="larger than the model's input"):
         prepare(get("mnist_approach3"), types.SimpleNamespace(
             train_images=np.zeros((2, 30, 30), np.uint8), train_labels=np.zeros(2, int),
@@ -274,9 +274,10 @@ def test_trainer_rejects_nothing_silently() -> None:
             torch.device("cpu"))
 
 
-def test_data_and_split_types() -> None:
-    split = Split(torch.zeros(3, 1, 2, 2), torch.zeros(3, dtype=torch.long))
-    assert len(Data(split, split)) if hasattr(Data, "__len__") else len(split) == 3
+def test_prepare_keeps_every_image_and_the_class_count() -> None:
+    data = prepare(get("mnist_approach3"), blobs(120), torch.device("cpu"))
+    assert (len(data.train), len(data.test), data.val, data.classes) == (100, 20, None, 10)
+    assert data.train.x.shape == (100, 1, 28, 28) and data.train.x.max() <= 1.0
 
 
 def test_lottery_iterations_prune_rewind_and_keep_masks(tmp_path) -> None:
