@@ -13,6 +13,7 @@ from tabulate import tabulate
 import models
 from claims import report
 from claims.registry import DATA_DIR, MARKERS, ClaimError, load, registry
+from models import cost
 from training import cli as training_cli
 from training import datasets
 from training.recipes import RecipeError
@@ -51,6 +52,7 @@ def _report(args: argparse.Namespace) -> int:
 def _summary(args: argparse.Namespace) -> int:
     model = models.build(args.model, **dict(args.option))
     print(models.summarize(model).format(channels_first=args.channels_first))
+    print("\n".join(cost.cost(model, args.batch).lines()))
     return 0
 
 
@@ -179,15 +181,19 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--width", type=int, default=60, help="wrap width of the quote and reason columns")
     rep.set_defaults(run=_report)
 
-    summ = sub.add_parser("summary", help="print a Keras-style summary of a model",
+    summ = sub.add_parser("summary", help="print a Keras-style summary of a model, with its costs",
                           description="Print a model's layers, output shapes and parameter counts "
                                       "as Keras' model.summary() does (BatchNorm statistics count "
-                                      "as non-trainable parameters).")
+                                      "as non-trainable parameters), then its forward FLOPs per "
+                                      "image, the memory of its layer outputs and the peak memory "
+                                      "of one Adam training step, counted on the meta device.")
     summ.add_argument("model", help="a model name (see 'python -m claims models')")
     summ.add_argument("option", nargs="*", type=_option,
                       help="builder options as KEY=VALUE, e.g. hidden=784 layers=2 'dense=(60, 42)'")
     summ.add_argument("--channels-first", action="store_true",
                       help="print image shapes as (C, H, W) instead of Keras' (H, W, C)")
+    summ.add_argument("--batch", type=int, default=32,
+                      help="batch size of the peak training memory line (32, Keras' default)")
     summ.set_defaults(run=_summary)
 
     lst = sub.add_parser("models", help="list the registered models")

@@ -10,14 +10,15 @@ from __future__ import annotations
 import ast
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 import models
+from models import cost
 from models.layers import Activation, Conv2D, Dense
 from models.summary import Summary, summarize
 
@@ -28,6 +29,14 @@ class Pending(Exception):
 
 class MeasureError(ValueError):
     """The measure table is wrong: unknown statistic, missing key, bad expression."""
+
+
+@dataclass(frozen=True)
+class Explained:
+    """A measured value with what a reader needs to weigh it (which run, what else differs)."""
+
+    value: Any
+    why: str
 
 
 Statistic = Callable[[dict[str, Any]], Any]
@@ -154,11 +163,50 @@ def neurons(spec: dict[str, Any]) -> int:
 @statistic("macs")
 def macs(spec: dict[str, Any]) -> int:
     """Multiply-accumulates of one forward pass on one image (torch.utils.flop_counter / 2)."""
-    model = _meta_model(spec["model"], _options(spec))
-    model.eval()
-    with FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, *model.input_shape, device="meta"))
-    return counter.get_total_flops() // 2
+    return cost.flops_per_image(_meta_model(spec["model"], _options(spec))) // 2
+
+
+@statistic("peak_training_memory")
+def peak_training_memory(spec: dict[str, Any]) -> int:
+    """Bytes live at the peak of one Adam training step at ``batch`` (MemTracker, meta device)."""
+    return cost.peak_training_memory(_meta_model(spec["model"], _options(spec)), spec["batch"]).total
+
+
+@statistic("throughput_ratio")
+def throughput_ratio(spec: dict[str, Any]) -> Explained:
+    """Images per second of ``model`` over ``versus``, both timed in one saved pytest-benchmark
+    run on ``device`` (``step``: forward or train-step, at ``batch``). The explanation puts the
+    time beside the counted costs, so a claim that holds on parameters but not on time says so."""
+    from training import bench
+
+    step, batch, device = spec["step"], spec["batch"], spec["device"]
+    try:
+        mine, other = (bench.timing(step, spec[key], batch, device) for key in ("model", "versus"))
+    except bench.BenchmarkMissing as why:
+        raise Pending(str(why)) from None
+    ratio = mine.images_per_s / other.images_per_s
+    counted = {what: _cost_ratio(spec, what) for what in ("trainable parameters", "FLOPs", "peak memory")}
+    fewer = ", ".join(f"{r:.3g}x fewer {what}" if r >= 1 else f"{1 / r:.3g}x more {what}"
+                      for what, r in counted.items())
+    on_params = "holds" if counted["trainable parameters"] > 1 else "fails"
+    on_time = "holds" if ratio > 1 else "fails"
+    return Explained(ratio, (
+        f"{spec['model']} {mine.seconds_per_batch * 1e3:.3g} ms and {spec['versus']} "
+        f"{other.seconds_per_batch * 1e3:.3g} ms per {step} of {batch} images ({mine.device}, "
+        f"{mine.threads} threads, {mine.file}); against it {spec['model']} has {fewer}: "
+        f"the claim {on_params} on parameters and {on_time} on time"))
+
+
+def _cost_ratio(spec: dict[str, Any], what: str) -> float:
+    """versus / model for one counted cost (above 1: the model is cheaper)."""
+    def counted(name: str) -> float:
+        model = _meta_model(name, ())
+        if what == "FLOPs":
+            return cost.flops_per_image(model)
+        if what == "peak memory":
+            return cost.peak_training_memory(model, spec["batch"]).total
+        return _summary(name, ()).trainable
+    return counted(spec["versus"]) / counted(spec["model"])
 
 
 @statistic("prunable")

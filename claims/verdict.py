@@ -7,7 +7,7 @@ import operator
 from dataclasses import dataclass
 from typing import Any
 
-from claims.measures import Pending, measure
+from claims.measures import Explained, Pending, measure
 from claims.registry import Claim
 from training.metrics import Seeds
 
@@ -105,6 +105,9 @@ def judge(claim: Claim) -> Verdict:
         measured = measure(claim.measure)
     except Pending as why:
         return Verdict(claim, PENDING, None, str(why))
+    explained = ""
+    if isinstance(measured, Explained):
+        measured, explained = measured.value, measured.why
     if isinstance(measured, Seeds) and _compare_seeds(claim, measured) is None:
         return Verdict(claim, PENDING, measured, f"measured {measured}: a capped run's best is a lower "
                        "bound that does not decide this claim; run the full recipe")
@@ -115,6 +118,8 @@ def judge(claim: Claim) -> Verdict:
               f"{_tolerance_text(claim)}")
     if isinstance(measured, Seeds):
         reason += f"; rule: {seeds_rule(claim)} of the seeds"
+    if explained:
+        reason += f". {explained}"
     if claim.note:
         reason += f". {claim.note}"
     return Verdict(claim, HOLDS if ok else REFUTED, measured, reason)

@@ -15,6 +15,8 @@ import pytest
 import torch
 
 import models
+from claims.registry import registry
+from models import cost
 from training import bench
 from training.recipes import get
 from training.recipes import names as recipe_names
@@ -29,10 +31,15 @@ COMMON_BATCH = 64
 RATIO_RECIPES = ("mnist_approach3", "mnist_dense2", "lenet0")
 
 
+#: (model, batch) pairs that the registry's cost claims compare (statistic throughput_ratio).
+CLAIMED = {(c.measure[key], c.measure["batch"]) for c in registry()
+           if c.measure.get("statistic") == "throughput_ratio" for key in ("model", "versus")}
+
+
 def _cases():
     for name in models.names():
-        batches = [2] if name in bench.LARGE else sorted({SOURCE_BATCH.get(name, COMMON_BATCH), COMMON_BATCH})
-        for batch in batches:
+        batches = {2} if name in bench.LARGE else {SOURCE_BATCH.get(name, COMMON_BATCH), COMMON_BATCH}
+        for batch in sorted(batches | {b for model, b in CLAIMED if model == name}):
             yield pytest.param(name, batch, id=f"{name}-b{batch}")
 
 
@@ -49,10 +56,11 @@ def _synced(step):
 @pytest.mark.parametrize("what", ["forward", "train-step"])
 def test_throughput(benchmark, what: str, name: str, batch: int) -> None:
     torch.manual_seed(0)
-    make = bench.forward_step if what == "forward" else bench.training_step
+    make = cost.forward_step if what == "forward" else cost.training_step
     step = _synced(make(models.build(name), batch, DEVICE))
     benchmark.group = f"{what}-b{batch}"
-    benchmark.extra_info.update(images_per_round=batch, device=str(DEVICE), threads=torch.get_num_threads())
+    benchmark.extra_info.update(what=what, model=name, batch=batch, images_per_round=batch,
+                                device=DEVICE.type, threads=torch.get_num_threads())
     if not benchmark.disabled:
         step()  # warm-up
     benchmark(step)

@@ -9,10 +9,11 @@ model and batch size; the figure that matters is the ratio of model-steps per se
 
 from __future__ import annotations
 
-import copy
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 import models
+from training import results
 from training.recipes import Recipe
 from training.run import _seeded_models, pad_to, prepare
 from training.trainer import Stack, Trainer
@@ -130,49 +132,58 @@ def image_shape(model: str) -> tuple[int, ...]:
     return (h, w) if c == 1 else (h, w, c)
 
 
-def forward_step(model: torch.nn.Module, batch: int, device: torch.device) -> Callable[[], None]:
-    """Inference on one batch of random images."""
-    x = torch.randn(batch, *model.input_shape, device=device)
-    model = model.to(device).eval()
-
-    def step() -> None:
-        with torch.no_grad():
-            model(x)
-    return step
-
-
-def training_step(model: torch.nn.Module, batch: int, device: torch.device) -> Callable[[], None]:
-    """One training step on one batch: forward, cross-entropy, backward, Adam."""
-    x = torch.randn(batch, *model.input_shape, device=device)
-    model = model.to(device).train()
-    with torch.no_grad():
-        shape = model(x[:2]).shape[1:]  # (K,), or more axes for the per-pixel Dense models
-    y = torch.randint(0, shape[-1], (batch, *shape[:-1]), device=device)
-    optimizer = torch.optim.Adam(model.parameters())
-
-    def step() -> None:
-        out = model(x)
-        if shape[-1] == 1:
-            loss = F.binary_cross_entropy_with_logits(out.squeeze(-1), y.float())
-        else:
-            loss = F.cross_entropy(out.reshape(-1, shape[-1]), y.reshape(-1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return step
-
-
 def images_per_s(make: Callable[..., Callable[[], None]], model: torch.nn.Module, batch: int,
                  device: torch.device, repeats: int = 5) -> float:
-    """Images per second of ``make(model, batch, device)``'s step (forward_step, training_step)."""
+    """Images per second of ``make(model, batch, device)``'s step (a models.cost step maker)."""
     return batch * timed(make(model, batch, device), repeats, device, warmup=2).model_steps_per_s
 
 
-def flops_per_image(model: torch.nn.Module) -> int:
-    """Forward FLOPs of one image (torch.utils.flop_counter: a multiply-add counts 2)."""
-    from torch.utils.flop_counter import FlopCounterMode
+# --- Reading a saved pytest-benchmark run (results/benchmarks-DEVICE.json) -----------------
 
-    meta = copy.deepcopy(model).to("meta").eval()
-    with FlopCounterMode(display=False) as counter:
-        meta(torch.zeros(1, *model.input_shape, device="meta"))
-    return counter.get_total_flops()
+class BenchmarkMissing(LookupError):
+    """No saved benchmark has the timing a claim needs; says how to produce it."""
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One model's mean time per batch in a saved pytest-benchmark run."""
+
+    seconds_per_batch: float
+    batch: int
+    threads: int
+    device: str
+    file: str
+
+    @property
+    def images_per_s(self) -> float:
+        return self.batch / self.seconds_per_batch
+
+
+def benchmark_file(device: str, directory: Path | str | None = None) -> Path:
+    return results.results_dir(directory) / f"benchmarks-{device}.json"
+
+
+def _how(device: str, path: Path) -> str:
+    where = "on a CUDA machine" if device == "cuda" else "on a machine without a GPU"
+    return (f"run 'pytest -m benchmark --benchmark-enable --benchmark-json results/{path.name}' {where} "
+            "and commit the file")
+
+
+def timing(what: str, model: str, batch: int, device: str, directory: Path | str | None = None) -> Timing:
+    """The mean time of ``tests/test_benchmarks.py::test_throughput`` for (what, model, batch)
+    in the saved run for ``device``."""
+    path = benchmark_file(device, directory)
+    if not path.exists():
+        raise BenchmarkMissing(f"needs a benchmark run, results/{path.name}: {_how(device, path)}")
+    try:
+        saved = json.loads(path.read_text())
+        entries = saved["benchmarks"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise results.ResultError(f"{path} is not a pytest-benchmark JSON file ({error}); "
+                                  f"{_how(device, path)}") from None
+    for b in entries:
+        info = b.get("extra_info", {})
+        if (info.get("what"), info.get("model"), info.get("batch")) == (what, model, batch):
+            return Timing(b["stats"]["mean"], batch, info["threads"], info["device"], f"results/{path.name}")
+    raise BenchmarkMissing(f"needs a {what} timing of {model} at batch {batch}, which results/{path.name} "
+                           f"lacks: {_how(device, path)}")

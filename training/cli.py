@@ -10,6 +10,7 @@ import torch
 from tabulate import tabulate
 
 import models
+from models import cost
 from training import plots, recipes, results
 from training.run import DEFAULT_SEEDS, default_device, train_recipe
 
@@ -94,13 +95,15 @@ def _bench(args: argparse.Namespace) -> int:
     rows = []
     for name in args.model or [n for n in models.names() if n not in bench.LARGE]:
         model = models.build(name)
-        params = sum(p.numel() for p in model.parameters())
         batch = args.batch
-        rows.append((name, f"{params:,}", f"{bench.flops_per_image(model) / 1e6:,.2f}", batch,
-                     f"{bench.images_per_s(bench.forward_step, model, batch, device, repeats=10):,.0f}",
-                     f"{bench.images_per_s(bench.training_step, model, batch, device):,.0f}"))
+        counted = cost.cost(model, batch)
+        rows.append((name, f"{counted.trainable:,}", f"{counted.flops_per_image / 1e6:,.2f}", batch,
+                     f"{counted.peak_training.total / 2**20:,.1f}",
+                     f"{bench.images_per_s(cost.forward_step, model, batch, device, repeats=10):,.0f}",
+                     f"{bench.images_per_s(cost.training_step, model, batch, device):,.0f}"))
     where = results.device_name(device)
-    print(tabulate(rows, headers=("model", "params", "MFLOPs/image", "batch", "forward img/s", "train img/s"),
+    print(tabulate(rows, headers=("model", "trainable", "MFLOPs/image", "batch", "peak train MiB",
+                                       "forward img/s", "train img/s"),
                    tablefmt="simple"))
     print(f"\n{where}, torch {torch.__version__}")
     for recipe_name in args.ratio:

@@ -1,0 +1,141 @@
+"""Counted costs (models.cost) and the cost claims judged from a saved benchmark run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+from torch import nn
+
+import models
+from claims.__main__ import main
+from claims.measures import Explained, Pending, measure
+from claims.registry import registry
+from claims.verdict import HOLDS, REFUTED, judge
+from models import cost
+from training import bench
+from training.results import ResultError
+
+pytestmark = pytest.mark.fast
+
+
+def test_flops_of_the_kmnist_gap_model_by_hand():
+    # three convolutions, 2 FLOPs per multiply-add: 26*26*32*9, 11*11*64*32*9, 5*5*10*64*9
+    by_hand = 2 * (26 * 26 * 32 * 9 + 11 * 11 * 64 * 32 * 9 + 5 * 5 * 10 * 64 * 9)
+    assert cost.flops_per_image(models.build("kmnist_gap")) == by_hand == 5_137_920
+
+
+class Tiny(nn.Module):
+    input_shape = (1, 4, 4)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flatten, self.dense, self.relu = nn.Flatten(), nn.Linear(16, 8), nn.ReLU()
+        self.out = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.out(self.relu(self.dense(self.flatten(x))))
+
+
+def test_layer_outputs_by_hand():
+    # float32 outputs of flatten (16), dense (8), relu (8), out (3)
+    assert cost.activation_bytes_per_image(Tiny()) == 4 * (16 + 8 + 8 + 3)
+
+
+@pytest.mark.parametrize("name", ["kmnist_gap", "mnist_approach3", "lenet"])
+def test_peak_counted_on_meta_equals_a_real_cpu_step(name):
+    """The meta-device count is the count of a real step: tensors' shapes, not values, decide it.
+    It leaves out Adam's step counts (4 bytes per parameter tensor), which matter only when the
+    peak is Adam's step (LeNet at batch 8), not in the backward pass (the others)."""
+    from torch.distributed._tools.mem_tracker import MemTracker
+
+    torch.manual_seed(0)
+    step = cost.training_step(models.build(name), 8, "cpu")
+    tracker = MemTracker()
+    tracker.track_external(step.model, step.optimizer)
+    with tracker:
+        step()
+    real = tracker.get_tracker_snapshot("peak")[torch.device("cpu")]["Total"]
+    counts = 4 * len(list(step.model.parameters()))
+    assert real - cost.peak_training_memory(models.build(name), 8).total in (0, counts)
+
+
+def test_peak_of_a_dense_net_holds_weights_gradients_and_adam_state():
+    """kmnist_traditional is 98% Dense weights: at its peak (Adam's step) live are the weights,
+    their gradients and Adam's two moments, each as large as the weights."""
+    peak = cost.peak_training_memory(models.build("kmnist_traditional"), 25)
+    weights = 4 * 431_242
+    assert peak.parts["param"] == peak.parts["grad"] == weights
+    assert peak.parts["opt"] >= 2 * weights
+    assert peak.total == sum(peak.parts.values())
+
+
+def test_peak_grows_with_the_batch_where_activations_dominate():
+    small, large = (cost.peak_training_memory(models.build("mnist_approach3"), b).total for b in (16, 64))
+    assert large > 3 * small
+
+
+def test_summary_prints_the_costs(capsys):
+    assert main(["summary", "kmnist_gap", "--batch", "25"]) == 0
+    out = capsys.readouterr().out
+    assert "Forward FLOPs per image: 5,137,920" in out
+    assert "Peak memory of a training step (Adam, batch 25): 6.46 MiB" in out
+
+
+@pytest.mark.parametrize(("nbytes", "text"), [(24, "24 B"), (98_344, "96 KiB"), (6_771_032, "6.46 MiB"),
+                                              (3_035_806_340, "2.83 GiB"), (2**20 * 1500, "1.46 GiB")])
+def test_sizes_in_binary_units(nbytes, text):
+    assert cost.size(nbytes) == text
+
+
+# --- benchmark-backed verdicts ----------------------------------------------------------
+
+def _saved_run(directory, times: dict[tuple[str, int], float], device: str = "cpu") -> None:
+    """A pytest-benchmark JSON file as tests/test_benchmarks.py writes it, with made-up means."""
+    entries = [{"name": f"test_throughput[train-step-{m}-b{b}]",
+                "extra_info": {"what": "train-step", "model": m, "batch": b, "device": device, "threads": 2},
+                "stats": {"mean": t}} for (m, b), t in times.items()]
+    (directory / f"benchmarks-{device}.json").write_text(json.dumps({"benchmarks": entries}))
+
+
+SPEC = {"statistic": "throughput_ratio", "model": "kmnist_gap", "versus": "kmnist_traditional",
+        "step": "train-step", "batch": 25, "device": "cpu"}
+
+
+def test_ratio_and_a_claim_that_holds_on_parameters_but_not_on_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
+    _saved_run(tmp_path, {("kmnist_gap", 25): 0.020, ("kmnist_traditional", 25): 0.010})
+    measured = measure(SPEC)
+    assert isinstance(measured, Explained) and measured.value == pytest.approx(0.5)
+    assert "17.5x fewer trainable parameters" in measured.why
+    assert "holds on parameters and fails on time" in measured.why
+    claim = next(c for c in registry() if c.id == "kmnist.gap-vs-dense.faster-training-cpu")
+    verdict = judge(claim)
+    assert verdict.verdict == REFUTED and verdict.measured == pytest.approx(0.5)
+    assert "20 ms and kmnist_traditional 10 ms per train-step of 25 images" in verdict.reason
+
+    _saved_run(tmp_path, {("kmnist_gap", 25): 0.010, ("kmnist_traditional", 25): 0.020})
+    assert judge(claim).verdict == HOLDS
+    assert "holds on parameters and holds on time" in judge(claim).reason
+
+
+def test_missing_or_unreadable_benchmarks_say_what_to_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
+    with pytest.raises(Pending, match=r"needs a benchmark run, results/benchmarks-cuda.json: run "
+                                      r"'pytest -m benchmark --benchmark-enable --benchmark-json"):
+        measure({**SPEC, "device": "cuda"})
+    _saved_run(tmp_path, {("kmnist_gap", 25): 0.01})
+    with pytest.raises(Pending, match=r"needs a train-step timing of kmnist_traditional at batch 25, "
+                                      r"which results/benchmarks-cpu\.json lacks"):
+        measure(SPEC)
+    (tmp_path / "benchmarks-cpu.json").write_text("{not json")
+    with pytest.raises(ResultError, match=r"benchmarks-cpu\.json is not a pytest-benchmark JSON file"):
+        bench.timing("train-step", "kmnist_gap", 25, "cpu")
+
+
+def test_pending_cost_claim_is_pending_not_refuted(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
+    claim = next(c for c in registry() if c.id == "kmnist.gap-vs-dense.faster-training-cuda")
+    assert judge(replace(claim)).verdict == "pending"
