@@ -42,6 +42,7 @@ def _report(args: argparse.Namespace) -> int:
         print(report.as_text(verdicts, args.format, width=args.width))
         if args.format == "markdown":
             print("\n" + report.summary_table(verdicts))
+        print("\n" + report.cost_table(args.format))
     unexpected = [v for v in verdicts if not v.as_expected]
     for v in unexpected:
         print(f"unexpected verdict: {v.claim.id} is {v.verdict}, the registry expects "

@@ -92,3 +92,28 @@ def summary_table(verdicts: list[Verdict]) -> str:
     c = counts(verdicts)
     rows.append(("**all sources**", len(verdicts), c["holds"], c["refuted"], c["pending"]))
     return tabulate(rows, headers=("source", "claims", "holds", "refuted", "pending"), tablefmt="github")
+
+
+def cost_table(fmt: str = "table") -> str:
+    """Every model's counted costs (models.cost, on the meta device) at its source's batch size,
+    or Keras' default of 32 where no recipe trains it."""
+    import torch
+
+    import models
+    from models import cost
+    from training.recipes import batch_sizes
+
+    sizes, rows = batch_sizes(), []
+    for name in models.names():
+        with torch.device("meta"):
+            model = models.build(name)
+        c = cost.cost(model, sizes.get(name, 32))
+        rows.append((name, f"{c.trainable:,}", f"{c.flops_per_image / 1e6:,.2f}",
+                     cost.size(c.activation_bytes_per_image), c.batch, cost.size(c.peak_training.total)))
+    table = tabulate(rows, headers=("model", "trainable", "MFLOPs/image", "layer outputs/image", "batch",
+                                    "peak training step"),
+                     tablefmt="github" if fmt == "markdown" else "simple", disable_numparse=True,
+                     colalign=("left", "right", "right", "right", "right", "right"))
+    title = "Model costs (counted on the meta device: FLOPs by torch.utils.flop_counter, peak memory " \
+            "of one Adam step by torch's MemTracker)"
+    return f"{'## ' if fmt == 'markdown' else ''}{title}\n\n{table}"

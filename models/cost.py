@@ -45,8 +45,8 @@ def activation_bytes_per_image(model: nn.Module) -> int:
 
     leaves = [m for m in meta.modules() if not list(m.children())]
     hooks = [m.register_forward_hook(hook) for m in leaves]
-    try:
-        meta(torch.zeros(1, *model.input_shape, device="meta"))
+    try:  # a batch of 2: BatchNorm refuses to train on one image
+        meta(torch.zeros(2, *model.input_shape, device="meta"))
     finally:
         for h in hooks:
             h.remove()

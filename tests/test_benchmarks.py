@@ -18,15 +18,14 @@ import models
 from claims.registry import registry
 from models import cost
 from training import bench
-from training.recipes import get
-from training.recipes import names as recipe_names
+from training.recipes import batch_sizes, get
 
 pytestmark = pytest.mark.benchmark
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 #: Per model, the batch size its source trains with; the ImageNet models run at batch 2 only,
 #: which keeps VGG-16's CPU training step to seconds.
-SOURCE_BATCH = {recipe.model: recipe.batch_size for recipe in map(get, recipe_names())}
+SOURCE_BATCH = batch_sizes()
 COMMON_BATCH = 64
 RATIO_RECIPES = ("mnist_approach3", "mnist_dense2", "lenet0")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import pytest
@@ -139,3 +140,11 @@ def test_pending_cost_claim_is_pending_not_refuted(tmp_path, monkeypatch):
     monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
     claim = next(c for c in registry() if c.id == "kmnist.gap-vs-dense.faster-training-cuda")
     assert judge(replace(claim)).verdict == "pending"
+
+
+def test_report_ends_with_every_models_costs(capsys):
+    assert main(["report", "--format", "markdown", "--source", "machinecurve-gap"]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("## Model costs"):]
+    assert all(f"| {name} " in table for name in models.names())
+    assert re.search(r"\| kmnist_gap +\| +24,586 \|.*\| +25 \| +6\.46 MiB \|", table)  # the post's batch

@@ -122,3 +122,11 @@ def get(name: str) -> Recipe:
     if name not in tables:
         raise RecipeError(f"unknown recipe {name!r}; recipes: {', '.join(sorted(tables))}")
     return parse(name, tables[name])
+
+
+def batch_sizes() -> dict[str, int]:
+    """The batch size each model's source trains it with (its first recipe's)."""
+    sizes: dict[str, int] = {}
+    for recipe in map(get, names()):
+        sizes.setdefault(recipe.model, recipe.batch_size)
+    return sizes
