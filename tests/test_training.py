@@ -266,6 +266,25 @@ def test_top2_confusions_reads_the_summed_matrix(tmp_path, monkeypatch) -> None:
     assert judge(_claim("dense-vs-conv.dense128.top-confusions")).verdict == HOLDS
 
 
+@pytest.mark.parametrize(("accuracies", "knee"), [
+    # scaled accuracy 0, 0.6, 0.9, 1 against log-width 0, 1/3, 2/3, 1: farthest above at 64
+    ((0.960, 0.972, 0.978, 0.980), 64),
+    # 0, 0.35, 0.9, 1: farthest above (0.233) at 128
+    ((0.960, 0.967, 0.978, 0.980), 128),
+    # a straight line in log-width has no knee above it: the first point
+    ((0.960, 0.965, 0.970, 0.975), 32),
+])
+def test_grid_knee_is_kneedle_on_a_log_axis(tmp_path, monkeypatch, accuracies, knee) -> None:
+    points = [{"options": {"hidden": h}, "final": {"accuracy": [a, a]}}
+              for h, a in zip((32, 64, 128, 256), accuracies, strict=True)]
+    result = {"recipe": "mnist_dense_width_grid", "recipe_table": {"epochs": 100}, "seeds": [0, 1],
+              "epochs_cap": None, "limit": None, "provenance": {}, "points": points}
+    results.write(results.path_for("mnist_dense_width_grid", tmp_path), result)
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
+    verdict = judge(_claim("dense-vs-conv.dense.width-trade-off"))
+    assert verdict.measured == knee and verdict.verdict == (HOLDS if knee == 128 else "refuted")
+
+
 def test_images_larger_than_the_input_are_refused() -> None:
     with pytest.raises(ValueError, match="larger than the model's input"):
         prepare(get("mnist_approach3"), types.SimpleNamespace(
