@@ -412,3 +412,11 @@ def test_layerwise_pruning_removes_the_fraction_in_every_layer() -> None:
     prune_to(model, 0.5, "layer")  # the second iteration keeps the first's masks
     for module, _ in conv_weights(model):
         assert int((module.weight_mask == 0).sum()) == round(0.5 * module.weight.numel())
+
+
+def test_legend_labels_of_grid_points_and_lottery_iterations() -> None:
+    from training.plots import _tag
+    assert _tag({"iteration": 0, "removed": 0.0}) == "original"
+    assert _tag({"iteration": 2, "removed": 0.5577}) == "iteration 2, 55.77% pruned"
+    assert _tag({"hidden": 64}) == "hidden=64"
+    assert _tag({"l1_l2": [0.0, 1e-06]}) == "l1_l2=[0.0, 1e-06]"

@@ -47,13 +47,21 @@ def _band(ax: Any, point: dict[str, Any], key: str, label: str) -> None:
     ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
+def _tag(options: dict[str, Any]) -> str:
+    """A grid point's or a lottery iteration's legend label."""
+    if "removed" in options:
+        k = options["iteration"]
+        return "original" if k == 0 else f"iteration {k}, {options['removed']:.2%} pruned"
+    return ", ".join(f"{k}={v}" for k, v in options.items())
+
+
 def learning_curves(result: dict[str, Any], path: Path) -> Path:
     """Loss and accuracy per epoch, seed mean with a ±1 std band: train, validation, test."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, what in zip(axes, ("loss", "accuracy"), strict=True):
         for number, point in enumerate(result["points"]):
-            tag = "" if len(result["points"]) == 1 else f" {point['options']}"
+            tag = "" if len(result["points"]) == 1 else f" {_tag(point['options'])}"
             if len(result["points"]) > 1 and number:
                 _band(ax, point, f"test_{what}", f"test{tag}")
                 continue
