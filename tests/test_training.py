@@ -267,14 +267,15 @@ def test_top2_confusions_reads_the_summed_matrix(tmp_path, monkeypatch) -> None:
 
 
 @pytest.mark.parametrize(("accuracies", "knee"), [
-    # scaled accuracy 0, 0.6, 0.9, 1 against log-width 0, 1/3, 2/3, 1: farthest above at 64
-    ((0.960, 0.972, 0.978, 0.980), 64),
-    # 0, 0.35, 0.9, 1: farthest above (0.233) at 128
-    ((0.960, 0.967, 0.978, 0.980), 128),
-    # a straight line in log-width has no knee above it: the first point
-    ((0.960, 0.965, 0.970, 0.975), 32),
+    # scaled accuracy 0, 0.6, 0.9, 1 against scaled width 0, 1/7, 3/7, 1: farthest above at 128
+    ((0.960, 0.972, 0.978, 0.980), 128),
+    # 0, 0.9, 0.95, 1: farthest above (0.757) at 64
+    ((0.960, 0.978, 0.979, 0.980), 64),
+    # accuracy in proportion to width, or growing faster: nothing above the chord, the first
+    ((0.960, 0.961, 0.963, 0.967), 32),
+    ((0.960, 0.9605, 0.961, 0.980), 32),
 ])
-def test_grid_knee_is_kneedle_on_a_log_axis(tmp_path, monkeypatch, accuracies, knee) -> None:
+def test_grid_knee_is_kneedle(tmp_path, monkeypatch, accuracies, knee) -> None:
     points = [{"options": {"hidden": h}, "final": {"accuracy": [a, a]}}
               for h, a in zip((32, 64, 128, 256), accuracies, strict=True)]
     result = {"recipe": "mnist_dense_width_grid", "recipe_table": {"epochs": 100}, "seeds": [0, 1],
@@ -283,6 +284,7 @@ def test_grid_knee_is_kneedle_on_a_log_axis(tmp_path, monkeypatch, accuracies, k
     monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
     verdict = judge(_claim("dense-vs-conv.dense.width-trade-off"))
     assert verdict.measured == knee and verdict.verdict == (HOLDS if knee == 128 else "refuted")
+    assert "scaled accuracy above the chord: 32: 0.000, 64: " in verdict.reason
 
 
 def test_images_larger_than_the_input_are_refused() -> None:

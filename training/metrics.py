@@ -177,17 +177,20 @@ def best_grid_test_accuracy_above(spec: dict[str, Any], load: Callable[[str], Re
 @metric("grid_knee")
 def grid_knee(spec: dict[str, Any], load: Callable[[str], Result]) -> Any:
     """The knee of mean test accuracy along a one-option grid (``option``), by Kneedle
-    (Satopaa et al., 2011): both axes scaled to [0, 1], the point farthest above the line from
-    the first point to the last. The option's axis is logarithmic (the grids double). The knee
-    is where returns start to diminish: 'a trade-off on performance and size'."""
+    (Satopaa et al., 2011): both axes scaled to [0, 1], the point farthest above the chord
+    from the first point to the last; the first point when none is above. The knee is where
+    returns start to diminish: 'a trade-off on performance and size'. The explanation gives
+    every point's distance, so a close call shows as one."""
+    from claims.measures import Explained
+
     data = load(spec["recipe"])
     values = [p["options"][spec["option"]] for p in data["points"]]
-    x = np.log2(np.asarray(values, dtype=float))
+    x = np.asarray(values, dtype=float)
     y = np.asarray([statistics.fmean(p["final"]["accuracy"]) for p in data["points"]])
-    if np.ptp(y) == 0:
-        return values[0]
-    above = (y - y.min()) / np.ptp(y) - (x - x.min()) / np.ptp(x)
-    return values[int(np.argmax(above))] if above.max() > 1e-9 else values[0]  # no point above: none
+    above = (y - y.min()) / (np.ptp(y) or 1.0) - (x - x.min()) / np.ptp(x)
+    knee = values[int(np.argmax(above))] if above.max() > 1e-9 else values[0]
+    return Explained(knee, "scaled accuracy above the chord: " + ", ".join(
+        f"{v}: {a:.3f}" for v, a in zip(values, above, strict=True)) + f" ({data['_file']})")
 
 
 @metric("top2_confusions")
