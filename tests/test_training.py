@@ -347,6 +347,15 @@ def test_plots_and_commands(tmp_path, capsys) -> None:
     assert "python -m claims train mnist_dense0" in capsys.readouterr().err
 
 
+def test_a_one_option_grid_gets_its_accuracy_plot(tmp_path) -> None:
+    from training.plots import draw_all
+
+    result = train_recipe("mnist_dense_width_grid", seeds=[0], directory=tmp_path, arrays=blobs(60),
+                          progress=False, max_epochs=1)
+    drawn = sorted(p.name for p in draw_all(result, tmp_path, lambda _: None))
+    assert drawn == ["mnist_dense_width_grid.png", "mnist_dense_width_grid_accuracy.png"]
+
+
 def test_recipe_base_is_resolved_and_checked(tmp_path) -> None:
     from claims.registry import ClaimError, recipes
 

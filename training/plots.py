@@ -124,6 +124,27 @@ def confusion_matrix(result: dict[str, Any], path: Path, classes: list[str] | No
     return path
 
 
+def grid_accuracy(result: dict[str, Any], path: Path) -> Path:
+    """Final test accuracy against a one-option grid's value, seed mean ± 1 std, as the
+    notebook plots its width search ('Accuracy as function of number of neurons')."""
+    plt = _pyplot()
+    (option,) = result["points"][0]["options"]
+    values = [p["options"][option] for p in result["points"]]
+    accuracy = np.asarray([p["final"]["accuracy"] for p in result["points"]])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.errorbar(values, accuracy.mean(1), yerr=accuracy.std(1), marker="o", capsize=3)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(values, [str(v) for v in values])
+    ax.set_xlabel(option)
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{result['recipe']}: {len(result['seeds'])} seeds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 #: Side-by-side figures the sources draw: (file name, recipes, metric, title).
 COMPARISONS = [
     ("kmnist_gap_vs_dense_val_loss.png", ["kmnist_gap", "kmnist_traditional"], "val_loss",
@@ -140,6 +161,10 @@ def draw_all(result: dict[str, Any], directory: Path, load: Any) -> list[Path]:
     if not available():
         return []
     out = [learning_curves(result, directory / "plots" / f"{result['recipe']}.png")]
+    options = [p["options"] for p in result["points"]]
+    if len(options) > 1 and all(len(o) == 1 and isinstance(next(iter(o.values())), (int, float))
+                                for o in options) and "iteration" not in options[0]:
+        out.append(grid_accuracy(result, directory / "plots" / f"{result['recipe']}_accuracy.png"))
     if len(result["points"]) == 1 and result["recipe_table"]["dataset"] in ("mnist", "fashion-mnist"):
         out.append(confusion_matrix(result, directory / "plots" / f"{result['recipe']}_confusion.png"))
     for name, recipes, key, title in COMPARISONS:
