@@ -16,6 +16,8 @@ import pytest
 from claims.registry import Claim, registry
 
 TRAINED_STATISTICS = ("training", "recipe")
+#: Statistics whose verdict is a measurement (a training run, a timing), not arithmetic.
+MEASURED_STATISTICS = ("training", "throughput_ratio")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,7 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def claim_param(claim: Claim):
     marks = [getattr(pytest.mark, claim.marker)]
     if claim.expect == "refuted":
-        how = "measurement" if claim.measure.get("statistic") == "training" else "arithmetic"
+        how = "measurement" if claim.measure.get("statistic") in MEASURED_STATISTICS else "arithmetic"
         marks.append(pytest.mark.xfail(strict=True, reason=f"refuted by {how}: {claim.note}"))
     return pytest.param(claim, id=claim.id, marks=marks)
 
@@ -78,21 +80,30 @@ def trained(request: pytest.FixtureRequest):
     return ensure
 
 
-def _ratios(benchmarks) -> dict[str, dict[str, float]]:
-    """Model-steps per second of this trainer over the DataLoader loop, per recipe, from the
-    pytest-benchmark means of ``tests/test_benchmarks.py::test_trainer_against_dataloader``
-    (benchmarks as pytest-benchmark's JSON writes them)."""
+#: Timed pairs that conftest turns into ratios: JSON key -> (extra_info key that names the
+#: variant, the variant measured, the baseline, what a round's mean divides, what names the row).
+RATIOS = {
+    "trainer_vs_dataloader": ("loop", "trainer", "dataloader", "model_steps_per_round", "recipe"),
+    "compiled_vs_eager": ("compile", "compiled", "eager", "images_per_round", "model"),
+}
+
+
+def _ratios(benchmarks, key: str) -> dict[str, dict[str, float]]:
+    """Per row, the rate of the variant over the baseline from pytest-benchmark means (the
+    rate is ``extra_info[per] / mean``; benchmarks as pytest-benchmark's JSON writes them)."""
+    variant_key, variant, baseline, per, row = RATIOS[key]
     rates: dict[str, dict[str, float]] = {}
     for b in benchmarks:
         info, mean = b["extra_info"], b["stats"]["mean"]
-        if "loop" in info and mean:
-            rates.setdefault(info["recipe"], {})[info["loop"]] = info["model_steps_per_round"] / mean
-    return {recipe: {**r, "ratio": r["trainer"] / r["dataloader"]}
-            for recipe, r in rates.items() if {"trainer", "dataloader"} <= set(r)}
+        if variant_key in info and mean:
+            rates.setdefault(info[row], {})[info[variant_key]] = info[per] / mean
+    return {name: {**r, "ratio": r[variant] / r[baseline]}
+            for name, r in rates.items() if {variant, baseline} <= set(r)}
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json) -> None:
-    output_json["trainer_vs_dataloader"] = _ratios(output_json["benchmarks"])
+    for key in RATIOS:
+        output_json[key] = _ratios(output_json["benchmarks"], key)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
@@ -100,7 +111,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if session is None or session.disabled:
         return
     timed = [{"extra_info": b.extra_info, "stats": {"mean": b.stats.mean}} for b in session.benchmarks if b]
-    for recipe, r in _ratios(timed).items():
-        terminalreporter.write_line(
-            f"trainer vs DataLoader, {recipe}: {r['trainer']:.1f} vs {r['dataloader']:.1f} model-steps/s "
-            f"= {r['ratio']:.2f}x")
+    for key, (_, variant, baseline, per, _) in RATIOS.items():
+        unit = "model-steps/s" if per == "model_steps_per_round" else "images/s"
+        for name, r in _ratios(timed, key).items():
+            terminalreporter.write_line(
+                f"{variant} vs {baseline}, {name}: {r[variant]:.1f} vs {r[baseline]:.1f} {unit} "
+                f"= {r['ratio']:.2f}x")

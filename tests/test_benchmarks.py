@@ -85,3 +85,28 @@ def test_trainer_against_dataloader(benchmark, recipe: str, loop: str) -> None:
         step = bench.trainer_step(r, arrays, DEVICE, seeds)
     synced = _synced(lambda: [step() for _ in range(STEPS)])
     benchmark.pedantic(synced, rounds=5, warmup_rounds=1)
+
+
+#: Models whose training step is timed compiled (torch.compile, inductor) against eager.
+COMPILED = ("mnist_approach3", "lenet", "kmnist_gap")
+
+
+@pytest.mark.parametrize("name", COMPILED)
+@pytest.mark.parametrize("mode", ["eager", "compiled"])
+def test_compiled_training_step(benchmark, mode: str, name: str) -> None:
+    """One training step at the source's batch size, the model compiled or not; conftest.py
+    turns the pair into a ratio. Compiling takes tens of seconds, worth it only when timed."""
+    if mode == "compiled" and benchmark.disabled:
+        pytest.skip("torch.compile is timed only with --benchmark-enable (compiling takes tens of seconds)")
+    batch = SOURCE_BATCH[name]
+    torch.manual_seed(0)
+    step = cost.training_step(models.build(name), batch, DEVICE)
+    if mode == "compiled":
+        step.model = torch.compile(step.model)
+    benchmark.group = f"compile-{name}-b{batch}"
+    benchmark.extra_info.update(compile=mode, model=name, batch=batch, images_per_round=batch,
+                                device=DEVICE.type, threads=torch.get_num_threads())
+    synced = _synced(step)
+    if not benchmark.disabled:
+        synced()  # compiles, and warms up
+    benchmark(synced)

@@ -148,3 +148,20 @@ def test_report_ends_with_every_models_costs(capsys):
     table = out[out.index("## Model costs"):]
     assert all(f"| {name} " in table for name in models.names())
     assert re.search(r"\| kmnist_gap +\| +24,586 \|.*\| +25 \| +6\.46 MiB \|", table)  # the post's batch
+
+
+def test_timed_pairs_become_ratios():
+    """conftest.py's ratios from pytest-benchmark means: rate = units per round / mean."""
+    from conftest import _ratios
+
+    def entry(mean, **info):
+        return {"extra_info": info, "stats": {"mean": mean}}
+
+    timed = [entry(0.01, compile="compiled", model="lenet", images_per_round=128),
+             entry(0.02, compile="eager", model="lenet", images_per_round=128),
+             entry(0.02, compile="eager", model="kmnist_gap", images_per_round=25),  # no pair: no ratio
+             entry(0.5, loop="trainer", recipe="lenet0", model_steps_per_round=60),
+             entry(0.25, loop="dataloader", recipe="lenet0", model_steps_per_round=20)]
+    assert _ratios(timed, "compiled_vs_eager") == {"lenet": {"compiled": 12800, "eager": 6400, "ratio": 2.0}}
+    assert _ratios(timed, "trainer_vs_dataloader") == {
+        "lenet0": {"trainer": 120, "dataloader": 80, "ratio": 1.5}}
