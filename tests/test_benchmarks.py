@@ -54,8 +54,13 @@ def _synced(step):
 @pytest.mark.parametrize(("name", "batch"), list(_cases()))
 @pytest.mark.parametrize("what", ["forward", "train-step"])
 def test_throughput(benchmark, what: str, name: str, batch: int) -> None:
+    """Also records, on CUDA, the allocator's peak during the rounds (beside the counted peak
+    of models.cost, which leaves out the allocator's rounding and the CUDA context)."""
     torch.manual_seed(0)
     make = cost.forward_step if what == "forward" else cost.training_step
+    if DEVICE.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
     step = _synced(make(models.build(name), batch, DEVICE))
     benchmark.group = f"{what}-b{batch}"
     benchmark.extra_info.update(what=what, model=name, batch=batch, images_per_round=batch,
@@ -63,6 +68,8 @@ def test_throughput(benchmark, what: str, name: str, batch: int) -> None:
     if not benchmark.disabled:
         step()  # warm-up
     benchmark(step)
+    if DEVICE.type == "cuda":
+        benchmark.extra_info["cuda_peak_allocated_bytes"] = torch.cuda.max_memory_allocated()
 
 
 STEPS = 20
