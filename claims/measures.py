@@ -185,7 +185,10 @@ def throughput_ratio(spec: dict[str, Any]) -> Explained:
     except bench.BenchmarkMissing as why:
         raise Pending(str(why)) from None
     ratio = mine.images_per_s / other.images_per_s
-    counted = {what: _cost_ratio(spec, what) for what in ("trainable parameters", "FLOPs", "peak memory")}
+    theirs, ours = (cost.cost(_meta_model(spec[key], ()), batch) for key in ("versus", "model"))
+    counted = {"trainable parameters": theirs.trainable / ours.trainable,
+               "FLOPs": theirs.flops_per_image / ours.flops_per_image,
+               "peak memory": theirs.peak_training.total / ours.peak_training.total}
     fewer = ", ".join(f"{r:.3g}x fewer {what}" if r >= 1 else f"{1 / r:.3g}x more {what}"
                       for what, r in counted.items())
     on_params = "holds" if counted["trainable parameters"] > 1 else "fails"
@@ -195,18 +198,6 @@ def throughput_ratio(spec: dict[str, Any]) -> Explained:
         f"{other.seconds_per_batch * 1e3:.3g} ms per {step} of {batch} images ({mine.device}, "
         f"{mine.threads} threads, {mine.file}); against it {spec['model']} has {fewer}: "
         f"the claim {on_params} on parameters and {on_time} on time"))
-
-
-def _cost_ratio(spec: dict[str, Any], what: str) -> float:
-    """versus / model for one counted cost (above 1: the model is cheaper)."""
-    def counted(name: str) -> float:
-        model = _meta_model(name, ())
-        if what == "FLOPs":
-            return cost.flops_per_image(model)
-        if what == "peak memory":
-            return cost.peak_training_memory(model, spec["batch"]).total
-        return _summary(name, ()).trainable
-    return counted(spec["versus"]) / counted(spec["model"])
 
 
 @statistic("prunable")

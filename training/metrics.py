@@ -153,9 +153,14 @@ for _name, (_key, _reduce) in _SERIES_METRICS.items():
     metric(_name)(_per_seed(_key, _reduce))
 
 
+def mean_accuracy(point: dict[str, Any]) -> float:
+    """A run's final test accuracy, mean over its seeds."""
+    return statistics.fmean(point["final"]["accuracy"])
+
+
 def best_point(points: list[dict[str, Any]]) -> dict[str, Any]:
     """The grid point with the best mean test accuracy: how the notebook picks its winners."""
-    return max(points, key=lambda p: statistics.fmean(p["final"]["accuracy"]))
+    return max(points, key=mean_accuracy)
 
 
 def _grid_best(data: Result) -> tuple[dict[str, Any], Seeds]:
@@ -186,7 +191,7 @@ def grid_knee(spec: dict[str, Any], load: Callable[[str], Result]) -> Any:
     data = load(spec["recipe"])
     values = [p["options"][spec["option"]] for p in data["points"]]
     x = np.asarray(values, dtype=float)
-    y = np.asarray([statistics.fmean(p["final"]["accuracy"]) for p in data["points"]])
+    y = np.asarray([mean_accuracy(p) for p in data["points"]])
     above = (y - y.min()) / (np.ptp(y) or 1.0) - (x - x.min()) / np.ptp(x)
     knee = values[int(np.argmax(above))] if above.max() > 1e-9 else values[0]
     return Explained(knee, "scaled accuracy above the chord: " + ", ".join(
@@ -204,7 +209,7 @@ def top2_confusions(spec: dict[str, Any], load: Callable[[str], Result]) -> list
 
 
 def _mean_final(load: Callable[[str], Result], recipe: str) -> float:
-    return statistics.fmean(_single(load(recipe))["final"]["accuracy"])
+    return mean_accuracy(_single(load(recipe)))
 
 
 @metric("test_accuracy_below")
