@@ -287,6 +287,26 @@ def test_grid_knee_is_kneedle(tmp_path, monkeypatch, accuracies, knee) -> None:
     assert "scaled accuracy above the chord: 32: 0.000, 64: " in verdict.reason
 
 
+@pytest.mark.parametrize(("curves", "verdict"), [
+    # unpruned reaches 99% at epoch 2; the pruned iterations at 3 and never (counted as 4): not faster
+    (((0.98, 0.991, 0.992), (0.97, 0.98, 0.991), (0.95, 0.96, 0.97)), HOLDS),
+    # the last iteration gets there at epoch 1: faster, so the post's claim fails
+    (((0.98, 0.991, 0.992), (0.97, 0.98, 0.991), (0.995, 0.996, 0.997)), "refuted"),
+])
+def test_pruned_not_faster_counts_epochs_to_99(tmp_path, monkeypatch, curves, verdict) -> None:
+    points = [{"options": {"iteration": k}, "epochs": [{"test_accuracy": [a, a]} for a in curve]}
+              for k, curve in enumerate(curves)]
+    result = {"recipe": "mnist_approach2_lottery", "recipe_table": {"epochs": 3}, "seeds": [0, 1],
+              "epochs_cap": None, "limit": None, "provenance": {}, "points": points}
+    results.write(results.path_for("mnist_approach2_lottery", tmp_path), result)
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
+    judged = judge(_claim("mnist-10k.prune.not-faster"))
+    assert judged.verdict == verdict
+    last = 4 if verdict == HOLDS else 1
+    expected = f"iteration 0: 2.00 (2, 2), iteration 1: 3.00 (3, 3), iteration 2: {last}.00 ({last}, {last})"
+    assert expected in judged.reason
+
+
 def test_images_larger_than_the_input_are_refused() -> None:
     with pytest.raises(ValueError, match="larger than the model's input"):
         prepare(get("mnist_approach3"), types.SimpleNamespace(

@@ -55,23 +55,30 @@ def _tag(options: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in options.items())
 
 
+def _settled(result: dict[str, Any]) -> float:
+    """A lower accuracy limit that leaves out each curve's first two epochs."""
+    lows = [np.min(_curve(p, "test_accuracy")[1][2:], initial=1.0) for p in result["points"]]
+    return float(min(lows)) - 0.005
+
+
 def learning_curves(result: dict[str, Any], path: Path) -> Path:
     """Loss and accuracy per epoch, seed mean with a ±1 std band: train, validation, test."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, what in zip(axes, ("loss", "accuracy"), strict=True):
-        for number, point in enumerate(result["points"]):
-            tag = "" if len(result["points"]) == 1 else f" {_tag(point['options'])}"
-            if len(result["points"]) > 1 and number:
-                _band(ax, point, f"test_{what}", f"test{tag}")
-                continue
-            _band(ax, point, what, f"train{tag}")
-            _band(ax, point, f"val_{what}", f"validation{tag}")
-            _band(ax, point, f"test_{what}", f"test{tag}")
+        if len(result["points"]) == 1:
+            point = result["points"][0]
+            for key, label in ((what, "train"), (f"val_{what}", "validation"), (f"test_{what}", "test")):
+                _band(ax, point, key, label)
+        else:  # grid points or lottery iterations: their test curves side by side, as the post draws them
+            for point in result["points"]:
+                _band(ax, point, f"test_{what}", f"test, {_tag(point['options'])}")
         ax.set_xlabel("epoch")
         ax.set_ylabel(what)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
+    if len(result["points"]) > 1:  # the first epochs' spread would flatten the curves that matter
+        axes[1].set_ylim(bottom=max(axes[1].get_ylim()[0], _settled(result)))
     seeds = len(result["seeds"])
     fig.suptitle(f"{result['recipe']}: mean of {seeds} seeds ± 1 std ({result['provenance']['device']})")
     fig.tight_layout()
