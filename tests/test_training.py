@@ -205,6 +205,36 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path) -> None:
     assert not results.checkpoint_path("mnist_approach2", 0, tmp_path / "b").exists()
 
 
+def test_a_time_limit_stops_before_an_epoch_that_would_overrun(tmp_path, monkeypatch) -> None:
+    import training.run
+
+    arrays = blobs(300)
+    kwargs = {"arrays": arrays, "progress": False, "max_epochs": 3}
+    whole = train_recipe("mnist_approach2", seeds=[0], directory=tmp_path / "a", **kwargs)
+    clock = iter(range(10**6))  # every call of time.time() one second later
+    monkeypatch.setattr(training.run, "time", types.SimpleNamespace(time=lambda: float(next(clock))))
+    # epoch 1 starts at once; it "took" one second, so epoch 2 would end past 6
+    assert train_recipe("mnist_approach2", seeds=[0], directory=tmp_path / "b", deadline=6, **kwargs) is None
+    state = results.load_checkpoint(results.checkpoint_path("mnist_approach2", 0, tmp_path / "b"),
+                                    torch.device("cpu"))
+    assert state["trainer"]["epoch"] == 1
+    monkeypatch.undo()
+    resumed = train_recipe("mnist_approach2", seeds=[0], directory=tmp_path / "b", **kwargs)
+    assert resumed["points"][0]["epochs"] == whole["points"][0]["epochs"]
+
+
+def test_train_command_time_limit_exits_3_and_says_how_to_go_on(tmp_path, monkeypatch, capsys) -> None:
+    from claims.__main__ import main
+    from training import datasets
+
+    monkeypatch.setattr(datasets, "load", lambda name, root=None: blobs(120))
+    code = main(["train", "lenet0", "mnist_approach3", "--results", str(tmp_path), "--quiet",
+                 "--time-limit", "1e-9", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 3 and "Not finished: lenet0 mnist_approach3. Run the same command again" in err
+    assert not results.path_for("lenet0", tmp_path).exists()
+
+
 def test_result_file_has_provenance_and_is_written_atomically(tmp_path) -> None:
     result = train_recipe("mnist_approach3", seeds=[0], directory=tmp_path, arrays=blobs(120),
                           progress=False, max_epochs=1)

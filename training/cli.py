@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -45,10 +46,17 @@ def _train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     for name in names:
         recipes.get(name)  # fail early on a typo, before any training
-    for name in names:
+    deadline = time.time() + args.time_limit if args.time_limit else None
+    for number, name in enumerate(names):
         result = train_recipe(name, seeds=args.seeds, device=device, directory=args.results,
                               max_epochs=args.max_epochs, data_root=args.data_root,
-                              progress=not args.quiet, resume=not args.restart)
+                              progress=not args.quiet, resume=not args.restart, deadline=deadline)
+        if result is None:
+            left = " ".join(names[number:])
+            print(f"time limit of {args.time_limit:g} s reached: {name} stopped at its last finished epoch "
+                  f"(checkpoint kept). Not finished: {left}. Run the same command again to go on.",
+                  file=sys.stderr)
+            return 3
         path = results.path_for(name, args.results)
         print(f"{name}: {_summary(result)} -> {path}")
         if not args.no_plots:
@@ -144,6 +152,9 @@ def add(sub: argparse._SubParsersAction) -> None:
                        help="where the datasets are (default: $LEAN_CNN_DATA or data/)")
     train.add_argument("--max-epochs", type=int, metavar="N",
                        help="cap the recipe's epochs (the result is marked as a prefix run)")
+    train.add_argument("--time-limit", type=float, metavar="SECONDS",
+                       help="stop cleanly before an epoch that would end past this many seconds from "
+                            "now (checkpoint kept, exit status 3); the same command resumes")
     train.add_argument("--restart", action="store_true", help="ignore a checkpoint and start over")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--no-plots", action="store_true", help="do not draw plots")

@@ -93,12 +93,14 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
                  device: torch.device | None = None, directory: Path | None = None,
                  max_epochs: int | None = None, limit: int | None = None, data_root: Path | None = None,
                  arrays: Any = None, progress: bool = True, resume: bool = True,
-                 stop_after: int | None = None, vmapped: bool | None = None) -> dict[str, Any] | None:
+                 stop_after: int | None = None, deadline: float | None = None,
+                 vmapped: bool | None = None) -> dict[str, Any] | None:
     """Train every grid point of recipe ``name`` with ``seeds``; write and return the result.
 
     ``max_epochs`` caps the recipe's epochs: the run is then a prefix of the recipe's run and
-    the result file says so. ``stop_after`` stops after that many epochs in this call, leaving
-    the checkpoint for a later call to resume (what a killed run leaves behind).
+    the result file says so. ``stop_after`` stops after that many epochs in this call, and
+    ``deadline`` (a ``time.time()``) before an epoch that would end past it, judged by the
+    last epoch's length; both leave the checkpoint for a later call to resume and return None.
     """
     recipe = get(name)
     device = device or default_device()
@@ -139,13 +141,15 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
             point_wall = state["wall_s"]
         t0 = time.time()
         bar = _bar(recipe, number, len(plan), len(data.train), progress, trainer.epoch)
-        ran = 0
+        ran, last = 0, 0.0
         while not trainer.done:
-            if stop_after is not None and ran >= stop_after:
+            if (stop_after is not None and ran >= stop_after) or (
+                    deadline is not None and time.time() + last > deadline):
                 bar.close()
                 return None
+            begun = time.time()
             row = trainer.run_epoch(bar.update)
-            ran += 1
+            ran, last = ran + 1, time.time() - begun
             bar.set_postfix_str(_postfix(row))
             results.save_checkpoint(ckpt, {"key": key, "trainer": trainer.checkpoint(),
                                            "wall_s": point_wall + time.time() - t0})
