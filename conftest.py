@@ -11,6 +11,8 @@ device, ``never`` only reads. With pytest-xdist, each worker takes its own GPU.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pytest
 
 from claims.registry import Claim, registry
@@ -82,23 +84,34 @@ def trained(request: pytest.FixtureRequest):
 
 #: Timed pairs that conftest turns into ratios: JSON key -> (extra_info key that names the
 #: variant, the variant measured, the baseline, what a round's mean divides, what names the row).
+class Ratio(NamedTuple):
+    """How to pair benchmarks into one ratio: ``extra_info[tag]`` names the variant or the
+    baseline, ``extra_info[per]`` the work per timed round, ``extra_info[row]`` the row."""
+
+    tag: str
+    variant: str
+    baseline: str
+    per: str
+    row: str
+
+
 RATIOS = {
-    "trainer_vs_dataloader": ("loop", "trainer", "dataloader", "model_steps_per_round", "recipe"),
-    "compiled_vs_eager": ("compile", "compiled", "eager", "images_per_round", "model"),
+    "trainer_vs_dataloader": Ratio("loop", "trainer", "dataloader", "model_steps_per_round", "recipe"),
+    "compiled_vs_eager": Ratio("compile", "compiled", "eager", "images_per_round", "model"),
 }
 
 
 def _ratios(benchmarks, key: str) -> dict[str, dict[str, float]]:
     """Per row, the rate of the variant over the baseline from pytest-benchmark means (the
     rate is ``extra_info[per] / mean``; benchmarks as pytest-benchmark's JSON writes them)."""
-    variant_key, variant, baseline, per, row = RATIOS[key]
+    ratio = RATIOS[key]
     rates: dict[str, dict[str, float]] = {}
     for b in benchmarks:
         info, mean = b["extra_info"], b["stats"]["mean"]
-        if variant_key in info and mean:
-            rates.setdefault(info[row], {})[info[variant_key]] = info[per] / mean
-    return {name: {**r, "ratio": r[variant] / r[baseline]}
-            for name, r in rates.items() if {variant, baseline} <= set(r)}
+        if ratio.tag in info and mean:
+            rates.setdefault(info[ratio.row], {})[info[ratio.tag]] = info[ratio.per] / mean
+    return {name: {**r, "ratio": r[ratio.variant] / r[ratio.baseline]}
+            for name, r in rates.items() if {ratio.variant, ratio.baseline} <= set(r)}
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json) -> None:
@@ -111,8 +124,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if session is None or session.disabled:
         return
     timed = [{"extra_info": b.extra_info, "stats": {"mean": b.stats.mean}} for b in session.benchmarks if b]
-    for key, (_, variant, baseline, per, _) in RATIOS.items():
-        unit = "model-steps/s" if per == "model_steps_per_round" else "images/s"
+    for key, ratio in RATIOS.items():
+        variant, baseline = ratio.variant, ratio.baseline
+        unit = "model-steps/s" if ratio.per == "model_steps_per_round" else "images/s"
         for name, r in _ratios(timed, key).items():
             terminalreporter.write_line(
                 f"{variant} vs {baseline}, {name}: {r[variant]:.1f} vs {r[baseline]:.1f} {unit} "
