@@ -161,6 +161,15 @@ def regularized(model: nn.Module) -> list[tuple[str, float, float]]:
             if isinstance(module, Dense) and module.regularizer is not None]
 
 
+def forward_structure(model: nn.Module) -> list[tuple[str, str, dict[str, object]]]:
+    """What a model's forward pass depends on besides its weights: every module's type and
+    plain settings (widths, rates, activations, strides). Keras penalties are left out:
+    they act in the loss, so models that differ only in them can train as one stack."""
+    return [(name, type(module).__name__,
+             {k: v for k, v in vars(module).items() if not k.startswith("_") and k != "regularizer"})
+            for name, module in model.named_modules()]
+
+
 def penalty(model: nn.Module) -> torch.Tensor:
     """Sum of the Keras ``l1_l2`` kernel penalties: l1 * sum|w| + l2 * sum w**2."""
     total = torch.zeros(())

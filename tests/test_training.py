@@ -235,6 +235,45 @@ def test_train_command_time_limit_exits_3_and_says_how_to_go_on(tmp_path, monkey
     assert not results.path_for("lenet0", tmp_path).exists()
 
 
+def test_grid_points_that_differ_only_in_penalties_share_one_stack() -> None:
+    from training.run import _groups, _plan
+
+    def groups(name: str) -> list[list[int]]:
+        recipe = get(name)
+        return _groups(recipe, _plan(recipe), {}, True)
+    assert groups("lenet1_l1l2_grid") == [list(range(36))]  # l1_l2 acts in the loss only
+    assert groups("lenet2_dropout_grid") == [[n] for n in range(36)]  # the rates change the forward
+    assert groups("mnist_dense_width_grid") == [[0], [1], [2], [3]]
+    assert groups("mnist_approach2_lottery") == [[0], [1], [2]]  # each iteration starts from the last
+
+
+def test_a_stacked_grid_gives_each_point_its_own_run(tmp_path) -> None:
+    kwargs = {"seeds": [0, 1], "arrays": blobs(60), "progress": False, "max_epochs": 2}
+    alone = train_recipe("lenet1_l1l2_grid", directory=tmp_path / "a", stack_grid=False, **kwargs)
+    assert train_recipe("lenet1_l1l2_grid", directory=tmp_path / "b", stop_after=1, **kwargs) is None
+    stacked = train_recipe("lenet1_l1l2_grid", directory=tmp_path / "b", **kwargs)  # resumed
+    assert stacked["provenance"]["grid_stacked"] and not alone["provenance"]["grid_stacked"]
+    assert len(stacked["points"]) == 36
+    for a, b in zip(alone["points"], stacked["points"], strict=True):
+        assert a["options"] == b["options"]
+        assert a["epochs"] == b["epochs"]
+        assert a["final"] == b["final"]
+    # the penalties do act: the strongest l1 changes the loss of the unpenalized point
+    assert stacked["points"][0]["epochs"][0]["loss"] != stacked["points"][-1]["epochs"][0]["loss"]
+
+
+def test_a_points_share_ends_where_its_own_run_would() -> None:
+    from training.run import _members
+
+    nan = math.nan
+    history = {"epochs": [{"loss": [1.0, 2.0, 3.0, 4.0]}, {"loss": [nan, nan, 3.5, 4.5]}],
+               "stopped_epoch": [0, 0, None, None], "best_epoch": [0, 0, 1, 1],
+               "final": {"accuracy": [0.1, 0.2, 0.3, 0.4]}}
+    assert _members(history, 0, 2) == {"epochs": [{"loss": [1.0, 2.0]}], "stopped_epoch": [0, 0],
+                                       "best_epoch": [0, 0], "final": {"accuracy": [0.1, 0.2]}}
+    assert _members(history, 2, 4)["epochs"] == [{"loss": [3.0, 4.0]}, {"loss": [3.5, 4.5]}]
+
+
 def test_result_file_has_provenance_and_is_written_atomically(tmp_path) -> None:
     result = train_recipe("mnist_approach3", seeds=[0], directory=tmp_path, arrays=blobs(120),
                           progress=False, max_epochs=1)

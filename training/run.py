@@ -6,6 +6,7 @@ a checkpoint after every epoch, and a result file with provenance at the end.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 import models
+from models.layers import forward_structure
 from training import lottery, results
 from training.metrics import best_point
 from training.recipes import Recipe, get
@@ -94,13 +96,15 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
                  max_epochs: int | None = None, limit: int | None = None, data_root: Path | None = None,
                  arrays: Any = None, progress: bool = True, resume: bool = True,
                  stop_after: int | None = None, deadline: float | None = None,
-                 vmapped: bool | None = None) -> dict[str, Any] | None:
+                 vmapped: bool | None = None, stack_grid: bool = True) -> dict[str, Any] | None:
     """Train every grid point of recipe ``name`` with ``seeds``; write and return the result.
 
     ``max_epochs`` caps the recipe's epochs: the run is then a prefix of the recipe's run and
     the result file says so. ``stop_after`` stops after that many epochs in this call, and
     ``deadline`` (a ``time.time()``) before an epoch that would end past it, judged by the
     last epoch's length; both leave the checkpoint for a later call to resume and return None.
+    With ``stack_grid``, consecutive grid points whose models differ only in their penalties
+    train as one stack (points times seeds), each with the result it would have alone.
     """
     recipe = get(name)
     device = device or default_device()
@@ -119,28 +123,36 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
     points: list[dict[str, Any]] = []
     plan = _plan(recipe)
     carried: dict[str, Any] | None = None  # a lottery iteration's trained weights and masks
-    for number, options in enumerate(plan):
-        options = {**fixed, **options}
-        key = _key(recipe, options, seeds, limit)
-        ckpt = results.checkpoint_path(name, number, directory)
-        state = results.load_checkpoint(ckpt, device) if resume else None
-        if state is not None and state.get("key") == key and "finished" in state:
-            points.append({"options": state["options"], **state["finished"]})  # done before a kill
-            carried, wall = state.get("carried"), wall + state["wall_s"]
+    for group in _groups(recipe, plan, fixed, stack_grid):
+        group_options = [{**fixed, **plan[number]} for number in group]
+        keys = [_key(recipe, options, seeds, limit) for options in group_options]
+        states = [results.load_checkpoint(results.checkpoint_path(name, number, directory), device)
+                  if resume else None for number in group]
+        if all(st is not None and st.get("key") == k and "finished" in st
+               for st, k in zip(states, keys, strict=True)):
+            for st in states:  # done before a kill
+                points.append({"options": st["options"], **st["finished"]})
+                wall += st["wall_s"]
+            carried = states[-1].get("carried")
             continue
-        modules, masks = _point_models(recipe, options, seeds, carried)
+        key = keys[0] if len(group) == 1 else repr(keys)  # a stacked group resumes as a whole
+        ckpt, state = results.checkpoint_path(name, group[0], directory), states[0]
+        modules: list[torch.nn.Module] = []
+        for options in group_options:
+            built, masks = _point_models(recipe, options, seeds, carried)
+            modules += built
         stack = Stack.of(modules, device)
         stacked_masks = None
         if masks:
             stacked_masks = {k: torch.stack([m[k] for m in masks]).to(device) for k in masks[0]}
         torch.manual_seed(seeds[0])
-        trainer = Trainer(recipe, stack, data, seeds=seeds, masks=stacked_masks, vmapped=vmapped)
-        point_wall = 0.0
+        trainer = Trainer(recipe, stack, data, seeds=seeds * len(group), masks=stacked_masks, vmapped=vmapped)
+        group_wall = 0.0
         if state is not None and state.get("key") == key:
             trainer.restore(state["trainer"])
-            point_wall = state["wall_s"]
+            group_wall = state["wall_s"]
         t0 = time.time()
-        bar = _bar(recipe, number, len(plan), len(data.train), progress, trainer.epoch)
+        bar = _bar(recipe, group, len(plan), len(data.train), progress, trainer.epoch)
         ran, last = 0, 0.0
         while not trainer.done:
             if (stop_after is not None and ran >= stop_after) or (
@@ -152,17 +164,21 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
             ran, last = ran + 1, time.time() - begun
             bar.set_postfix_str(_postfix(row))
             results.save_checkpoint(ckpt, {"key": key, "trainer": trainer.checkpoint(),
-                                           "wall_s": point_wall + time.time() - t0})
+                                           "wall_s": group_wall + time.time() - t0})
         bar.close()
         history = asdict(trainer.finish())
-        point_wall += time.time() - t0
-        wall += point_wall
-        if recipe.pruning:
+        group_wall += time.time() - t0
+        wall += group_wall
+        if recipe.pruning:  # a lottery iteration is a group of its own
             carried = {"states": [stack.module(i).state_dict() for i in range(len(seeds))], "masks": masks}
-            options["remaining"] = [sum(int(v.sum()) for v in m.values()) for m in masks] if masks else None
-        results.save_checkpoint(ckpt, {"key": key, "finished": history, "options": options,
-                                       "wall_s": point_wall, "carried": carried})
-        points.append({"options": options, **history})
+            remaining = [sum(int(v.sum()) for v in m.values()) for m in masks] if masks else None
+            group_options[0]["remaining"] = remaining
+        for j, (number, options) in enumerate(zip(group, group_options, strict=True)):
+            share = _members(history, j * len(seeds), (j + 1) * len(seeds))
+            results.save_checkpoint(results.checkpoint_path(name, number, directory), {
+                "key": keys[j], "finished": share, "options": options,
+                "wall_s": group_wall / len(group), "carried": carried})
+            points.append({"options": options, **share})
     result = {
         "recipe": name,
         "recipe_table": asdict(get(name)),
@@ -171,13 +187,44 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
         "limit": limit,
         "provenance": {**origin, "wall_s": round(wall, 1), "finished": results.now(),
                        "elapsed_s": round(time.time() - started, 1),
-                       "vmapped": vmapped if vmapped is not None else device.type == "cuda"},
+                       "vmapped": vmapped if vmapped is not None else device.type == "cuda",
+                       "grid_stacked": stack_grid},
         "points": points,
     }
     results.write(results.path_for(name, directory), result)
     for number in range(len(plan)):
         results.checkpoint_path(name, number, directory).unlink(missing_ok=True)
     return result
+
+
+def _groups(recipe: Recipe, plan: list[dict[str, Any]], fixed: dict[str, Any],
+            stack_grid: bool) -> list[list[int]]:
+    """The plan's points in runs that share one stack: consecutive points whose models have
+    the same forward pass (``models.layers.forward_structure``). A lottery's iterations run
+    one after the other, each starting from the last one's weights."""
+    if recipe.pruning or not stack_grid or len(plan) == 1:
+        return [[number] for number in range(len(plan))]
+    with torch.device("meta"):
+        shapes = [forward_structure(models.build(recipe.model, **{**recipe.options, **fixed, **options}))
+                  for options in plan]
+    groups: list[list[int]] = []
+    for number, shape in enumerate(shapes):
+        if groups and shapes[groups[-1][0]] == shape:
+            groups[-1].append(number)
+        else:
+            groups.append([number])
+    return groups
+
+
+def _members(history: dict[str, Any], lo: int, hi: int) -> dict[str, Any]:
+    """A grid point's share of a stacked run's history: its seeds' entries, up to the last
+    epoch in which one of them still trained (where its own run would have ended)."""
+    epochs = [{k: v[lo:hi] for k, v in row.items()} for row in history["epochs"]]
+    while epochs and all(math.isnan(x) for x in epochs[-1]["loss"]):
+        epochs.pop()
+    return {"epochs": epochs, "stopped_epoch": history["stopped_epoch"][lo:hi],
+            "best_epoch": history["best_epoch"][lo:hi],
+            "final": {k: v[lo:hi] for k, v in history["final"].items()}}
 
 
 def _plan(recipe: Recipe) -> list[dict[str, Any]]:
@@ -225,12 +272,13 @@ def _postfix(row: dict[str, list[float]]) -> str:
     return ", ".join(parts)
 
 
-def _bar(recipe: Recipe, number: int, points: int, n: int, progress: bool, done_epochs: int) -> Any:
+def _bar(recipe: Recipe, group: list[int], points: int, n: int, progress: bool, done_epochs: int) -> Any:
     """A tqdm bar over the batches of all epochs; a disabled one (its calls do nothing) when quiet."""
     from tqdm.auto import tqdm
 
     per_epoch = recipe.steps_per_epoch or -(-n // recipe.batch_size)
-    label = recipe.name if points == 1 else f"{recipe.name} [{number + 1}/{points}]"
+    which = f"{group[0] + 1}" if len(group) == 1 else f"{group[0] + 1}-{group[-1] + 1}"
+    label = recipe.name if points == 1 else f"{recipe.name} [{which}/{points}]"
     return tqdm(total=per_epoch * recipe.epochs, initial=per_epoch * done_epochs, desc=label,
                 unit="batch", dynamic_ncols=True, leave=True, disable=not progress)
 

@@ -58,18 +58,30 @@ class Data:
 
 @dataclass
 class Stack:
-    """S copies of one architecture as stacked tensors, plus a stateless copy to call."""
+    """S copies of one architecture as stacked tensors, plus a stateless copy to call.
+
+    The copies (seeds, or grid points times seeds) share the forward pass; they may differ
+    in their Keras ``l1_l2`` penalties, which act in the loss: ``penalties`` holds, per
+    regularized kernel, the (S,) l1 and l2 coefficients.
+    """
 
     base: nn.Module
     params: dict[str, Tensor]
     buffers: dict[str, Tensor]
+    penalties: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, modules: list[nn.Module], device: torch.device) -> Stack:
+        penalties: dict[str, tuple[Tensor, Tensor]] = {}
+        for i, module in enumerate(modules):
+            for name, l1, l2 in regularized(module):
+                pair = penalties.setdefault(name, (torch.zeros(len(modules), device=device),
+                                                   torch.zeros(len(modules), device=device)))
+                pair[0][i], pair[1][i] = l1, l2
         params, buffers = stack_module_state([m.to(device) for m in modules])
         base = modules[0].to("meta")
         return cls(base, {k: v.detach().requires_grad_() for k, v in params.items()},
-                   {k: v.detach() for k, v in buffers.items()})
+                   {k: v.detach() for k, v in buffers.items()}, penalties)
 
     @property
     def seeds(self) -> int:
@@ -205,7 +217,6 @@ class Trainer:
         self.active = torch.ones(s, device=self.device)
         self.optimizer = KerasAdam(stack.params, self.lr, recipe.epsilon)
         self.callbacks = Callbacks(s, recipe.mode)
-        self.penalties = regularized(stack.base)
         self.output = output_activation(stack.base)
         # one shuffling stream per seed: a seed's batches do not depend on its neighbours
         self.generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
@@ -231,7 +242,7 @@ class Trainer:
 
     def penalty(self) -> Tensor:
         total = torch.zeros(self.stack.seeds, device=self.device)
-        for name, l1, l2 in self.penalties:
+        for name, (l1, l2) in self.stack.penalties.items():
             w = self.stack.params[name].flatten(1)
             total = total + l1 * w.abs().sum(1) + l2 * w.square().sum(1)
         return total
