@@ -120,7 +120,20 @@ class Flatten(nn.Module):
 
 
 class Dropout(nn.Dropout):
-    """Keras ``Dropout``."""
+    """Keras ``Dropout``.
+
+    ``rates`` is set only while a stack of networks that differ in their rates runs as one
+    (``training.trainer``): inside ``torch.func.vmap`` it is each network's rate as a
+    tensor, which ``F.dropout`` cannot take, so the mask is drawn here. Otherwise it is None
+    and the layer is ``nn.Dropout``.
+    """
+
+    rates: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rates is None or not self.training:
+            return super().forward(x)
+        return x * (torch.rand_like(x) >= self.rates) / (1 - self.rates)
 
 
 class Activation(nn.Module):
@@ -162,12 +175,14 @@ def regularized(model: nn.Module) -> list[tuple[str, float, float]]:
 
 
 def forward_structure(model: nn.Module) -> list[tuple[str, str, dict[str, object]]]:
-    """What a model's forward pass depends on besides its weights: every module's type and
-    plain settings (widths, rates, activations, strides). Keras penalties are left out:
-    they act in the loss, so models that differ only in them can train as one stack."""
-    return [(name, type(module).__name__,
-             {k: v for k, v in vars(module).items() if not k.startswith("_") and k != "regularizer"})
-            for name, module in model.named_modules()]
+    """What a model's forward pass depends on besides its weights and what a stack of
+    networks can vary per network: every module's type and plain settings (widths,
+    activations, strides). Left out: Keras penalties, which act in the loss, and the rates
+    of ``Dropout``, which a stack sets per network (``Dropout.rates``)."""
+    def settings(module: nn.Module) -> dict[str, object]:
+        varied = ("regularizer", "p") if isinstance(module, Dropout) else ("regularizer",)
+        return {k: v for k, v in vars(module).items() if not k.startswith("_") and k not in varied}
+    return [(name, type(module).__name__, settings(module)) for name, module in model.named_modules()]
 
 
 def penalty(model: nn.Module) -> torch.Tensor:

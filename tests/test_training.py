@@ -235,14 +235,14 @@ def test_train_command_time_limit_exits_3_and_says_how_to_go_on(tmp_path, monkey
     assert not results.path_for("lenet0", tmp_path).exists()
 
 
-def test_grid_points_that_differ_only_in_penalties_share_one_stack() -> None:
+def test_grid_points_that_differ_only_in_penalties_or_dropout_rates_share_one_stack() -> None:
     from training.run import _groups, _plan
 
     def groups(name: str) -> list[list[int]]:
         recipe = get(name)
         return _groups(recipe, _plan(recipe), {}, True)
     assert groups("lenet1_l1l2_grid") == [list(range(36))]  # l1_l2 acts in the loss only
-    assert groups("lenet2_dropout_grid") == [[n] for n in range(36)]  # the rates change the forward
+    assert groups("lenet2_dropout_grid") == [list(range(36))]  # the stack sets each copy's rates
     assert groups("mnist_dense_width_grid") == [[0], [1], [2], [3]]
     assert groups("mnist_approach2_lottery") == [[0], [1], [2]]  # each iteration starts from the last
 
@@ -260,6 +260,38 @@ def test_a_stacked_grid_gives_each_point_its_own_run(tmp_path) -> None:
         assert a["final"] == b["final"]
     # the penalties do act: the strongest l1 changes the loss of the unpenalized point
     assert stacked["points"][0]["epochs"][0]["loss"] != stacked["points"][-1]["epochs"][0]["loss"]
+
+
+@pytest.mark.parametrize("vmapped", [False, True])
+def test_a_stacked_dropout_grid_gives_each_copy_its_rates(tmp_path, vmapped) -> None:
+    kwargs = {"seeds": [0], "arrays": blobs(60), "progress": False, "max_epochs": 2}
+    stacked = train_recipe("lenet2_dropout_grid", directory=tmp_path / "b", vmapped=vmapped, **kwargs)
+    (first, *_), last = stacked["points"], stacked["points"][-1]
+    assert tuple(first["options"]["dropout"]) == (0.0, 0.0) and tuple(last["options"]["dropout"]) == (0.5, 0.5)
+    # no dropout, no randomness: the (0, 0) point gets exactly its own run's result
+    alone = train_recipe("lenet0", directory=tmp_path / "a", **kwargs)
+    assert first["epochs"][0]["loss"] == pytest.approx(alone["points"][0]["epochs"][0]["loss"], abs=1e-6)
+    assert first["final"]["accuracy"] == alone["points"][0]["final"]["accuracy"]
+    assert last["epochs"][0]["loss"] != first["epochs"][0]["loss"]
+
+
+def test_stacked_dropout_draws_each_copys_own_rate() -> None:
+    from models.layers import Dropout
+
+    layer = Dropout(0.9)  # its own rate is not used while a stack sets the rates
+
+    def one(rate: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        layer.rates = rate
+        out = layer(x)
+        layer.rates = None
+        return out
+    stacked = torch.func.vmap(one, randomness="different")
+    x = torch.ones(3, 20000)
+    y = stacked(torch.tensor([0.0, 0.25, 0.5]), x)
+    assert (y == 0).float().mean(1).tolist() == pytest.approx([0.0, 0.25, 0.5], abs=0.02)
+    assert y[1][y[1] != 0].unique().tolist() == pytest.approx([1 / 0.75])
+    layer.eval()
+    assert torch.equal(stacked(torch.tensor([0.0, 0.25, 0.5]), x), x)
 
 
 def test_a_points_share_ends_where_its_own_run_would() -> None:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from models.layers import output_activation, regularized
+from models.layers import Dropout, output_activation, regularized
 from training.recipes import Recipe
 
 BETA1, BETA2 = 0.9, 0.999
@@ -60,15 +60,17 @@ class Data:
 class Stack:
     """S copies of one architecture as stacked tensors, plus a stateless copy to call.
 
-    The copies (seeds, or grid points times seeds) share the forward pass; they may differ
-    in their Keras ``l1_l2`` penalties, which act in the loss: ``penalties`` holds, per
-    regularized kernel, the (S,) l1 and l2 coefficients.
+    The copies (seeds, or grid points times seeds) share one architecture; they may differ
+    in their Keras ``l1_l2`` penalties, which act in the loss (``penalties``: per regularized
+    kernel, the (S,) l1 and l2 coefficients), and in their Dropout rates (``rates``: per
+    Dropout layer, the (S,) rates; empty when every copy has the same ones).
     """
 
     base: nn.Module
     params: dict[str, Tensor]
     buffers: dict[str, Tensor]
     penalties: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
+    rates: dict[str, Tensor] = field(default_factory=dict)
 
     @classmethod
     def of(cls, modules: list[nn.Module], device: torch.device) -> Stack:
@@ -78,10 +80,13 @@ class Stack:
                 pair = penalties.setdefault(name, (torch.zeros(len(modules), device=device),
                                                    torch.zeros(len(modules), device=device)))
                 pair[0][i], pair[1][i] = l1, l2
+        rates = {name: torch.tensor([m.get_submodule(name).p for m in modules], device=device)
+                 for name, layer in modules[0].named_modules() if isinstance(layer, Dropout)}
+        rates = {name: r for name, r in rates.items() if bool((r != r[0]).any())}
         params, buffers = stack_module_state([m.to(device) for m in modules])
         base = modules[0].to("meta")
         return cls(base, {k: v.detach().requires_grad_() for k, v in params.items()},
-                   {k: v.detach() for k, v in buffers.items()}, penalties)
+                   {k: v.detach() for k, v in buffers.items()}, penalties, rates)
 
     @property
     def seeds(self) -> int:
@@ -224,20 +229,31 @@ class Trainer:
         self.history: list[dict[str, list[float]]] = []
         self.best_state: dict[str, Tensor] | None = None
         self.final_state: dict[str, Tensor] | None = None
-        self._call = vmap(self._one, in_dims=(0, 0, 0), randomness="different")
+        self._call = vmap(self._one, in_dims=(0, 0, 0, 0), randomness="different")
 
     # -- forward ---------------------------------------------------------------------------
-    def _one(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
-        return functional_call(self.stack.base, (params, buffers), (x,))
+    def _one(self, params: dict[str, Tensor], buffers: dict[str, Tensor], rates: dict[str, Tensor],
+             x: Tensor) -> Tensor:
+        """One copy's logits; its Dropout rates, where the copies differ in them, are set on
+        the shared module for this call only."""
+        base = self.stack.base
+        for name, rate in rates.items():
+            base.get_submodule(name).rates = rate
+        try:
+            return functional_call(base, (params, buffers), (x,))
+        finally:
+            for name in rates:
+                base.get_submodule(name).rates = None
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (S, B, K) of stacked inputs x (S, B, C, H, W)."""
+        stack = self.stack
         if self.vmapped:
-            return self._call(self.stack.params, self.stack.buffers, x)
-        outs = [functional_call(self.stack.base,
-                                ({k: v[i] for k, v in self.stack.params.items()},
-                                 {k: v[i] for k, v in self.stack.buffers.items()}), (x[i],))
-                for i in range(self.stack.seeds)]
+            return self._call(stack.params, stack.buffers, stack.rates, x)
+        def copy(i: int, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+            return {k: v[i] for k, v in tensors.items()}
+        outs = [self._one(copy(i, stack.params), copy(i, stack.buffers), copy(i, stack.rates), x[i])
+                for i in range(stack.seeds)]
         return torch.stack(outs)
 
     def penalty(self) -> Tensor:
