@@ -267,7 +267,8 @@ def test_a_stacked_dropout_grid_gives_each_copy_its_rates(tmp_path, vmapped) -> 
     kwargs = {"seeds": [0], "arrays": blobs(60), "progress": False, "max_epochs": 2}
     stacked = train_recipe("lenet2_dropout_grid", directory=tmp_path / "b", vmapped=vmapped, **kwargs)
     (first, *_), last = stacked["points"], stacked["points"][-1]
-    assert tuple(first["options"]["dropout"]) == (0.0, 0.0) and tuple(last["options"]["dropout"]) == (0.5, 0.5)
+    assert tuple(first["options"]["dropout"]) == (0.0, 0.0)
+    assert tuple(last["options"]["dropout"]) == (0.5, 0.5)
     # no dropout, no randomness: the (0, 0) point gets exactly its own run's result
     alone = train_recipe("lenet0", directory=tmp_path / "a", **kwargs)
     assert first["epochs"][0]["loss"] == pytest.approx(alone["points"][0]["epochs"][0]["loss"], abs=1e-6)
