@@ -236,11 +236,11 @@ def test_train_command_time_limit_exits_3_and_says_how_to_go_on(tmp_path, monkey
 
 
 def test_grid_points_that_differ_only_in_penalties_or_dropout_rates_share_one_stack() -> None:
-    from training.run import _groups, _plan
+    from training.run import plan_points, stack_groups
 
     def groups(name: str) -> list[list[int]]:
         recipe = get(name)
-        return _groups(recipe, _plan(recipe), {}, True)
+        return stack_groups(recipe, plan_points(recipe), {}, True)
     assert groups("lenet1_l1l2_grid") == [list(range(36))]  # l1_l2 acts in the loss only
     assert groups("lenet2_dropout_grid") == [list(range(36))]  # the stack sets each copy's rates
     assert groups("mnist_dense_width_grid") == [[0], [1], [2], [3]]
@@ -462,7 +462,10 @@ def test_plots_and_commands(tmp_path, capsys) -> None:
     drawn = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert drawn == ["lenet0.png", "lenet0_confusion.png"]
     assert all((tmp_path / "plots" / name).read_bytes()[:4] == b"\x89PNG" for name in drawn)
-    assert main(["recipes"]) == 0 and "mnist_approach2_lottery" in capsys.readouterr().out
+    assert main(["recipes"]) == 0
+    listing = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert listing["lenet1_l1l2_grid"][5:7] == ["36", "1"]  # 36 points, one stacked run
+    assert listing["mnist_approach2_lottery"][5:7] == ["3", "3"]
     assert main(["train", "no_such_recipe"]) == 2
     assert "unknown recipe 'no_such_recipe'" in capsys.readouterr().err
     assert main(["plots", "mnist_dense0", "--results", str(tmp_path)]) == 2

@@ -17,14 +17,19 @@ from training.run import DEFAULT_SEEDS, default_device, train_recipe
 
 
 def _recipes(_args: argparse.Namespace) -> int:
+    from training.run import plan_points, stack_groups
+
     rows = []
     for name in recipes.names():
         r = recipes.get(name)
+        plan = plan_points(r)
         path = results.path_for(name)
-        rows.append((name, r.model, r.dataset, r.epochs, r.batch_size, len(r.grid_points()),
-                     "yes" if path.exists() else "-"))
-    print(tabulate(rows, headers=("recipe", "model", "dataset", "epochs", "batch", "grid points", "result"),
-                   tablefmt="simple"))
+        rows.append((name, r.model, r.dataset, r.epochs, r.batch_size, len(plan),
+                     len(stack_groups(r, plan, {}, stack_grid=True)), "yes" if path.exists() else "-"))
+    print(tabulate(rows, headers=("recipe", "model", "dataset", "epochs", "batch", "points", "runs",
+                                  "result"), tablefmt="simple"))
+    print("\npoints: grid points or lottery iterations; runs: how many trainings they take, grid "
+          "points that differ only in penalties or dropout rates training as one stack")
     return 0
 
 

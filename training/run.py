@@ -121,9 +121,9 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
     origin = results.provenance(device)  # the code as it was when the run started
     started, wall = time.time(), 0.0
     points: list[dict[str, Any]] = []
-    plan = _plan(recipe)
+    plan = plan_points(recipe)
     carried: dict[str, Any] | None = None  # a lottery iteration's trained weights and masks
-    for group in _groups(recipe, plan, fixed, stack_grid):
+    for group in stack_groups(recipe, plan, fixed, stack_grid):
         group_options = [{**fixed, **plan[number]} for number in group]
         keys = [_key(recipe, options, seeds, limit) for options in group_options]
         states = [results.load_checkpoint(results.checkpoint_path(name, number, directory), device)
@@ -197,7 +197,7 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
     return result
 
 
-def _groups(recipe: Recipe, plan: list[dict[str, Any]], fixed: dict[str, Any],
+def stack_groups(recipe: Recipe, plan: list[dict[str, Any]], fixed: dict[str, Any],
             stack_grid: bool) -> list[list[int]]:
     """The plan's points in runs that share one stack: consecutive points whose models have
     the same forward pass (``models.layers.forward_structure``). A lottery's iterations run
@@ -227,7 +227,7 @@ def _members(history: dict[str, Any], lo: int, hi: int) -> dict[str, Any]:
             "final": {k: v[lo:hi] for k, v in history["final"].items()}}
 
 
-def _plan(recipe: Recipe) -> list[dict[str, Any]]:
+def plan_points(recipe: Recipe) -> list[dict[str, Any]]:
     """The runs of a recipe: its grid points, or the lottery's iterations (0 = unpruned)."""
     if not recipe.pruning:
         return recipe.grid_points()
