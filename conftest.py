@@ -7,6 +7,8 @@ Training claims are judged from result files under ``results/``. Where a result 
 ``--train`` says whether the test trains it first: ``auto`` (default) trains on CUDA when
 the run selects ``-m gpu`` and a GPU is present, ``cuda``/``cpu`` always train on that
 device, ``never`` only reads. With pytest-xdist, each worker takes its own GPU.
+``--train-time-limit`` stops training cleanly when the session has run that long (the
+checkpoint stays; the claims it feeds skip, and the next run goes on).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pytest
 from claims.registry import Claim, registry
 
 TRAINED_STATISTICS = ("training", "recipe")
+DEADLINE = pytest.StashKey[float | None]()
 #: Statistics whose verdict is a measurement (a training run, a timing), not arithmetic.
 MEASURED_STATISTICS = ("training", "throughput_ratio")
 
@@ -27,12 +30,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--train", choices=("auto", "never", "cpu", "cuda"), default="auto",
                     help="train the recipes of training claims that have no result file: auto (on CUDA "
                          "when -m selects gpu and a GPU exists), never, cpu (slow) or cuda")
+    group.addoption("--train-time-limit", type=float, metavar="SECONDS",
+                    help="stop training before an epoch that would end this long after the session "
+                         "started; the checkpoint stays and the next run goes on")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist, share the cores among the workers: OpenMP threads that outnumber
     the cores spin against each other and make small models tens of times slower."""
     import os
+    import time
+
+    limit = config.getoption("--train-time-limit", None)
+    config.stash[DEADLINE] = time.time() + limit if limit else None
 
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
@@ -76,9 +86,13 @@ def trained(request: pytest.FixtureRequest):
         device = worker_device() if policy == "cuda" else torch.device("cpu")
         progress = request.config.getoption("capture") == "no"  # bars only under -s
         try:
-            train_missing(needed_recipes(claim.measure), device=device, progress=progress)
+            unfinished = train_missing(needed_recipes(claim.measure), device=device, progress=progress,
+                                       deadline=request.config.stash[DEADLINE])
         except FileNotFoundError as missing:  # the dataset is absent: say how to get it
             pytest.skip(str(missing))
+        if unfinished:
+            pytest.skip(f"--train-time-limit reached while training {unfinished}: its checkpoint is kept; "
+                        "run again to go on")
     return ensure
 
 

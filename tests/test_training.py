@@ -504,15 +504,31 @@ def test_ensure_trains_each_missing_recipe_once(tmp_path, monkeypatch) -> None:
 
     def fake(name, **kwargs):
         calls.append(name)
-        results.write(results.path_for(name, kwargs["directory"]),
-                      {"recipe": name, "points": [], "seeds": [], "provenance": {}})
+        result = {"recipe": name, "points": [], "seeds": [], "provenance": {}}
+        results.write(results.path_for(name, kwargs["directory"]), result)
+        return result
     monkeypatch.setattr(run, "train_recipe", fake)
     for _ in range(2):
         needed = run.needed_recipes({"recipe": "lenet3_halved"})
-        run.ensure(needed, device=torch.device("cpu"), directory=tmp_path)
+        assert run.ensure(needed, device=torch.device("cpu"), directory=tmp_path) is None
     assert calls == ["lenet2_dropout_grid", "lenet3_halved"]
     assert run.needed_recipes({"recipe": "lenet2_dropout_grid", "versus": "lenet1_l1l2_grid"}) == \
         ["lenet2_dropout_grid", "lenet1_l1l2_grid"]
+
+
+def test_ensure_stops_at_the_recipe_a_time_limit_stopped(tmp_path, monkeypatch, pytestconfig) -> None:
+    from training import run
+
+    calls = []
+
+    def stopped(name, **kwargs):  # what train_recipe returns when its deadline comes
+        calls.append((name, kwargs["deadline"]))
+    monkeypatch.setattr(run, "train_recipe", stopped)
+    needed = run.needed_recipes({"recipe": "lenet3_halved"})
+    stopped_at = run.ensure(needed, device=torch.device("cpu"), directory=tmp_path, deadline=5.0)
+    assert stopped_at == "lenet2_dropout_grid"
+    assert calls == [("lenet2_dropout_grid", 5.0)]  # lenet3_halved is not started
+    assert pytestconfig.getoption("--train-time-limit") is None  # the option exists, off by default
 
 
 def test_worker_device_without_cuda(monkeypatch) -> None:

@@ -300,8 +300,10 @@ def needed_recipes(spec: dict[str, Any]) -> list[str]:
 
 
 def ensure(names: list[str], *, device: torch.device, directory: Path | None = None,
-           seeds: list[int] | tuple[int, ...] = DEFAULT_SEEDS, progress: bool = False) -> None:
-    """Train each recipe that has no result file yet. A lock per recipe keeps parallel workers
+           seeds: list[int] | tuple[int, ...] = DEFAULT_SEEDS, progress: bool = False,
+           deadline: float | None = None) -> str | None:
+    """Train each recipe that has no result file yet; return the one that ``deadline``
+    stopped (its checkpoint kept), else None. A lock per recipe keeps parallel workers
     (pytest-xdist) from training the same recipe twice or writing over each other."""
     import fcntl
 
@@ -313,8 +315,11 @@ def ensure(names: list[str], *, device: torch.device, directory: Path | None = N
         lock.parent.mkdir(parents=True, exist_ok=True)
         with open(lock, "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
-            if not path.exists():  # another worker may have finished it while we waited
-                train_recipe(name, seeds=seeds, device=device, directory=directory, progress=progress)
+            if not path.exists() and train_recipe(  # another worker may have finished it meanwhile
+                    name, seeds=seeds, device=device, directory=directory, progress=progress,
+                    deadline=deadline) is None:
+                return name
+    return None
 
 
 def worker_device() -> torch.device:
