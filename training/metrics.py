@@ -320,7 +320,9 @@ def pruned_not_faster_to_99(spec: dict[str, Any], load: Callable[[str], Result])
         return [next((i + 1 for i, a in enumerate(s) if a >= 0.99), len(s) + 1)
                 for s in _series(point, "test_accuracy")]
     epochs = [epochs_to_99(p) for p in data["points"]]
-    unpruned, *pruned = (statistics.fmean(e) for e in epochs)
-    each = ", ".join(f"iteration {k}: {statistics.fmean(e):.2f} {tuple(e)}" for k, e in enumerate(epochs))
+    means = [statistics.fmean(e) for e in epochs]
+    unpruned, *pruned = means
+    each = ", ".join(f"iteration {k}: {m:.2f} {tuple(e)}"
+                     for k, (m, e) in enumerate(zip(means, epochs, strict=True)))
     return Explained(all(e >= unpruned for e in pruned),
                      f"epochs to 99% test accuracy, seed mean (per seed): {each} ({data['_file']})")

@@ -104,7 +104,8 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
     ``deadline`` (a ``time.time()``) before an epoch that would end past it, judged by the
     last epoch's length; both leave the checkpoint for a later call to resume and return None.
     With ``stack_grid``, consecutive grid points whose models differ only in their penalties
-    train as one stack (points times seeds), each with the result it would have alone.
+    or Dropout rates train as one stack (points times seeds), each with the result it would
+    have alone.
     """
     recipe = get(name)
     device = device or default_device()
@@ -198,18 +199,18 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
 
 
 def stack_groups(recipe: Recipe, plan: list[dict[str, Any]], fixed: dict[str, Any],
-            stack_grid: bool) -> list[list[int]]:
+                 stack_grid: bool) -> list[list[int]]:
     """The plan's points in runs that share one stack: consecutive points whose models have
     the same forward pass (``models.layers.forward_structure``). A lottery's iterations run
     one after the other, each starting from the last one's weights."""
     if recipe.pruning or not stack_grid or len(plan) == 1:
         return [[number] for number in range(len(plan))]
     with torch.device("meta"):
-        shapes = [forward_structure(models.build(recipe.model, **{**recipe.options, **fixed, **options}))
-                  for options in plan]
+        structures = [forward_structure(models.build(recipe.model, **{**recipe.options, **fixed, **options}))
+                      for options in plan]
     groups: list[list[int]] = []
-    for number, shape in enumerate(shapes):
-        if groups and shapes[groups[-1][0]] == shape:
+    for number, structure in enumerate(structures):
+        if groups and structures[groups[-1][0]] == structure:
             groups[-1].append(number)
         else:
             groups.append([number])
