@@ -5,12 +5,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The torch pair that pip takes from local disk on the project's machines (x86_64, Python 3.11).
 TORCH := torch==2.14.1 torchvision==0.29.1
+# Disk that setup needs: the venv is 5.6 GB, plus room for pip to unpack.
+NEED_GB := 7
 
 .PHONY: setup data report test fast gpu lint clean
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@free=$$(df -Pk . | awk 'NR == 2 {print int($$4 / 1048576)}'); \
+	if [ "$$free" -lt $(NEED_GB) ]; then \
+	  echo "setup: $(VENV) needs about $(NEED_GB) GB free (torch's CUDA build with its nvidia" \
+	       "libraries is 5.6 GB), but this disk has $$free GB. Free some space (old clones'" \
+	       ".venv, ~/.cache/pip) and run make again." >&2; \
+	  exit 1; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH)
