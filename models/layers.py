@@ -122,18 +122,22 @@ class Flatten(nn.Module):
 class Dropout(nn.Dropout):
     """Keras ``Dropout``.
 
-    ``rates`` is set only while a stack of networks that differ in their rates runs as one
-    (``training.trainer``): inside ``torch.func.vmap`` it is each network's rate as a
-    tensor, which ``F.dropout`` cannot take, so the mask is drawn here. Otherwise it is None
-    and the layer is ``nn.Dropout``.
+    While a stack of networks trains as one (``training.trainer``), the trainer sets
+    ``noise``, the uniform draws of this copy's own random stream (so that a copy's masks do
+    not depend on the copies beside it), and ``rates``, this copy's rate as a tensor where
+    the copies differ in their rates. ``F.dropout`` can take neither, so the mask is made
+    here. Otherwise both are None and the layer is ``nn.Dropout``.
     """
 
     rates: torch.Tensor | None = None
+    noise: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.rates is None or not self.training:
+        if not self.training or (self.rates is None and self.noise is None):
             return super().forward(x)
-        return x * (torch.rand_like(x) >= self.rates) / (1 - self.rates)
+        rate = self.p if self.rates is None else self.rates
+        noise = torch.rand_like(x) if self.noise is None else self.noise
+        return x * (noise >= rate) / (1 - rate)
 
 
 class Activation(nn.Module):

@@ -105,7 +105,7 @@ def apply_masks(model: nn.Module, found: dict[str, torch.Tensor]) -> nn.Module:
     """Re-attach saved masks to a plain module (to prune further from where it stood)."""
     for key, mask in found.items():
         module = model.get_submodule(key.rsplit(".", 1)[0])
-        prune.custom_from_mask(module, "weight", mask)
+        prune.custom_from_mask(module, "weight", mask.to(module.weight.device))
     return model
 
 

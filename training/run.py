@@ -24,6 +24,8 @@ from training.recipes import Recipe, get
 from training.trainer import Data, Split, Stack, Trainer
 
 DEFAULT_SEEDS = (0, 1, 2)
+# 2: each copy draws its Dropout masks from its own stream; earlier checkpoints start over
+CHECKPOINT_FORMAT = 2
 
 
 def default_device() -> torch.device:
@@ -126,7 +128,7 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
     carried: dict[str, Any] | None = None  # a lottery iteration's trained weights and masks
     for group in stack_groups(recipe, plan, fixed, stack_grid):
         group_options = [{**fixed, **plan[number]} for number in group]
-        keys = [_key(recipe, options, seeds, limit) for options in group_options]
+        keys = [_key(recipe, options, seeds, limit, device) for options in group_options]
         states = [results.load_checkpoint(results.checkpoint_path(name, number, directory), device)
                   if resume else None for number in group]
         if all(st is not None and st.get("key") == k and "finished" in st
@@ -146,7 +148,6 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
         stacked_masks = None
         if masks:
             stacked_masks = {k: torch.stack([m[k] for m in masks]).to(device) for k in masks[0]}
-        torch.manual_seed(seeds[0])
         trainer = Trainer(recipe, stack, data, seeds=seeds * len(group), masks=stacked_masks, vmapped=vmapped)
         group_wall = 0.0
         if state is not None and state.get("key") == key:
@@ -257,9 +258,11 @@ def _point_models(recipe: Recipe, options: dict[str, Any], seeds: list[int],
     return tickets, masks
 
 
-def _key(recipe: Recipe, options: dict[str, Any], seeds: list[int], limit: int | None) -> str:
-    """What a checkpoint must match to be resumed: the same recipe, grid point, seeds and data."""
-    return repr((asdict(recipe), sorted(options.items()), seeds, limit))
+def _key(recipe: Recipe, options: dict[str, Any], seeds: list[int], limit: int | None,
+         device: torch.device) -> str:
+    """What a checkpoint must match to be resumed: the same checkpoint format, kind of device
+    (the random streams differ between them), recipe, grid point, seeds and data."""
+    return repr((CHECKPOINT_FORMAT, device.type, asdict(recipe), sorted(options.items()), seeds, limit))
 
 
 def _postfix(row: dict[str, list[float]]) -> str:

@@ -34,6 +34,8 @@ from training.recipes import Recipe
 
 BETA1, BETA2 = 0.9, 0.999
 REDUCE_LR_MIN_DELTA = 1e-4  # Keras ReduceLROnPlateau default
+# added to a seed for its Dropout stream, apart from its shuffling stream on the CPU
+DROPOUT_STREAM = 1 << 32
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy", "lr")
 
 
@@ -223,38 +225,67 @@ class Trainer:
         self.optimizer = KerasAdam(stack.params, self.lr, recipe.epsilon)
         self.callbacks = Callbacks(s, recipe.mode)
         self.output = output_activation(stack.base)
-        # one shuffling stream per seed: a seed's batches do not depend on its neighbours
+        # one shuffling stream per seed, and one Dropout stream per copy on the device: a
+        # copy's batches and masks do not depend on the copies beside it
         self.generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
+        self.dropout_generators = [torch.Generator(device=self.device).manual_seed(seed + DROPOUT_STREAM)
+                                   for seed in seeds]
+        self._dropouts = [name for name, m in stack.base.named_modules() if isinstance(m, Dropout)]
+        self._dropout_shapes: dict[tuple[int, ...], dict[str, torch.Size]] = {}
         self.epoch = 0
         self.history: list[dict[str, list[float]]] = []
         self.best_state: dict[str, Tensor] | None = None
         self.final_state: dict[str, Tensor] | None = None
-        self._call = vmap(self._one, in_dims=(0, 0, 0, 0), randomness="different")
+        self._call = vmap(self._one, in_dims=(0, 0, 0, 0, 0), randomness="different")
 
     # -- forward ---------------------------------------------------------------------------
     def _one(self, params: dict[str, Tensor], buffers: dict[str, Tensor], rates: dict[str, Tensor],
-             x: Tensor) -> Tensor:
-        """One copy's logits; its Dropout rates, where the copies differ in them, are set on
-        the shared module for this call only."""
+             noise: dict[str, Tensor], x: Tensor) -> Tensor:
+        """One copy's logits; its Dropout rates (where the copies differ in them) and its
+        Dropout draws are set on the shared module for this call only."""
         base = self.stack.base
+        layers = {name: base.get_submodule(name) for name in (*rates, *noise)}
         for name, rate in rates.items():
-            base.get_submodule(name).rates = rate
+            layers[name].rates = rate
+        for name, draws in noise.items():
+            layers[name].noise = draws
         try:
             return functional_call(base, (params, buffers), (x,))
         finally:
-            for name in rates:
-                base.get_submodule(name).rates = None
+            for layer in layers.values():
+                layer.rates = layer.noise = None
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits (S, B, K) of stacked inputs x (S, B, C, H, W)."""
-        stack = self.stack
+    def forward(self, x: Tensor, noise: dict[str, Tensor] | None = None) -> Tensor:
+        """Logits (S, B, K) of stacked inputs x (S, B, C, H, W); ``noise``, per Dropout layer,
+        the (S, ...) uniform draws of a training step."""
+        stack, noise = self.stack, noise or {}
         if self.vmapped:
-            return self._call(stack.params, stack.buffers, stack.rates, x)
+            return self._call(stack.params, stack.buffers, stack.rates, noise, x)
         def copy(i: int, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
             return {k: v[i] for k, v in tensors.items()}
-        outs = [self._one(copy(i, stack.params), copy(i, stack.buffers), copy(i, stack.rates), x[i])
-                for i in range(stack.seeds)]
+        outs = [self._one(copy(i, stack.params), copy(i, stack.buffers), copy(i, stack.rates),
+                          copy(i, noise), x[i]) for i in range(stack.seeds)]
         return torch.stack(outs)
+
+    def _noise(self, shape: tuple[int, ...]) -> dict[str, Tensor]:
+        """Each Dropout layer's uniform draws for one step on inputs of one copy's ``shape``,
+        every copy from its own stream."""
+        if shape not in self._dropout_shapes:  # one pass on the meta device finds the shapes
+            seen: dict[str, torch.Size] = {}
+            base = self.stack.base
+            hooks = [base.get_submodule(name).register_forward_pre_hook(
+                         lambda _, args, name=name: seen.__setitem__(name, args[0].shape))
+                     for name in self._dropouts]
+            try:
+                with torch.no_grad():
+                    base(torch.empty(shape, device="meta"))
+            finally:
+                for hook in hooks:
+                    hook.remove()
+            self._dropout_shapes[shape] = seen
+        return {name: torch.stack([torch.rand(size, generator=g, device=self.device)
+                                   for g in self.dropout_generators])
+                for name, size in self._dropout_shapes[shape].items()}
 
     def penalty(self) -> Tensor:
         total = torch.zeros(self.stack.seeds, device=self.device)
@@ -281,7 +312,7 @@ class Trainer:
         """One optimizer step of every seed on its batch ``idx`` (S, B) of the training split;
         returns the per-seed loss (penalty included) and the logits."""
         x, y = self.data.train.x[idx], self.data.train.y[idx]
-        logits = self.forward(x)
+        logits = self.forward(x, self._noise(tuple(x.shape[1:])))
         loss = _loss(self.recipe, logits, y).mean(1) + self.penalty()
         loss.sum().backward()
         self.optimizer.step(self.active, self.masks)
@@ -407,8 +438,8 @@ class Trainer:
         return {"epoch": self.epoch, "stack": self.stack.state(), "optimizer": self.optimizer.state(),
                 "active": self.active, "callbacks": self.callbacks.__dict__.copy(),
                 "history": self.history, "best_state": self.best_state, "final_state": self.final_state,
-                "generators": [g.get_state() for g in self.generators], "rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None}
+                "generators": [g.get_state() for g in self.generators],
+                "dropout_generators": [g.get_state() for g in self.dropout_generators]}
 
     def restore(self, state: dict[str, Any]) -> None:
         self.epoch, self.history = state["epoch"], state["history"]
@@ -417,11 +448,10 @@ class Trainer:
         self.active.copy_(state["active"])
         self.callbacks = Callbacks(**state["callbacks"])
         self.best_state, self.final_state = state["best_state"], state["final_state"]
-        for g, saved in zip(self.generators, state["generators"], strict=True):
-            g.set_state(saved)
-        torch.set_rng_state(state["rng"])
-        if state["cuda_rng"] is not None:
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        # generator states are CPU byte tensors, whatever device the checkpoint was loaded to
+        for g, saved in zip((*self.generators, *self.dropout_generators),
+                            (*state["generators"], *state["dropout_generators"]), strict=True):
+            g.set_state(saved.cpu())
 
 
 def _keras_precision_recall(probs: Tensor, y: Tensor, classes: int) -> tuple[Tensor, Tensor]:
