@@ -273,7 +273,8 @@ def test_a_stacked_grid_gives_each_point_its_own_run(tmp_path) -> None:
 @pytest.mark.parametrize("vmapped", [False, True])
 def test_a_stacked_dropout_grid_gives_each_point_its_own_run(tmp_path, vmapped) -> None:
     kwargs = {"seeds": [0], "arrays": blobs(60), "progress": False, "max_epochs": 2, "vmapped": vmapped}
-    stacked = train_recipe("lenet2_dropout_grid", directory=tmp_path / "b", **kwargs)
+    assert train_recipe("lenet2_dropout_grid", directory=tmp_path / "b", stop_after=1, **kwargs) is None
+    stacked = train_recipe("lenet2_dropout_grid", directory=tmp_path / "b", **kwargs)  # resumed
     alone = train_recipe("lenet2_dropout_grid", directory=tmp_path / "a", stack_grid=False, **kwargs)
     assert stacked["provenance"]["grid_stacked"] and not alone["provenance"]["grid_stacked"]
     (first, *_), last = stacked["points"], stacked["points"][-1]
