@@ -5,8 +5,10 @@
 
 The project's pytest configuration passes ``--benchmark-disable``, so a plain ``pytest`` runs
 each benchmarked function once, as a smoke test, without timing it. Nothing here asserts a
-speed: the trainer-vs-DataLoader ratio is computed from the saved timings and printed at the
-end of the run (see conftest.py), never checked against a threshold.
+speed: the trainer-vs-DataLoader and compiled-vs-eager ratios are computed from the saved
+timings and printed at the end of the run (see conftest.py), never checked against a
+threshold. The compiled cases run only with ``--benchmark-enable`` (compiling takes tens of
+seconds) and skip otherwise.
 """
 
 from __future__ import annotations

@@ -403,8 +403,12 @@ def test_cli_list_verify_and_errors(tmp_path, fashion_dir, capsys):
 # --- the real data, where fetched ---------------------------------------------------------------
 
 def _real(name: str) -> None:
-    if ds.status(name) != "present":
+    """Skip where the dataset is absent; a corrupt one is a failure, not a skip."""
+    status = ds.status(name)
+    if status == "missing":
         pytest.skip(f"{name} is not under {ds.data_root()}: python -m claims data fetch {name}")
+    assert status == "present", (
+        f"{name} under {ds.data_root()} is {status}: python -m claims data fetch {name}")
 
 
 @pytest.mark.data

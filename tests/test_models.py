@@ -151,8 +151,6 @@ def test_cats_dogs_gap_output_shape_for_any_admissible_size(s, n):
     assert _params(gap, trainable_only=True) - _params(head, trainable_only=True) == 65
 
 
-# --- invalid options -------------------------------------------------------------------------
-
 @pytest.mark.fast
 @pytest.mark.parametrize("s", [CATS_DOGS_MIN_SIZE, 37])
 def test_cats_dogs_gap_real_forward_at_small_sizes(s):
@@ -161,6 +159,8 @@ def test_cats_dogs_gap_real_forward_at_small_sizes(s):
         out = model(torch.rand(3, 3, s, s))
     assert tuple(out.shape) == (3, 1)
 
+
+# --- invalid options -------------------------------------------------------------------------
 
 @pytest.mark.fast
 def test_unknown_model_lists_valid_names():
@@ -277,10 +277,12 @@ def test_pytorch_defaults_with_keras_false(name):
 
 @pytest.mark.fast
 def test_external_models_default_to_pytorch():
+    """An external model (trained with PyTorch in its paper's stead) keeps PyTorch's init
+    when built with no ``keras=``; a Keras source's model can still be asked for it."""
     assert models.entry("alexnet_paper").keras is False
     torch.manual_seed(0)
-    model = models.build("lenet", keras=False)
-    assert all(torch.count_nonzero(layer.bias) > 0 for layer in _biased(model))
+    for model in (models.build("alexnet_paper", num_classes=10), models.build("lenet", keras=False)):
+        assert all(torch.count_nonzero(layer.bias) > 0 for layer in _biased(model))
 
 
 # --- Keras-style summary ---------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """The training machinery: Keras semantics, stacked seeds, resumption, result files, metrics.
 
-Fast tests run on small made-up images; the tests marked ``data`` train on real MNIST and
-skip, with the command that fetches it, where it is absent.
+All fast, on small made-up images; tests/test_training_real.py trains on real MNIST.
 """
 
 from __future__ import annotations
