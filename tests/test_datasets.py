@@ -437,3 +437,12 @@ def test_real_fashion_mnist():
     assert np.bincount(arrays.test_labels).tolist() == [1000] * 10
     assert arrays.train_labels[:5].tolist() == [9, 0, 0, 3, 0]
     assert arrays.test_labels[:5].tolist() == [9, 2, 1, 1, 6]
+
+
+@pytest.mark.fast
+def test_the_cats_loader_splits_as_the_recipe_says():
+    """The Cats-vs-Dogs loader cuts where the recipe's split tuple says (the claim about the
+    split reads the recipe)."""
+    from claims.registry import recipes
+
+    assert list(ds.CATS_SPLIT) == recipes()["cats_dogs_dense"]["split_percent"]

@@ -604,6 +604,7 @@ CATS_URL = ("https://download.microsoft.com/download/3/E/1/3E1C3F21-ECDB-4869-83
 CATS_CLASSES = ("cat", "dog")  # TFDS' ClassLabel order: cat 0, dog 1
 CATS_SIZE = 100  # the post's IMAGE_SIZE
 CATS_SEED = 0
+CATS_SPLIT = (80, 10, 10)  # training, validation, test percent: the post's split tuple
 # tf.image.resize's default is bilinear with half-pixel centres and no antialiasing, which
 # is what torch's interpolate(bilinear, align_corners=False, antialias=False) computes.
 CATS_ANTIALIAS = False
@@ -644,7 +645,7 @@ def cats_index(directory: Path) -> CatsIndex:
     found.sort(key=lambda t: (t[0], t[1]))
     order = np.random.default_rng(CATS_SEED).permutation(len(found))
     n = len(found)
-    bounds = (round(n * 80 / 100), round(n * 90 / 100))
+    bounds = (round(n * CATS_SPLIT[0] / 100), round(n * (CATS_SPLIT[0] + CATS_SPLIT[1]) / 100))
     return CatsIndex(tuple(found[i][2] for i in order), np.array([found[i][0] for i in order], np.int64),
                      skipped, bounds)
 
