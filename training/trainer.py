@@ -230,7 +230,8 @@ class Trainer:
         self.generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
         self.dropout_generators = [torch.Generator(device=self.device).manual_seed(seed + DROPOUT_STREAM)
                                    for seed in seeds]
-        self._dropouts = [name for name, m in stack.base.named_modules() if isinstance(m, Dropout)]
+        # the shared module's Dropout layers, on which each call sets a copy's rates and draws
+        self._dropouts = {name: m for name, m in stack.base.named_modules() if isinstance(m, Dropout)}
         self._dropout_shapes: dict[tuple[int, ...], dict[str, torch.Size]] = {}
         self.epoch = 0
         self.history: list[dict[str, list[float]]] = []
@@ -243,14 +244,13 @@ class Trainer:
              noise: dict[str, Tensor], x: Tensor) -> Tensor:
         """One copy's logits; its Dropout rates (where the copies differ in them) and its
         Dropout draws are set on the shared module for this call only."""
-        base = self.stack.base
-        layers = {name: base.get_submodule(name) for name in (*rates, *noise)}
+        layers = self._dropouts
         for name, rate in rates.items():
             layers[name].rates = rate
         for name, draws in noise.items():
             layers[name].noise = draws
         try:
-            return functional_call(base, (params, buffers), (x,))
+            return functional_call(self.stack.base, (params, buffers), (x,))
         finally:
             for layer in layers.values():
                 layer.rates = layer.noise = None
@@ -272,13 +272,12 @@ class Trainer:
         every copy from its own stream."""
         if shape not in self._dropout_shapes:  # one pass on the meta device finds the shapes
             seen: dict[str, torch.Size] = {}
-            base = self.stack.base
-            hooks = [base.get_submodule(name).register_forward_pre_hook(
+            hooks = [layer.register_forward_pre_hook(
                          lambda _, args, name=name: seen.__setitem__(name, args[0].shape))
-                     for name in self._dropouts]
+                     for name, layer in self._dropouts.items()]
             try:
                 with torch.no_grad():
-                    base(torch.empty(shape, device="meta"))
+                    self.stack.base(torch.empty(shape, device="meta"))
             finally:
                 for hook in hooks:
                     hook.remove()
