@@ -70,10 +70,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _draw(result: dict, directory: Path | None) -> None:
-    def load(recipe: str) -> dict | None:
-        other = results.path_for(recipe, directory)
-        return results.read(other) if other.exists() else None
-    drawn = plots.draw_all(result, results.results_dir(directory), load)
+    # The claims layer names the networks and draws their claims; this command is its entry point.
+    from claims import figures
+
+    drawn = figures.draw(result, directory)
     if not drawn and not plots.available():
         print("  (no plots: install matplotlib)", file=sys.stderr)
     for figure in drawn:

@@ -1,6 +1,14 @@
 """Figures a reader would rather look at than a table, saved beside the result files:
 learning curves as the sources draw them (train vs validation, loss and accuracy), a
-comparison of several recipes on one axis, and the confusion matrix.
+comparison of several recipes on one axis, the confusion matrix and a grid's accuracy
+against its size.
+
+Each figure shows the claims it serves when the caller says what they are: ``Labels``
+names the network as its source does, gives its parameter counts and the claimed figures
+(``Annotation``), drawn as labelled lines beside the measured curves. The claims layer
+gathers them (``claims.figures``); this module reads only result files, so training can
+draw plain figures without the registry. Accuracies are stored as fractions and shown in
+percent, as every quote gives them.
 
 matplotlib is optional (``pip install matplotlib``); without it, nothing is drawn and the
 caller is told so.
@@ -8,10 +16,77 @@ caller is told so.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+#: Runs with at most this many epochs draw a marker per epoch (one epoch is one point,
+#: and a line through one point draws nothing).
+SHORT_RUN = 12
+DPI = 100
+CLAIM_STYLE = {"linestyle": "--", "linewidth": 1.2}
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """A claimed figure, drawn where the run can be compared with it.
+
+    ``metric`` says what the value is and so where it goes: an epoch-log key (``accuracy``,
+    ``val_accuracy``, ``test_accuracy``, the same with ``loss``) draws a horizontal line on
+    that quantity's axis; ``epoch`` a vertical line at an epoch; ``option`` a grid option's
+    value (the knee of a width grid); ``confusion`` a 'true->predicted' cell of the confusion
+    matrix. Accuracies are fractions, as result files hold them.
+    """
+
+    value: Any
+    label: str
+    metric: str = "test_accuracy"
+    #: The range the claim allows (its tolerance, or a claimed interval), shaded.
+    band: tuple[float, float] | None = None
+    #: A claim about one epoch: a marker there instead of a line across the plot.
+    epoch: int | None = None
+    #: The grid point or lottery iteration it is about (drawn in that curve's colour).
+    point: int | None = None
+    #: A measured mark (the knee found in the results) rather than the source's claim.
+    measured: bool = False
+    #: For an ``epoch``: the panel it is about, ``loss`` or ``accuracy`` ('': both).
+    on: str = ""
+
+
+@dataclass(frozen=True)
+class Labels:
+    """What a recipe's figures say beyond its result file: the network's name as the
+    source gives it, trainable parameters per point, per-point names, the source, claims."""
+
+    name: str
+    params: tuple[int | None, ...] = ()
+    points: tuple[str, ...] = ()
+    source: str = ""
+    annotations: tuple[Annotation, ...] = ()
+
+    def point_name(self, index: int, options: dict[str, Any]) -> str:
+        return self.points[index] if index < len(self.points) else _tag(options)
+
+    def point_params(self, index: int) -> int | None:
+        return self.params[index] if index < len(self.params) else None
+
+    def heading(self) -> str:
+        """The name, with the parameter count when all points share one."""
+        counts = {p for p in self.params if p is not None}
+        return f"{self.name} ({_parameters(counts.pop())})" if len(counts) == 1 else self.name
+
+
+#: What the claims layer says about a result's recipe (``claims.figures.describe``).
+Describe = Callable[[dict[str, Any]], Labels]
+
+
+def plain(result: dict[str, Any]) -> Labels:
+    """The labels of a result nobody described: its recipe id and no claims."""
+    return Labels(name=result["recipe"])
 
 
 def available() -> bool:
@@ -31,6 +106,32 @@ def _pyplot():
     return plt
 
 
+def _parameters(count: int) -> str:
+    return f"{count:,} parameter{'s' if count != 1 else ''}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+def _device(text: str) -> str:
+    """Provenance's device, read aloud ('1 threads' was written by older runs)."""
+    return re.sub(r"\b1 threads\b", "1 thread", text)
+
+
+def _tag(options: dict[str, Any]) -> str:
+    """A grid point's or a lottery iteration's legend label."""
+    if "removed" in options:
+        k = options["iteration"]
+        removed = f"{100 * options['removed']:.2f}".rstrip("0").rstrip(".")
+        return "original" if k == 0 else f"iteration {k}, {removed}% pruned"
+    return ", ".join(f"{k}={v}" for k, v in options.items())
+
+
+def _with_params(name: str, count: int | None) -> str:
+    return f"{name} ({_parameters(count)})" if count is not None else name
+
+
 def _curve(point: dict[str, Any], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     values = np.array([e[key] for e in point["epochs"] if key in e], dtype=float)  # (epochs, seeds)
     if values.ndim != 2:  # the run did not log this metric (no validation split, say)
@@ -39,118 +140,311 @@ def _curve(point: dict[str, Any], key: str) -> tuple[np.ndarray, np.ndarray, np.
     return epochs, np.nanmean(values, axis=1), np.nanstd(values, axis=1)
 
 
-def _band(ax: Any, point: dict[str, Any], key: str, label: str) -> None:
+def _band(ax: Any, point: dict[str, Any], key: str, label: str, color: Any = None) -> Any:
+    """The seed mean with a ±1 std band; a marker per epoch on short runs. The line, or None."""
     epochs, mean, std = _curve(point, key)
     if not len(epochs):
-        return
-    (line,) = ax.plot(epochs, mean, label=label)
+        return None
+    marker = "o" if len(epochs) <= SHORT_RUN else None
+    (line,) = ax.plot(epochs, mean, label=label, color=color, marker=marker, markersize=4)
     ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+    return line
 
 
-def _tag(options: dict[str, Any]) -> str:
-    """A grid point's or a lottery iteration's legend label."""
-    if "removed" in options:
-        k = options["iteration"]
-        return "original" if k == 0 else f"iteration {k}, {options['removed']:.2%} pruned"
-    return ", ".join(f"{k}={v}" for k, v in options.items())
+def _is_accuracy(key: str) -> bool:
+    return key.endswith("accuracy")
 
 
-def _settled(result: dict[str, Any]) -> float:
-    """A lower accuracy limit that leaves out each curve's first two epochs (when it has more)."""
-    curves = [_curve(p, "test_accuracy")[1] for p in result["points"]]
-    lows = [np.min(c[2:] if len(c) > 2 else c, initial=1.0) for c in curves]
-    return float(min(lows)) - 0.005
+def _percent(ax: Any) -> None:
+    """Fractions on the y axis read as percent, with as many decimals as the tick step needs
+    (98.8%, not 98.800%)."""
+    from matplotlib.ticker import PercentFormatter
+
+    class Percent(PercentFormatter):
+        def __call__(self, x: float, pos: Any = None) -> str:
+            ticks = 100 * np.asarray(self.axis.get_majorticklocs() if self.axis is not None else [x])
+            exact = (d for d in range(5) if np.allclose(ticks, np.round(ticks, d), atol=1e-6))
+            self.decimals = next(exact, 5)
+            return super().__call__(x, pos)
+
+    ax.yaxis.set_major_formatter(Percent(xmax=1))
 
 
-def learning_curves(result: dict[str, Any], path: Path) -> Path:
-    """Loss and accuracy per epoch, seed mean with a ±1 std band: train, validation, test."""
+def _claims(ax: Any, annotations: list[Annotation], colors: dict[int | None, Any]) -> None:
+    """Horizontal lines (or one-epoch markers) at the claimed values, vertical ones at
+    claimed epochs, each in the colour of the curve it is about and named in the legend."""
+    for note in annotations:
+        color = colors.get(note.point, "black")
+        if note.epoch is not None:
+            ax.plot([note.epoch], [note.value], marker="^", color=color, markersize=9,
+                    markerfacecolor="none", markeredgewidth=1.5, linestyle="none", label=note.label)
+            continue
+        line, span = (ax.axvline, ax.axvspan) if note.metric == "epoch" else (ax.axhline, ax.axhspan)
+        if note.value is not None:
+            line(note.value, color=color, label=note.label, **CLAIM_STYLE)
+        if note.band:  # the claim's tolerance, or a claimed interval (value None) on its own
+            span(*note.band, color=color, alpha=0.07, linewidth=0,
+                 label=note.label if note.value is None else None)
+
+
+def _zoom(series: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+          annotations: list[Annotation]) -> tuple[int, float, float] | None:
+    """Where the settled part of the curves and the claimed values lie: (first epoch, low,
+    high), or None when the whole run already reads well at full scale. A zoom leaves out
+    the first quarter of the epochs, whose climb flattens the part the claims are about."""
+    series = [s for s in series if len(s[0])]
+    if not series or max(len(s[0]) for s in series) < 8:
+        return None
+    first = max(3, max(len(s[0]) for s in series) // 4)
+    claimed = [n.value for n in annotations if n.metric != "epoch" and n.value is not None]
+    claimed += [b for n in annotations if n.metric != "epoch" and n.band for b in n.band]
+    every = np.concatenate([np.r_[m - s, m + s] for _, m, s in series] + [np.asarray(claimed, float)])
+    settled = np.concatenate([m[x >= first] for x, m, _ in series] + [np.asarray(claimed, float)])
+    every, settled = every[np.isfinite(every)], settled[np.isfinite(settled)]
+    low, high = settled.min(), settled.max()
+    if high - low > 0.4 * (every.max() - every.min()):
+        return None
+    pad = 0.08 * (high - low or 0.01)
+    return first, float(low - pad), float(high + pad)
+
+
+def _zoomed(zoom_ax: Any, lines: list[Any], annotations: list[Annotation],
+            colors: dict[int | None, Any], limits: tuple[int, float, float], ylabel: str,
+            what: str = "") -> None:
+    """The settled epochs of ``lines`` again, on limits that hold every value they show."""
+    first, low, high = limits
+    for line in lines:
+        x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+        keep = x >= first
+        zoom_ax.plot(x[keep], y[keep], color=line.get_color(), marker=line.get_marker(), markersize=4)
+    _claims(zoom_ax, [n for n in annotations if n.metric != "epoch"], colors)
+    last = max(len(line.get_xdata()) for line in lines)
+    zoom_ax.set_xlim(first - 0.5, last + 0.5)
+    zoom_ax.set_ylim(low, high)
+    zoom_ax.set_title(f"{what or ylabel}, zoomed: epochs {first}–{last}, seed means", fontsize="small")
+    zoom_ax.set_xlabel("epoch")
+    zoom_ax.set_ylabel(ylabel)
+    zoom_ax.grid(alpha=0.3)
+    if _is_accuracy(ylabel.replace(" ", "_")):
+        _percent(zoom_ax)
+
+
+def _heading(fig: Any, title: str, detail: str) -> None:
+    """The network and what the figure shows on top; where it comes from as a caption below."""
+    fig.suptitle(title)
+    fig.supxlabel(detail, fontsize="small", color="dimgray")
+
+
+def _detail(result: dict[str, Any], labels: Labels) -> str:
+    seeds = _plural(len(result["seeds"]), "seed")
+    parts = [labels.source] if labels.source else []
+    parts += [f"mean of {seeds} ± 1 std", _device(result["provenance"]["device"])]
+    return " · ".join(parts)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    _pyplot().close(fig)
+    return path
+
+
+def _accuracy_keys(result: dict[str, Any]) -> list[str]:
+    """The accuracy curves a learning-curve figure draws: train, validation and test of one
+    run, or the test curves of grid points and lottery iterations."""
+    return ["accuracy", "val_accuracy", "test_accuracy"] if len(result["points"]) == 1 else ["test_accuracy"]
+
+
+def _panel(note: Annotation, panel: str) -> bool:
+    """Whether a claim goes on the loss or the accuracy panel of the learning curves."""
+    return note.on in ("", panel) if note.metric == "epoch" else note.metric.endswith(panel)
+
+
+def learning_curves_figure(result: dict[str, Any], labels: Labels | None = None) -> Any:
+    """Loss and accuracy per epoch, seed mean with a ±1 std band: train, validation, test;
+    several grid points or lottery iterations side by side by their test curves. The
+    claims are lines on their axis; a zoomed accuracy panel is added when the climb of the
+    first epochs would squeeze the claimed values together. No panel cuts a curve off."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, what in zip(axes, ("loss", "accuracy"), strict=True):
-        if len(result["points"]) == 1:
-            point = result["points"][0]
-            for key, label in ((what, "train"), (f"val_{what}", "validation"), (f"test_{what}", "test")):
-                _band(ax, point, key, label)
+    labels = labels or plain(result)
+    points = result["points"]
+    notes = list(labels.annotations)
+    accuracy_notes = [n for n in notes if _panel(n, "accuracy")]
+    loss_notes = [n for n in notes if _panel(n, "loss")]
+    claimed = {n.metric for n in accuracy_notes if n.metric != "epoch"}
+    zoomed = [k for k in _accuracy_keys(result) if k in claimed] or _accuracy_keys(result)
+    limits = _zoom([_curve(p, k) for p in points for k in zoomed],
+                   [n for n in accuracy_notes if n.epoch is None])
+    fig, axes = plt.subplots(1, 3 if limits else 2, figsize=(15 if limits else 10.5, 4.6),
+                             layout="constrained")
+    colors: dict[int | None, Any] = {}
+    accuracy_lines: list[Any] = []  # the ones the zoom repeats
+    for ax, what, own in zip(axes, ("loss", "accuracy"), (loss_notes, accuracy_notes), strict=False):
+        drawn = []
+        if len(points) == 1:
+            for key, name, color in ((what, "train", "C0"), (f"val_{what}", "validation", "C1"),
+                                     (f"test_{what}", "test", "C2")):  # a role keeps its colour
+                line = _band(ax, points[0], key, name, color)
+                drawn.append(line if key in zoomed else None)
         else:  # grid points or lottery iterations: their test curves side by side, as the post draws them
-            for point in result["points"]:
-                _band(ax, point, f"test_{what}", f"test, {_tag(point['options'])}")
+            for i, point in enumerate(points):
+                name = _with_params(labels.point_name(i, point["options"]), labels.point_params(i))
+                drawn.append(line := _band(ax, point, f"test_{what}", f"test, {name}"))
+                if line is not None:
+                    colors[i] = line.get_color()
+        if what == "accuracy":
+            accuracy_lines = [line for line in drawn if line is not None]
+        _claims(ax, own, colors)
         ax.set_xlabel("epoch")
         ax.set_ylabel(what)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-    if len(result["points"]) > 1:  # the first epochs' spread would flatten the curves that matter
-        axes[1].set_ylim(bottom=max(axes[1].get_ylim()[0], _settled(result)))
-    seeds = len(result["seeds"])
-    fig.suptitle(f"{result['recipe']}: mean of {seeds} seeds ± 1 std ({result['provenance']['device']})")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        if what == "accuracy":
+            _percent(ax)
+        ax.legend(fontsize="x-small", loc="upper right" if what == "loss" else "lower right")
+    if limits:
+        names = {"accuracy": "train", "val_accuracy": "validation", "test_accuracy": "test"}
+        what = " and ".join(names[k] for k in zoomed) + " accuracy"
+        _zoomed(axes[2], accuracy_lines, accuracy_notes, colors, limits, "accuracy", what)
+    _heading(fig, labels.heading(), _detail(result, labels))
+    return fig
 
 
-def comparison(results: list[dict[str, Any]], key: str, path: Path, title: str = "") -> Path:
-    """One metric of several recipes on one axis (e.g. GAP vs Dense validation loss)."""
+def learning_curves(result: dict[str, Any], path: Path, labels: Labels | None = None) -> Path:
+    return _save(learning_curves_figure(result, labels), path)
+
+
+def comparison_figure(results: list[dict[str, Any]], key: str, title: str = "",
+                      describe: Describe = plain) -> Any:
+    """One metric of several recipes on one axis (e.g. GAP vs Dense validation loss), each
+    named as its source does with its parameter count, its claims in its colour."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for result in results:
-        _band(ax, result["points"][0], key, result["recipe"])
+    described = [describe(r) for r in results]
+    notes = [replace(n, label=f"{labels.name}: {n.label}", point=i)
+             for i, labels in enumerate(described) for n in labels.annotations if n.metric == key]
+    limits = _zoom([_curve(r["points"][0], key) for r in results], [n for n in notes if n.epoch is None])
+    fig, axes = plt.subplots(1, 2 if limits else 1, figsize=(12 if limits else 6.5, 4.6), squeeze=False,
+                             layout="constrained")
+    ax = axes[0][0]
+    lines, colors = [], {}
+    for i, (result, labels) in enumerate(zip(results, described, strict=True)):
+        line = _band(ax, result["points"][0], key, _with_params(labels.name, labels.point_params(0)))
+        if line is not None:
+            lines.append(line)
+            colors[i] = line.get_color()
+    _claims(ax, notes, colors)
     ax.set_xlabel("epoch")
     ax.set_ylabel(key.replace("_", " "))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    ax.set_title(title or key)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    if _is_accuracy(key):
+        _percent(ax)
+    ax.legend(fontsize="x-small", loc="lower right" if _is_accuracy(key) else "upper right")
+    if limits:
+        _zoomed(axes[0][1], lines, notes, colors, limits, ax.get_ylabel())
+    seeds = {len(r["seeds"]) for r in results}
+    sources = sorted({labels.source for labels in described if labels.source})
+    spread = f"mean of {_plural(seeds.pop(), 'seed')} ± 1 std" if len(seeds) == 1 else "seed means ± 1 std"
+    _heading(fig, title or key, " · ".join([*sources, spread]))
+    return fig
 
 
-def confusion_matrix(result: dict[str, Any], path: Path, classes: list[str] | None = None) -> Path:
-    """The test confusion matrix summed over seeds, true class in rows."""
+def comparison(results: list[dict[str, Any]], key: str, path: Path, title: str = "",
+               describe: Describe = plain) -> Path:
+    return _save(comparison_figure(results, key, title, describe), path)
+
+
+def confusion_matrix_figure(result: dict[str, Any], classes: list[str] | None = None,
+                            labels: Labels | None = None) -> Any:
+    """The test confusion matrix summed over seeds, true class in rows; the cells a claim
+    names ('5->3') outlined."""
+    from matplotlib.patches import Rectangle
+
     plt = _pyplot()
+    labels = labels or plain(result)
     matrix = np.asarray(result["points"][0]["final"]["confusion"]).sum(0)
     k = matrix.shape[0]
-    labels = classes or [str(i) for i in range(k)]
-    fig, ax = plt.subplots(figsize=(6, 5.5))
+    names = classes or [str(i) for i in range(k)]
+    fig, ax = plt.subplots(figsize=(6, 6), layout="constrained")
     shown = matrix.astype(float)
     np.fill_diagonal(shown, np.nan)  # the errors are the story; the diagonal would drown them
     image = ax.imshow(shown, cmap="Reds")
+    dark = 0.6 * np.nanmax(shown) if np.isfinite(shown).any() else np.inf
     for i in range(k):
         for j in range(k):
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
-                    color="black" if i != j else "gray")
-    ax.set_xticks(range(k), labels, rotation=45, ha="right")
-    ax.set_yticks(range(k), labels)
+            color = "gray" if i == j else "white" if matrix[i, j] > dark else "black"
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7, color=color)
+    for note in labels.annotations:
+        if note.metric == "confusion":
+            true, predicted = (int(c) for c in note.value.split("->"))
+            ax.add_patch(Rectangle((predicted - 0.5, true - 0.5), 1, 1, fill=False, edgecolor="royalblue",
+                                   linewidth=2.5, label=note.label))
+    if any(n.metric == "confusion" for n in labels.annotations):
+        handles, texts = ax.get_legend_handles_labels()
+        ax.legend(handles[:1], texts[:1], fontsize="x-small", loc="upper center",
+                  bbox_to_anchor=(0.5, -0.14), frameon=False)
+    ax.set_xticks(range(k), names, rotation=45, ha="right")
+    ax.set_yticks(range(k), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"{result['recipe']}: test errors, {len(result['seeds'])} seeds summed")
-    fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    from matplotlib.ticker import MaxNLocator
+
+    fig.colorbar(image, ax=ax, fraction=0.046, ticks=MaxNLocator(integer=True))
+    _heading(fig, f"{labels.heading()}: test errors",
+             f"{_plural(len(result['seeds']), 'seed')} summed; the diagonal is grey")
+    return fig
 
 
-def grid_accuracy(result: dict[str, Any], path: Path) -> Path:
-    """Final test accuracy against a one-option grid's value, seed mean ± 1 std, as the
-    notebook plots its width search ('Accuracy as function of number of neurons')."""
+def confusion_matrix(result: dict[str, Any], path: Path, classes: list[str] | None = None,
+                     labels: Labels | None = None) -> Path:
+    return _save(confusion_matrix_figure(result, classes, labels), path)
+
+
+def grid_accuracy_figure(result: dict[str, Any], labels: Labels | None = None) -> Any:
+    """Final test accuracy against a one-option grid's size, seed mean ± 1 std, as the
+    notebook plots its width search ('Accuracy as function of number of neurons'): on a
+    parameter-count axis when the counts are known, the claimed and the measured knee marked."""
     plt = _pyplot()
-    (option,) = result["points"][0]["options"]
-    values = [p["options"][option] for p in result["points"]]
-    accuracy = np.asarray([p["final"]["accuracy"] for p in result["points"]])
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.errorbar(values, accuracy.mean(1), yerr=accuracy.std(1), marker="o", capsize=3)
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(values, [str(v) for v in values])
-    ax.set_xlabel(option)
-    ax.set_ylabel("test accuracy")
+    labels = labels or plain(result)
+    points = result["points"]
+    (option,) = points[0]["options"]
+    values = [p["options"][option] for p in points]
+    counts = [labels.point_params(i) for i in range(len(points))]
+    by_params = all(c is not None for c in counts)
+    x = np.asarray(counts if by_params else values, dtype=float)
+    accuracy = np.asarray([p["final"]["accuracy"] for p in points])
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), layout="constrained")
+    ax.errorbar(x, accuracy.mean(1), yerr=accuracy.std(1), marker="o", capsize=3, label="test accuracy")
+    for i, point in enumerate(points):
+        ax.annotate(labels.point_name(i, point["options"]), (x[i], accuracy[i].mean()),
+                    textcoords="offset points", xytext=(0, -14), ha="center", fontsize="x-small")
+    for note in labels.annotations:
+        if note.metric != "option" or note.value not in values:
+            continue
+        at = x[values.index(note.value)]
+        if note.measured:
+            ax.plot([at], [accuracy[values.index(note.value)].mean()], marker="o", markersize=16,
+                    markerfacecolor="none", markeredgecolor="crimson", linestyle="none", label=note.label)
+        else:
+            ax.axvline(at, color="black", label=note.label, **CLAIM_STYLE)
+    _claims(ax, [n for n in labels.annotations if _is_accuracy(n.metric)], {})
+    ax.set_xscale("log")
+    if by_params:
+        ax.set_xticks(x, [f"{int(c):,}" for c in x])
+        ax.set_xlabel("trainable parameters (log scale)")
+    else:
+        ax.set_xticks(x, [str(v) for v in values])
+        ax.set_xlabel(option)
+    ax.minorticks_off()
+    ax.margins(x=0.08, y=0.12)
+    ax.set_ylabel("test accuracy (final epoch)")
+    _percent(ax)
     ax.grid(alpha=0.3)
-    ax.set_title(f"{result['recipe']}: {len(result['seeds'])} seeds")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    ax.legend(fontsize="x-small", loc="lower right")
+    _heading(fig, labels.name, _detail(result, labels))
+    return fig
+
+
+def grid_accuracy(result: dict[str, Any], path: Path, labels: Labels | None = None) -> Path:
+    return _save(grid_accuracy_figure(result, labels), path)
 
 
 #: Side-by-side figures the sources draw: (file name, recipes, metric, title).
@@ -164,20 +458,23 @@ COMPARISONS = [
 ]
 
 
-def draw_all(result: dict[str, Any], directory: Path, load: Any) -> list[Path]:
-    """Every figure that ``result`` takes part in; ``load(recipe)`` reads other results or None."""
+def draw_all(result: dict[str, Any], directory: Path, load: Any, describe: Describe = plain) -> list[Path]:
+    """Every figure that ``result`` takes part in; ``load(recipe)`` reads other results or None,
+    ``describe(result)`` names a recipe's network and claims (plain ids without it)."""
     if not available():
         return []
-    out = [learning_curves(result, directory / "plots" / f"{result['recipe']}.png")]
+    labels = describe(result)
+    out = [learning_curves(result, directory / "plots" / f"{result['recipe']}.png", labels)]
     options = [p["options"] for p in result["points"]]
     if len(options) > 1 and all(len(o) == 1 and isinstance(next(iter(o.values())), (int, float))
                                 for o in options):  # a lottery's points carry three options
-        out.append(grid_accuracy(result, directory / "plots" / f"{result['recipe']}_accuracy.png"))
+        out.append(grid_accuracy(result, directory / "plots" / f"{result['recipe']}_accuracy.png", labels))
     if len(result["points"]) == 1 and result["recipe_table"]["dataset"] in ("mnist", "fashion-mnist"):
-        out.append(confusion_matrix(result, directory / "plots" / f"{result['recipe']}_confusion.png"))
+        out.append(confusion_matrix(result, directory / "plots" / f"{result['recipe']}_confusion.png",
+                                    labels=labels))
     for name, recipes, key, title in COMPARISONS:
         if result["recipe"] in recipes:
             others = [load(r) for r in recipes]
             if all(o is not None for o in others):
-                out.append(comparison(others, key, directory / "plots" / name, title))
+                out.append(comparison(others, key, directory / "plots" / name, title, describe))
     return out

@@ -18,6 +18,9 @@ LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary
 #: Keys a recipe table may hold that only document the source (not used by the trainer).
 DOCUMENTATION_KEYS = {"source_file", "normalize", "metrics", "split_percent", "image_size",
                       "shuffle_buffer", "validation_steps"}
+#: Keys that name the network in figures (claims.figures): neither used nor stored, so adding
+#: one changes no result file and no checkpoint's key.
+DISPLAY_KEYS = {"title", "point_title"}
 
 
 class RecipeError(ValueError):
@@ -100,7 +103,7 @@ def _check(name: str, recipe: Recipe) -> Recipe:
 def parse(name: str, table: dict[str, Any]) -> Recipe:
     """A recipe from its TOML table; unknown keys are an error unless they only document."""
     known = {f.name for f in fields(Recipe)} - {"name", "extra"}
-    unknown = sorted(set(table) - known - DOCUMENTATION_KEYS)
+    unknown = sorted(set(table) - known - DOCUMENTATION_KEYS - DISPLAY_KEYS)
     if unknown:
         raise RecipeError(f"recipe {name!r} ({table.get('source_file', '?')}): unknown keys "
                           f"{', '.join(unknown)}; valid: {', '.join(sorted(known))}")
