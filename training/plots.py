@@ -170,11 +170,19 @@ def _percent(ax: Any) -> None:
     ax.yaxis.set_major_formatter(Percent(xmax=1))
 
 
-def _claims(ax: Any, annotations: list[Annotation], colors: dict[int | None, Any]) -> None:
+def _epochs(ax: Any) -> None:
+    """An x axis of whole epochs."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+
+
+def _claims(ax: Any, annotations: list[Annotation], colors: dict[Any, Any]) -> None:
     """Horizontal lines (or one-epoch markers) at the claimed values, vertical ones at
     claimed epochs, each in the colour of the curve it is about and named in the legend."""
     for note in annotations:
-        color = colors.get(note.point, "black")
+        color = colors.get(note.metric if note.point is None else note.point, "black")
         if note.epoch is not None:
             ax.plot([note.epoch], [note.value], marker="^", color=color, markersize=9,
                     markerfacecolor="none", markeredgewidth=1.5, linestyle="none", label=note.label)
@@ -209,7 +217,7 @@ def _zoom(series: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
 
 
 def _zoomed(zoom_ax: Any, lines: list[Any], annotations: list[Annotation],
-            colors: dict[int | None, Any], limits: tuple[int, float, float], ylabel: str,
+            colors: dict[Any, Any], limits: tuple[int, float, float], ylabel: str,
             what: str = "") -> None:
     """The settled epochs of ``lines`` again, on limits that hold every value they show."""
     first, low, high = limits
@@ -222,7 +230,7 @@ def _zoomed(zoom_ax: Any, lines: list[Any], annotations: list[Annotation],
     zoom_ax.set_xlim(first - 0.5, last + 0.5)
     zoom_ax.set_ylim(low, high)
     zoom_ax.set_title(f"{what or ylabel}, zoomed: epochs {first}–{last}, seed means", fontsize="small")
-    zoom_ax.set_xlabel("epoch")
+    _epochs(zoom_ax)
     zoom_ax.set_ylabel(ylabel)
     zoom_ax.grid(alpha=0.3)
     if _is_accuracy(ylabel.replace(" ", "_")):
@@ -277,7 +285,7 @@ def learning_curves_figure(result: dict[str, Any], labels: Labels | None = None)
                    [n for n in accuracy_notes if n.epoch is None])
     fig, axes = plt.subplots(1, 3 if limits else 2, figsize=(15 if limits else 10.5, 4.6),
                              layout="constrained")
-    colors: dict[int | None, Any] = {}
+    colors: dict[Any, Any] = {}  # grid point or curve -> colour
     accuracy_lines: list[Any] = []  # the ones the zoom repeats
     for ax, what, own in zip(axes, ("loss", "accuracy"), (loss_notes, accuracy_notes), strict=False):
         drawn = []
@@ -286,6 +294,7 @@ def learning_curves_figure(result: dict[str, Any], labels: Labels | None = None)
                                      (f"test_{what}", "test", "C2")):  # a role keeps its colour
                 line = _band(ax, points[0], key, name, color)
                 drawn.append(line if key in zoomed else None)
+                colors[key] = color  # a claim about this curve is drawn in its colour
         else:  # grid points or lottery iterations: their test curves side by side, as the post draws them
             for i, point in enumerate(points):
                 name = _with_params(labels.point_name(i, point["options"]), labels.point_params(i))
@@ -295,7 +304,7 @@ def learning_curves_figure(result: dict[str, Any], labels: Labels | None = None)
         if what == "accuracy":
             accuracy_lines = [line for line in drawn if line is not None]
         _claims(ax, own, colors)
-        ax.set_xlabel("epoch")
+        _epochs(ax)
         ax.set_ylabel(what)
         ax.grid(alpha=0.3)
         if what == "accuracy":
@@ -332,8 +341,8 @@ def comparison_figure(results: list[dict[str, Any]], key: str, title: str = "",
             lines.append(line)
             colors[i] = line.get_color()
     _claims(ax, notes, colors)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(key.replace("_", " "))
+    _epochs(ax)
+    ax.set_ylabel(key.replace("val_", "validation_").replace("_", " "))
     ax.grid(alpha=0.3)
     if _is_accuracy(key):
         _percent(ax)
