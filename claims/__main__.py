@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                       help="builder options as KEY=VALUE, e.g. hidden=784 layers=2 'dense=(60, 42)'")
     summ.add_argument("--channels-first", action="store_true",
                       help="print image shapes as (C, H, W) instead of Keras' (H, W, C)")
-    summ.add_argument("--batch", type=int, default=32,
+    summ.add_argument("--batch", type=training_cli.positive_int, default=32,
                       help="batch size of the peak training memory line (32, Keras' default)")
     summ.set_defaults(run=_summary)
 

@@ -39,10 +39,17 @@ def sha256(path: Path) -> str:
 
 
 def use_digests(monkeypatch, name: str, directory: Path) -> ds.Dataset:
-    """Register ``name`` with the digests of the files under ``directory``."""
+    """Register ``name`` with the digests of the files under ``directory`` (and, for mnist, of
+    the arrays its pickle decodes to, where it decodes)."""
     record = ds.DATASETS[name]
     files = {rel: (sha256(directory / rel) if digest else "") for rel, digest in record.files.items()}
-    replaced = dataclasses.replace(record, files=files)
+    pin = ""
+    if record.arrays_sha256:
+        try:
+            pin = ds.arrays_digest(ds._mnist_from_pickle(directory / "mnist.pkl.gz"))
+        except ds.MalformedData:
+            pass
+    replaced = dataclasses.replace(record, files=files, arrays_sha256=pin)
     monkeypatch.setitem(ds.DATASETS, name, replaced)
     return replaced
 
@@ -132,6 +139,19 @@ def test_truncated_idx_is_refused(tmp_path, cut, match):
     with pytest.raises(ds.MalformedData, match=match) as error:
         ds.read_idx(path)
     assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize(("header", "match"), [
+    (bytes([0, 0, 8, 4]) + struct.pack(">4I", *[2**16] * 4), "truncated or padded"),  # 2**64 bytes
+    (bytes([0, 0, 8, 40]) + struct.pack(">40I", *[1] * 40) + b"x", "40 dimensions"),
+], ids=["overflowing dims", "too many dims"])
+@pytest.mark.fast
+def test_forged_idx_headers_are_refused(tmp_path, header, match):
+    """Dimensions whose product overflows int64, or more of them than numpy allows."""
+    path = tmp_path / "forged.idx"
+    path.write_bytes(header)
+    with pytest.raises(ds.MalformedData, match=match):
+        ds.read_idx(path)
 
 
 @pytest.mark.fast
@@ -237,6 +257,70 @@ def test_stale_or_damaged_mnist_cache_is_rebuilt(mnist_dir, monkeypatch):
     assert ds.load("mnist", mnist_dir.parent).test_images.shape == (3, 28, 28)
     (mnist_dir / "mnist.npz").write_bytes(b"not a zip")
     assert ds.load("mnist", mnist_dir.parent).train_images.shape == (5, 28, 28)
+
+
+def tamper(cache: Path, change) -> None:
+    """Rewrite the mnist cache with ``change`` applied to its arrays, keeping its label (the
+    pickle's sha256): what the loader once trusted on the label alone."""
+    with np.load(cache) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    change(arrays)
+    with open(cache, "wb") as f:
+        np.savez(f, **arrays)
+
+
+CACHE_TAMPERING = {
+    "fewer images": lambda a: a.update(train_images=a["train_images"][:3],
+                                       train_labels=a["train_labels"][:3]),
+    "shifted labels": lambda a: a.update(train_labels=np.roll(a["train_labels"], 1)),
+    "fewer labels than images": lambda a: a.update(train_labels=a["train_labels"][:-1]),
+    "a key missing": lambda a: a.pop("test_labels"),
+}
+
+
+@pytest.mark.parametrize("change", CACHE_TAMPERING.values(), ids=CACHE_TAMPERING.keys())
+@pytest.mark.fast
+def test_an_altered_mnist_cache_is_refused_by_load_verify_and_train(mnist_dir, change, capsys, tmp_path):
+    ds.load("mnist", mnist_dir.parent)
+    cache = mnist_dir / "mnist.npz"
+    tamper(cache, change)
+    with pytest.raises(ds.ChecksumError, match=rf"{cache} names the verified mnist.pkl.gz .* rm {cache}"):
+        ds.load("mnist", mnist_dir.parent)
+    assert main(["data", "verify", "--root", str(mnist_dir.parent)]) == 2
+    assert "does not hold its arrays" in capsys.readouterr().err
+    assert main(["train", "mnist_approach3", "--data-root", str(mnist_dir.parent), "--results",
+                 str(tmp_path / "results"), "--device", "cpu", "--quiet", "--no-plots"]) == 2
+    assert "does not hold its arrays" in capsys.readouterr().err
+    assert not (tmp_path / "results" / "mnist_approach3.json").exists()
+    cache.unlink()  # the fix the message gives
+    assert ds.load("mnist", mnist_dir.parent).train_images.shape == (5, 28, 28)
+
+
+@pytest.mark.fast
+def test_a_half_present_dataset_fails_verify_without_a_name(fashion_dir, capsys):
+    (fashion_dir / "t10k-images-idx3-ubyte.gz").unlink()
+    assert ds.status("fashion-mnist", fashion_dir.parent) == "partial"
+    assert main(["data", "verify", "--root", str(fashion_dir.parent)]) == 2
+    assert "missing t10k-images-idx3-ubyte.gz" in capsys.readouterr().err
+    for stem in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (fashion_dir / stem).unlink()
+    (fashion_dir / "stray").write_bytes(b"")  # nothing of the dataset, but not an empty directory
+    assert ds.status("fashion-mnist", fashion_dir.parent) == "partial"
+    (fashion_dir / "stray").unlink()
+    assert ds.status("fashion-mnist", fashion_dir.parent) == "missing"
+
+
+@pytest.mark.fast
+def test_a_directory_where_a_data_file_should_be_is_a_clear_error(fashion_dir, capsys):
+    path = fashion_dir / "t10k-labels-idx1-ubyte.gz"
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(ds.ChecksumError, match=rf"{path} should be .* is a directory .*--force"):
+        ds.load("fashion-mnist", fashion_dir.parent)
+    assert ds.status("fashion-mnist", fashion_dir.parent) == "corrupt"
+    assert main(["data", "verify", "--root", str(fashion_dir.parent)]) == 2
+    with pytest.raises(ds.FetchError, match=rf"cannot write {path}: .*is a directory"):
+        ds._install(b"data", path)
 
 
 class _Exploit:
@@ -426,6 +510,26 @@ def test_real_mnist():
     fresh = ds._mnist_from_pickle(ds.data_root() / "mnist" / "mnist.pkl.gz")
     for key in ("train_images", "train_labels", "test_images", "test_labels"):
         assert np.array_equal(getattr(fresh, key), getattr(arrays, key)), key
+    assert ds.arrays_digest(fresh) == ds.arrays_digest(arrays) == ds.MNIST.arrays_sha256
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("change", [
+    lambda a: a.update(train_images=a["train_images"][:1000], train_labels=a["train_labels"][:1000]),
+    lambda a: a.update(train_labels=np.roll(a["train_labels"], 1)),
+    lambda a: a.update(train_labels=a["train_labels"][:50000]),
+], ids=["1,000 images", "shifted labels", "50,000 labels for 60,000 images"])
+def test_real_mnist_cache_altered_as_the_issue_did_is_refused(tmp_path, change):
+    """Issue 12's three caches, made from the real one beside a link to the real pickle."""
+    _real("mnist")
+    real = ds.data_root() / "mnist"
+    ds.load("mnist")  # the real cache exists
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / "mnist.pkl.gz").symlink_to(real / "mnist.pkl.gz")
+    (tmp_path / "mnist" / "mnist.npz").write_bytes((real / "mnist.npz").read_bytes())
+    tamper(tmp_path / "mnist" / "mnist.npz", change)
+    with pytest.raises(ds.ChecksumError, match="does not hold its arrays"):
+        ds.load("mnist", tmp_path)
 
 
 @pytest.mark.data

@@ -1,20 +1,98 @@
-"""``python -m claims train`` and ``python -m claims recipes``: run the sources' recipes."""
+"""``python -m claims train`` and ``python -m claims recipes``: run the sources' recipes.
+
+Arguments are checked as they are parsed (``positive_int``, ``seed_list``, ``device_spec``),
+and the results directory is checked writable, before anything trains. torch is imported by
+the commands that need it, not by this module, so ``--help`` stays quick.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 import time
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
 from tabulate import tabulate
 
-import models
-from models import cost
 from training import plots, recipes, results
-from training.run import DEFAULT_SEEDS, default_device, train_recipe
 
+if TYPE_CHECKING:
+    import torch
+
+MAX_SEEDS = 1000  # a run stacks its seeds in memory; more than this is a typo
+SEED_END = 2**31  # seeds are below this
+
+
+# --- argument types: each refuses a bad value with a message that says what is expected -------
+
+def positive_int(text: str) -> int:
+    """A whole number, 1 or more (epochs, batch sizes, threads, steps)."""
+    if not re.fullmatch(r"\s*\+?[0-9]{1,12}\s*", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number 1 or more")
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds above 0")
+    return value
+
+
+def seed_range(text: str) -> list[int]:
+    """``7`` or ``0-9`` (both ends included): seeds 0 or more, below 2**31."""
+    match = re.fullmatch(r"([0-9]{1,10})(?:-([0-9]{1,10}))?", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"seed {text!r}: give a whole number 0 or more, or a range "
+                                         "such as 0-9")
+    low = int(match[1])
+    high = int(match[2]) if match[2] is not None else low
+    if high < low:
+        raise argparse.ArgumentTypeError(f"seed range {text}: it ends before it starts")
+    if high >= SEED_END:
+        raise argparse.ArgumentTypeError(f"seed {high} is too large: seeds are below {SEED_END}")
+    if high - low + 1 > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"seed range {text} holds {high - low + 1} seeds, more than "
+                                         f"{MAX_SEEDS}")
+    return list(range(low, high + 1))
+
+
+class SeedList(argparse.Action):
+    """Joins the ``seed_range`` values into one list of distinct seeds."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        seeds = [seed for group in values for seed in group]
+        repeated = sorted(seed for seed, count in Counter(seeds).items() if count > 1)
+        if repeated:
+            raise argparse.ArgumentError(self, f"seed{'s' * (len(repeated) > 1)} "
+                                               f"{' '.join(map(str, repeated))} given more than once; "
+                                               "each seed trains once")
+        if len(seeds) > MAX_SEEDS:
+            raise argparse.ArgumentError(self, f"{len(seeds)} seeds, more than {MAX_SEEDS}")
+        setattr(namespace, self.dest, seeds)
+
+
+def device_spec(text: str) -> str:
+    """cpu, cuda or cuda:N (whether that device exists is checked when the command runs)."""
+    if not re.fullmatch(r"cpu|cuda(:[0-9]{1,4})?", text):
+        raise argparse.ArgumentTypeError(f"device {text!r}: use cpu, cuda or cuda:N")
+    return text
+
+
+# --- commands --------------------------------------------------------------------------------
 
 def _recipes(_args: argparse.Namespace) -> int:
     from training.run import plan_points, stack_groups
@@ -34,28 +112,84 @@ def _recipes(_args: argparse.Namespace) -> int:
 
 
 def _device(text: str | None) -> torch.device:
+    import torch
+
+    from training.run import default_device
+
     if text is None:
         return default_device()
-    device = torch.device(text)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device here; use --device cpu to train on the CPU")
-    return device
+    device_spec(text)
+    if text.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {text}: no CUDA device here; use --device cpu to train on the CPU")
+        index = int(text.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"--device {text}: this machine has {torch.cuda.device_count()} CUDA "
+                             f"device(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return torch.device(text)
+
+
+def _existing(name: str, seeds: list[int], args: argparse.Namespace) -> dict[str, Any] | None:
+    """The result this run's seeds join, None to write a new file; refuses (ResultError) what
+    would lose a finished result: overlapping seeds, another recipe table, cap or subset."""
+    from training.run import epochs_cap
+
+    path = results.path_for(name, args.results)
+    if args.replace or not path.exists():
+        return None
+    how = (f"Train other seeds to add them to it (e.g. --seeds {_next_seeds(path)}), or pass --replace "
+           "to write this run over it")
+    try:
+        held = results.read(path)
+        recipe = recipes.get(name)
+        results.mergeable(held, {"recipe": name, "recipe_table": asdict(recipe), "seeds": seeds,
+                                 "epochs_cap": epochs_cap(recipe, args.max_epochs), "limit": None},
+                          points=False)
+    except results.ResultError as why:
+        raise results.ResultError(f"{path} already holds a result that seeds {' '.join(map(str, seeds))} "
+                                  f"cannot join: {why}. {how}") from None
+    return held
+
+
+def _next_seeds(path: Path) -> str:
+    try:
+        held = results.read(path)["seeds"]
+        start = max(held) + 1
+    except (results.ResultError, KeyError, TypeError, ValueError):
+        return "3-4"
+    return f"{start}-{start + 1}"
 
 
 def _train(args: argparse.Namespace) -> int:
-    names = recipes.names() if args.all else args.recipe
+    names = list(dict.fromkeys(recipes.names() if args.all else args.recipe))
     if not names:
         raise ValueError("name at least one recipe (see 'python -m claims recipes') or pass --all")
-    device = _device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     for name in names:
         recipes.get(name)  # fail early on a typo, before any training
+    seeds = list(args.seeds or results.DEFAULT_SEEDS)
+    device = _device(args.device)
+    results.check_writable(args.results)
+    with ExitStack() as held:
+        for name in names:  # a second run of these recipes into this directory stops here
+            held.enter_context(results.lock(name, args.results))
+        joined = {name: _existing(name, seeds, args) for name in names}
+        return _train_locked(args, names, seeds, device, joined)
+
+
+def _train_locked(args: argparse.Namespace, names: list[str], seeds: list[int], device: torch.device,
+                  joined: dict[str, dict[str, Any] | None]) -> int:
+    import torch
+
+    from training.run import train_recipe
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
     deadline = time.time() + args.time_limit if args.time_limit else None
     for number, name in enumerate(names):
-        result = train_recipe(name, seeds=args.seeds, device=device, directory=args.results,
+        result = train_recipe(name, seeds=seeds, device=device, directory=args.results,
                               max_epochs=args.max_epochs, data_root=args.data_root,
-                              progress=not args.quiet, resume=not args.restart, deadline=deadline)
+                              progress=not args.quiet, resume=not args.restart, deadline=deadline,
+                              add_to=joined[name])
         if result is None:
             left = " ".join(names[number:])
             print(f"time limit of {args.time_limit:g} s reached: {name} stopped at its last finished epoch "
@@ -64,6 +198,9 @@ def _train(args: argparse.Namespace) -> int:
             return 3
         path = results.path_for(name, args.results)
         print(f"{name}: {_summary(result)} -> {path}")
+        if joined[name] is not None:
+            print(f"  seeds {' '.join(map(str, seeds))} joined the seeds "
+                  f"{' '.join(map(str, joined[name]['seeds']))} already there")
         if not args.no_plots:
             _draw(result, args.results)
     return 0
@@ -100,6 +237,10 @@ def _summary(result: dict) -> str:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    import torch
+
+    import models
+    from models import cost
     from training import bench
 
     device = _device(args.device)
@@ -143,24 +284,36 @@ def add(sub: argparse._SubParsersAction) -> None:
                     "A killed run resumes from its last finished epoch when run again.",
         epilog="examples:\n  python -m claims train mnist_approach3\n"
                "  python -m claims train --all --device cuda\n"
-               "  python -m claims train lenet0 --seeds 0 1 2 3 4 --device cpu",
+               "  python -m claims train lenet0 --seeds 0-4 --device cpu\n"
+               "  python -m claims train lenet0 --seeds 5 6   (adds seeds 5 6 to results/lenet0.json)\n\n"
+               "A run holds a lock per recipe in the results directory (.locks/RECIPE.lock): a second "
+               "run of the\nsame recipe into the same directory stops at once and names the first "
+               "one's pid. Seeds that are\nnot yet in an existing result file join it (the file then "
+               "holds both runs, each part's\nprovenance kept); seeds it already holds are refused "
+               "unless --replace.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("recipe", nargs="*", help="recipe names (see 'python -m claims recipes')")
     train.add_argument("--all", action="store_true", help="every recipe")
-    train.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
-                       help="seeds trained together (default: 0 1 2)")
-    train.add_argument("--device", help="cuda or cpu (default: cuda when there is one)")
-    train.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    train.add_argument("--seeds", type=seed_range, nargs="+", action=SeedList, metavar="SEED",
+                       help="distinct seeds trained together, single or as ranges: 0 1 2, 0-9, 0 1 5-7 "
+                            "(default: 0 1 2)")
+    train.add_argument("--device", type=device_spec,
+                       help="cpu, cuda or cuda:N (default: cuda when there is one)")
+    train.add_argument("--threads", type=positive_int,
+                       help="CPU threads for torch (default: torch's choice)")
     train.add_argument("--results", type=Path, metavar="DIR",
                        help="where result files go (default: $LEAN_CNN_RESULTS or results/)")
     train.add_argument("--data-root", type=Path, metavar="DIR",
                        help="where the datasets are (default: $LEAN_CNN_DATA or data/)")
-    train.add_argument("--max-epochs", type=int, metavar="N",
+    train.add_argument("--max-epochs", type=positive_int, metavar="N",
                        help="cap the recipe's epochs (the result is marked as a prefix run)")
-    train.add_argument("--time-limit", type=float, metavar="SECONDS",
+    train.add_argument("--time-limit", type=positive_seconds, metavar="SECONDS",
                        help="stop cleanly before an epoch that would end past this many seconds from "
                             "now (checkpoint kept, exit status 3); the same command resumes")
-    train.add_argument("--restart", action="store_true", help="ignore a checkpoint and start over")
+    train.add_argument("--restart", action="store_true",
+                       help="discard the recipe's checkpoints and start over")
+    train.add_argument("--replace", action="store_true",
+                       help="write over an existing result file instead of adding seeds to it")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--no-plots", action="store_true", help="do not draw plots")
     train.set_defaults(run=_train)
@@ -180,12 +333,14 @@ def add(sub: argparse._SubParsersAction) -> None:
                     "--seeds models per step) against a plain DataLoader loop on the same model "
                     "and batch size. Timings are this machine's, not a claim.")
     bench.add_argument("model", nargs="*", help="models (default: all but the ImageNet-sized ones)")
-    bench.add_argument("--batch", type=int, default=64, help="batch size of the per-model rows (64)")
-    bench.add_argument("--device", help="cuda or cpu (default: cuda when there is one)")
-    bench.add_argument("--threads", type=int, help="CPU threads for torch")
+    bench.add_argument("--batch", type=positive_int, default=64, help="batch size of the per-model rows (64)")
+    bench.add_argument("--device", type=device_spec,
+                       help="cpu, cuda or cuda:N (default: cuda when there is one)")
+    bench.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     bench.add_argument("--ratio", nargs="*", default=["mnist_approach3", "mnist_dense2"], metavar="RECIPE",
                        help="recipes for the trainer-vs-DataLoader ratio (default: mnist_approach3 "
                             "mnist_dense2; none: --ratio)")
-    bench.add_argument("--steps", type=int, default=100, help="timed steps per ratio measurement (100)")
-    bench.add_argument("--seeds", type=int, default=3, help="models per step in this trainer (3)")
+    bench.add_argument("--steps", type=positive_int, default=100,
+                       help="timed steps per ratio measurement (100)")
+    bench.add_argument("--seeds", type=positive_int, default=3, help="models per step in this trainer (3)")
     bench.set_defaults(run=_bench)

@@ -17,16 +17,17 @@ import copy
 import gzip
 import hashlib
 import io
+import math
 import os
 import pickle
 import re
-import shutil
 import struct
 import subprocess
 import sys
 import tempfile
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -36,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from training import files as atomic
 
 ENV_VAR = "LEAN_CNN_DATA"
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "data"
@@ -116,13 +119,16 @@ class Dataset:
     name: str
     description: str
     origin: str  # where the files come from, one line for `data list`
-    files: Mapping[str, str]  # path under <root>/<name>/ -> expected hex digest ('' = must exist)
+    files: Mapping[str, str]  # path under <root>/<name>/ -> expected hex digest ('' = a directory)
     read: Reader
     fetch: Fetcher
     algorithm: str = "sha256"
     default_fetch: bool = False  # fetched by a bare `data fetch`: no account, no user action
     instructions: str = ""  # how to get it by hand ({directory}, {fetch} filled in); '' = `data fetch`
     facts: Callable[[Path], dict[str, Any]] | None = None  # cheaper than load(), where needed
+    # sha256 of the decoded arrays (``arrays_digest``), where a reader keeps a cache of them:
+    # the cache is used only when what it holds has this digest
+    arrays_sha256: str = ""
 
 
 DATASETS: dict[str, Dataset] = {}
@@ -196,9 +202,20 @@ def _check(record: Dataset, directory: Path) -> Path:
     if missing := _missing(record, directory):
         raise DataMissing(_missing_message(record, directory, missing))
     for rel, expected in record.files.items():
+        path = directory / rel
         if not expected:
+            if not path.is_dir():
+                raise ChecksumError(f"{path} should be a directory of {record.name} files, and is not. "
+                                    f"Move it away, then: {_refetch(record, directory)}")
             continue
-        actual = file_digest(directory / rel, record.algorithm)
+        if not path.is_file():
+            raise ChecksumError(f"{path} should be the {record.name} file {rel}, and is a directory or "
+                                f"not a regular file. Move it away, then: {_refetch(record, directory)}")
+        try:
+            actual = file_digest(path, record.algorithm)
+        except OSError as error:
+            raise ChecksumError(f"{path}: cannot read it ({error.strerror or error}). "
+                                f"To fetch it again: {_refetch(record, directory)}") from None
         if actual != expected:
             raise ChecksumError(
                 f"{directory / rel} is not the {record.name} file the registry names: "
@@ -207,12 +224,24 @@ def _check(record: Dataset, directory: Path) -> Path:
     return directory
 
 
+def _refetch(record: Dataset, directory: Path) -> str:
+    if record.instructions:
+        return _instructions(record, directory)
+    return fetch_command(record.name, directory.parent, force=True)
+
+
 def status(name: str, root: str | Path | None = None) -> str:
-    """'present', 'missing' or 'corrupt' (a digest differs), without reading the data."""
+    """'present', 'missing' (nothing of it on disk), 'partial' (some of its files, or anything in
+    its directory, but not all its files) or 'corrupt' (a digest differs, or a directory stands
+    where a file should), without reading the data."""
+    record = entry(name)
+    directory = data_root(root) / name
     try:
-        check(name, root)
+        _check(record, directory)
     except DataMissing:
-        return "missing"
+        started = len(_missing(record, directory)) < len(record.files) or (
+            directory.is_dir() and any(directory.iterdir()))
+        return "partial" if started else "missing"
     except ChecksumError:
         return "corrupt"
     return "present"
@@ -266,6 +295,30 @@ def _facts(sizes: dict[str, int], image_shape: tuple[int, ...], classes: tuple[s
     return out
 
 
+_SPLIT_ARRAYS = ("train_images", "train_labels", "val_images", "val_labels", "test_images", "test_labels")
+
+
+def arrays_digest(arrays: Any) -> str:
+    """sha256 of the arrays themselves (name, dtype and shape of each, then its bytes), in split
+    order: what a run trained and was tested on, whichever files or cache they came from."""
+    h = hashlib.sha256()
+    for key in _SPLIT_ARRAYS:
+        array = getattr(arrays, key, None)
+        if array is None:
+            continue
+        array = np.ascontiguousarray(array)
+        h.update(f"{key} {array.dtype.str} {array.shape}\n".encode())
+        h.update(array.data)
+    return h.hexdigest()
+
+
+def describe(arrays: Any) -> dict[str, Any]:
+    """A dataset as a result file's provenance records it: the arrays' digest and split sizes."""
+    sizes = {split: len(getattr(arrays, f"{split}_labels")) for split in ("train", "val", "test")
+             if getattr(arrays, f"{split}_labels", None) is not None}
+    return {"sha256": arrays_digest(arrays), "sizes": sizes}
+
+
 def facts_of(arrays: Arrays) -> dict[str, Any]:
     """Facts of loaded arrays: size, split_sizes, split_percent, classes, image_shape,
     {train,val,test}_size and {train,val,test}_images_shape."""
@@ -291,24 +344,17 @@ def fetch(name: str, root: str | Path | None = None, *, force: bool = False,
 
 
 def _install(data: bytes | Path, target: Path, expected: str = "", algorithm: str = "sha256") -> None:
-    """Write ``target`` atomically (temp file + os.replace), refusing content of the wrong digest."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            if isinstance(data, Path):
-                with open(data, "rb") as src:
-                    shutil.copyfileobj(src, out, 1 << 20)
-            else:
-                out.write(data)
-        if expected and (actual := file_digest(Path(tmp), algorithm)) != expected:
+    """Write ``target`` atomically (``training.files``: a temporary file beside it, removed
+    whatever happens, then os.replace), refusing content of the wrong digest."""
+    def check(tmp: Path) -> None:
+        if expected and (actual := file_digest(tmp, algorithm)) != expected:
             raise ChecksumError(f"fetched {target.name} has {algorithm} {actual}, expected {expected}: "
                                 "the source changed or the download is damaged; nothing was installed")
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    try:
+        atomic.write_atomic(target, data, check=check)
+    except OSError as error:
+        raise FetchError(f"cannot write {target}: {error.strerror or error}") from None
 
 
 def _run(command: list[str], cwd: Path) -> None:
@@ -338,16 +384,18 @@ def read_idx(path: Path) -> np.ndarray:
     then the data; the length must match the dims exactly."""
     try:
         data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (EOFError, gzip.BadGzipFile, OSError) as error:
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
         raise MalformedData(f"{path}: not a readable gzip file ({error})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise MalformedData(f"{path}: not an IDX file (magic bytes {data[:4].hex() or 'none'})")
     dtype, ndim = _IDX_DTYPES[data[2]], data[3]
+    if ndim > 32:  # numpy's limit (32 in numpy 1.x); MNIST's files have 1 and 3
+        raise MalformedData(f"{path}: IDX header says {ndim} dimensions, more than an array can have")
     header = 4 + 4 * ndim
     if len(data) < header:
         raise MalformedData(f"{path}: truncated IDX header ({len(data)} bytes, needs {header})")
     dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: a forged header cannot overflow it
     if len(data) - header != expected:
         raise MalformedData(f"{path}: IDX header says {dims} of {dtype.name} = {expected} bytes of data, "
                             f"the file holds {len(data) - header}: truncated or padded")
@@ -420,8 +468,8 @@ def read_mnist_pickle(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
             obj = _ArrayUnpickler(f, path).load()
     except UnsafePickle:
         raise
-    except (pickle.UnpicklingError, EOFError, gzip.BadGzipFile, OSError, ValueError, TypeError,
-            AttributeError, IndexError) as error:
+    except (pickle.UnpicklingError, EOFError, gzip.BadGzipFile, zlib.error, OSError, ValueError, TypeError,
+            AttributeError, IndexError, KeyError, OverflowError, MemoryError, RecursionError) as error:
         raise MalformedData(f"{path}: not a readable pickle ({type(error).__name__}: {error})") from None
     if not (isinstance(obj, tuple) and len(obj) == 3
             and all(isinstance(p, tuple) and len(p) == 2 for p in obj)):
@@ -463,23 +511,48 @@ _ARRAY_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
 
 def _read_mnist(directory: Path) -> Arrays:
     """The pickle takes ~3 s to read (220 MB of float32 behind gzip), so its uint8 content is
-    cached in ``mnist.npz`` beside it, tagged with the pickle's sha256 (a stale or damaged
-    cache is rebuilt, never trusted)."""
+    cached in ``mnist.npz`` beside it (0.1 s to read and hash). The cache is trusted for what
+    it holds, not for its label: its arrays must have the digest the registry pins
+    (``arrays_sha256``, also checked on the arrays decoded from the verified pickle). A cache
+    of an earlier pickle (its ``source_sha256`` tag differs) or an unreadable one is rebuilt;
+    one that claims the current pickle but holds other arrays is refused."""
+    record = entry("mnist")
     source, cache = directory / "mnist.pkl.gz", directory / "mnist.npz"
-    digest = file_digest(source)
-    try:
-        with np.load(cache, allow_pickle=False) as npz:
-            if str(npz["source_sha256"]) == digest:
-                return Arrays(*(npz[k] for k in _ARRAY_KEYS), DIGITS)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
-        pass  # no cache, or a damaged one: rebuild
+    digest, pin = file_digest(source), record.arrays_sha256
+    if pin and (cached := _mnist_cache(cache, digest, pin)) is not None:
+        return cached
     arrays = _mnist_from_pickle(source)
-    buffer = io.BytesIO()
-    np.savez(buffer, source_sha256=np.array(digest), **{k: getattr(arrays, k) for k in _ARRAY_KEYS})
+    if pin and (decoded := arrays_digest(arrays)) != pin:
+        raise MalformedData(f"{source}: its decoded arrays have sha256 {decoded}, the registry pins {pin}")
+    if pin:
+        buffer = io.BytesIO()
+        np.savez(buffer, source_sha256=np.array(digest), **{k: getattr(arrays, k) for k in _ARRAY_KEYS})
+        try:
+            _install(buffer.getvalue(), cache)
+        except FetchError:
+            pass  # a read-only root, or a directory in the way: read the pickle every time
+    return arrays
+
+
+def _mnist_cache(cache: Path, digest: str, pin: str) -> Arrays | None:
+    """The cached arrays, None if there is no usable cache (none, unreadable, of an earlier
+    pickle); ChecksumError if it names the current pickle but holds other arrays."""
     try:
-        _install(buffer.getvalue(), cache)
-    except OSError:
-        pass  # a read-only root: read the pickle every time
+        npz = np.load(cache, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        return None
+    with npz:
+        try:
+            if str(npz["source_sha256"]) != digest:
+                return None
+            arrays = Arrays(*(npz[k] for k in _ARRAY_KEYS), DIGITS)
+            held = arrays_digest(arrays)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
+            held = f"none readable ({type(error).__name__}: {error})"
+    if held != pin:
+        raise ChecksumError(f"{cache} names the verified mnist.pkl.gz as its source but does not hold its "
+                            f"arrays (their sha256 is {held}, the registry pins {pin}): it was altered. "
+                            f"Delete it (it is rebuilt from mnist.pkl.gz on the next load): rm {cache}")
     return arrays
 
 
@@ -507,6 +580,7 @@ MNIST = _register(Dataset(
     read=_read_mnist,
     fetch=_fetch_mnist,
     default_fetch=True,
+    arrays_sha256="39275f1036140499a747bb59d5ee356f2e2ec956b8256f6bba44296de6e47540",
 ))
 
 

@@ -18,12 +18,12 @@ import torch.nn.functional as F
 
 import models
 from models.layers import forward_structure
-from training import lottery, results
+from training import datasets, lottery, results
 from training.metrics import best_point
 from training.recipes import Recipe, get
 from training.trainer import Data, Split, Stack, Trainer
 
-DEFAULT_SEEDS = (0, 1, 2)
+DEFAULT_SEEDS = results.DEFAULT_SEEDS
 # 2: each copy draws its Dropout masks from its own stream; earlier checkpoints start over
 CHECKPOINT_FORMAT = 2
 
@@ -98,7 +98,8 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
                  max_epochs: int | None = None, limit: int | None = None, data_root: Path | None = None,
                  arrays: Any = None, progress: bool = True, resume: bool = True,
                  stop_after: int | None = None, deadline: float | None = None,
-                 vmapped: bool | None = None, stack_grid: bool = True) -> dict[str, Any] | None:
+                 vmapped: bool | None = None, stack_grid: bool = True,
+                 add_to: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Train every grid point of recipe ``name`` with ``seeds``; write and return the result.
 
     ``max_epochs`` caps the recipe's epochs: the run is then a prefix of the recipe's run and
@@ -107,24 +108,35 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
     last epoch's length; both leave the checkpoint for a later call to resume and return None.
     With ``stack_grid``, consecutive grid points whose models differ only in their penalties
     or Dropout rates train as one stack (points times seeds), each with the result it would
-    have alone.
+    have alone. Without ``resume``, the recipe's checkpoints are discarded first. ``add_to``:
+    an earlier result of other seeds that this run's seeds join (``results.merge``); the file
+    then holds both, written in one atomic step.
     """
     recipe = get(name)
     device = device or default_device()
     seeds = list(seeds)
-    epochs = min(recipe.epochs, max_epochs) if max_epochs else recipe.epochs
+    if max_epochs is not None and max_epochs < 1:
+        raise ValueError(f"max_epochs must be 1 or more, not {max_epochs}")
+    cap = epochs_cap(recipe, max_epochs)
+    epochs = cap or recipe.epochs
     if epochs != recipe.epochs:
         recipe = Recipe(**{**asdict(recipe), "epochs": epochs})
     if arrays is None:
-        from training import datasets
-
         arrays = datasets.load(recipe.dataset, data_root)
     data = prepare(recipe, arrays, device, limit)
     fixed = best_options(recipe, directory)
     origin = results.provenance(device)  # the code as it was when the run started
+    origin["datasets"] = {recipe.dataset: datasets.describe(arrays)}
+    head = {"recipe": name, "recipe_table": asdict(get(name)), "seeds": seeds, "epochs_cap": cap,
+            "limit": limit}
+    if add_to is not None:  # before any training: the seeds must be able to join
+        results.mergeable(add_to, {**head, "provenance": origin}, points=False)
     started, wall = time.time(), 0.0
     points: list[dict[str, Any]] = []
     plan = plan_points(recipe)
+    if not resume:
+        for number in range(len(plan)):
+            results.checkpoint_path(name, number, directory).unlink(missing_ok=True)
     carried: dict[str, Any] | None = None  # a lottery iteration's trained weights and masks
     for group in stack_groups(recipe, plan, fixed, stack_grid):
         group_options = [{**fixed, **plan[number]} for number in group]
@@ -182,21 +194,24 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
                 "wall_s": group_wall / len(group), "carried": carried})
             points.append({"options": options, **share})
     result = {
-        "recipe": name,
-        "recipe_table": asdict(get(name)),
-        "seeds": seeds,
-        "epochs_cap": epochs if epochs != get(name).epochs else None,
-        "limit": limit,
+        **head,
         "provenance": {**origin, "wall_s": round(wall, 1), "finished": results.now(),
                        "elapsed_s": round(time.time() - started, 1),
                        "vmapped": vmapped if vmapped is not None else device.type == "cuda",
                        "grid_stacked": stack_grid},
         "points": points,
     }
+    if add_to is not None:
+        result = results.merge(add_to, result)
     results.write(results.path_for(name, directory), result)
     for number in range(len(plan)):
         results.checkpoint_path(name, number, directory).unlink(missing_ok=True)
     return result
+
+
+def epochs_cap(recipe: Recipe, max_epochs: int | None) -> int | None:
+    """The epochs a ``max_epochs`` cap leaves when it shortens the recipe, else None."""
+    return max_epochs if max_epochs is not None and max_epochs < recipe.epochs else None
 
 
 def stack_groups(recipe: Recipe, plan: list[dict[str, Any]], fixed: dict[str, Any],
@@ -308,17 +323,13 @@ def ensure(names: list[str], *, device: torch.device, directory: Path | None = N
            deadline: float | None = None) -> str | None:
     """Train each recipe that has no result file yet; return the one that ``deadline``
     stopped (its checkpoint kept), else None. A lock per recipe keeps parallel workers
-    (pytest-xdist) from training the same recipe twice or writing over each other."""
-    import fcntl
-
+    (pytest-xdist) from training the same recipe twice or writing over each other; here a
+    worker waits for the lock, where ``python -m claims train`` stops."""
     for name in names:
         path = results.path_for(name, directory)
         if path.exists():
             continue
-        lock = path.parent / ".locks" / f"{name}.lock"
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock, "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with results.lock(name, directory, wait=True):
             if not path.exists() and train_recipe(  # another worker may have finished it meanwhile
                     name, seeds=seeds, device=device, directory=directory, progress=progress,
                     deadline=deadline) is None:
