@@ -185,3 +185,12 @@ def draw(result: dict[str, Any], directory: Path | None = None) -> list[Path]:
         return results.read(path) if path.exists() else None
     return plots.draw_all(result, results.results_dir(directory), load,
                           lambda r: describe(r, directory))
+
+
+def figures_for(claim: Claim, directory: Path | None = None) -> list[Path]:
+    """The drawn plots that show a training claim's run (its recipe's own figures and the
+    comparisons it takes part in), for pages that embed a plot beside its claim."""
+    recipe = claim.measure.get("recipe")
+    if claim.measure.get("statistic") != "training" or not isinstance(recipe, str):
+        return []
+    return plots.figures_of(recipe, results.results_dir(directory))

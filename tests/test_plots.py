@@ -197,3 +197,20 @@ def test_display_keys_stay_out_of_recipes() -> None:
 def test_committed_plots_stay_small() -> None:
     for png in sorted((ROOT / "results" / "plots").glob("*.png")):
         assert png.stat().st_size < 200_000, png.name
+
+
+def test_a_claim_finds_the_plots_that_show_it(tmp_path) -> None:
+    """What a page embeds beside a claim: its recipe's figures that exist, and comparisons."""
+    from claims import figures
+    from claims.registry import registry
+
+    (claim,) = [c for c in registry() if c.measure.get("metric") == "best_test_accuracy"
+                and c.measure.get("recipe") == "mnist_approach3"]
+    (tmp_path / "plots").mkdir()
+    for name in ("mnist_approach3.png", "mnist_approach3_confusion.png", "mnist_10k_test_accuracy.png",
+                 "mnist_approach2.png"):
+        (tmp_path / "plots" / name).write_bytes(b"")
+    assert [p.name for p in figures.figures_for(claim, tmp_path)] == \
+        ["mnist_approach3.png", "mnist_approach3_confusion.png", "mnist_10k_test_accuracy.png"]
+    structural = next(c for c in registry() if c.measure.get("statistic") == "params")
+    assert figures.figures_for(structural, tmp_path) == []

@@ -467,20 +467,34 @@ COMPARISONS = [
 ]
 
 
+#: The figures of one recipe, by kind: learning curves, a one-option grid's accuracy against
+#: its size, the confusion matrix of a single run.
+OWN = {"curves": "{recipe}.png", "grid": "{recipe}_accuracy.png", "confusion": "{recipe}_confusion.png"}
+
+
+def figures_of(recipe: str, directory: Path) -> list[Path]:
+    """The drawn figures (under DIR/plots) that show ``recipe``: its own and the comparisons
+    it takes part in, for pages that put a claim beside its plot."""
+    names = [pattern.format(recipe=recipe) for pattern in OWN.values()]
+    names += [name for name, recipes, _, _ in COMPARISONS if recipe in recipes]
+    return [directory / "plots" / name for name in names if (directory / "plots" / name).exists()]
+
+
 def draw_all(result: dict[str, Any], directory: Path, load: Any, describe: Describe = plain) -> list[Path]:
     """Every figure that ``result`` takes part in; ``load(recipe)`` reads other results or None,
     ``describe(result)`` names a recipe's network and claims (plain ids without it)."""
     if not available():
         return []
     labels = describe(result)
-    out = [learning_curves(result, directory / "plots" / f"{result['recipe']}.png", labels)]
+    own = {kind: directory / "plots" / pattern.format(recipe=result["recipe"])
+           for kind, pattern in OWN.items()}
+    out = [learning_curves(result, own["curves"], labels)]
     options = [p["options"] for p in result["points"]]
     if len(options) > 1 and all(len(o) == 1 and isinstance(next(iter(o.values())), (int, float))
                                 for o in options):  # a lottery's points carry three options
-        out.append(grid_accuracy(result, directory / "plots" / f"{result['recipe']}_accuracy.png", labels))
+        out.append(grid_accuracy(result, own["grid"], labels))
     if len(result["points"]) == 1 and result["recipe_table"]["dataset"] in ("mnist", "fashion-mnist"):
-        out.append(confusion_matrix(result, directory / "plots" / f"{result['recipe']}_confusion.png",
-                                    labels=labels))
+        out.append(confusion_matrix(result, own["confusion"], labels=labels))
     for name, recipes, key, title in COMPARISONS:
         if result["recipe"] in recipes:
             others = [load(r) for r in recipes]
