@@ -78,6 +78,7 @@ def test_a_planted_checkpoint_is_refused_without_running(tmp_path, how):
     with pytest.raises(results.CheckpointError) as error:
         results.load_checkpoint(path, CPU)
     assert str(path) in str(error.value) and "--restart" in str(error.value)
+    assert "Re-running" not in str(error.value)  # torch's advice to load it unsafely is left out
     assert not marker.exists()
 
 
@@ -173,6 +174,8 @@ def test_a_finished_result_is_never_written_over_by_overlapping_seeds(tmp_path, 
     assert "already holds" in err and "both runs hold seed 0" in err and "--replace" in err
     assert train(tmp_path, "--seeds", "1", "--max-epochs", "2") == 2  # another cap: not joinable
     assert "different epochs_cap" in capsys.readouterr().err
+    assert train(tmp_path, "--seeds", "0", "--max-epochs", "1") == 0  # the same run again: done
+    assert "already holds seeds 0: nothing to train" in capsys.readouterr().out
     assert path.read_bytes() == before
     assert train(tmp_path, "--seeds", "0", "--max-epochs", "2", "--replace") == 0
     assert results.read(path)["epochs_cap"] == 2

@@ -14,7 +14,7 @@ import sys
 import time
 from collections import Counter
 from contextlib import ExitStack
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -129,26 +129,38 @@ def _device(text: str | None) -> torch.device:
     return torch.device(text)
 
 
-def _existing(name: str, seeds: list[int], args: argparse.Namespace) -> dict[str, Any] | None:
-    """The result this run's seeds join, None to write a new file; refuses (ResultError) what
-    would lose a finished result: overlapping seeds, another recipe table, cap or subset."""
+@dataclass(frozen=True)
+class _Target:
+    """What a run does with a recipe's result file: write it (nothing held), add its seeds to
+    the result held, or nothing (``done``: the file holds these very seeds of this table)."""
+
+    held: dict[str, Any] | None = None
+    done: bool = False
+
+
+def _target(name: str, seeds: list[int], args: argparse.Namespace) -> _Target:
+    """Refuses (ResultError) what would lose a finished result: seeds that overlap the file's
+    without being the same, another recipe table, cap or subset."""
     from training.run import epochs_cap
 
     path = results.path_for(name, args.results)
     if args.replace or not path.exists():
-        return None
+        return _Target()
     how = (f"Train other seeds to add them to it (e.g. --seeds {_next_seeds(path)}), or pass --replace "
            "to write this run over it")
+    recipe = recipes.get(name)
+    head = {"recipe": name, "recipe_table": asdict(recipe), "seeds": seeds,
+            "epochs_cap": epochs_cap(recipe, args.max_epochs), "limit": None}
     try:
         held = results.read(path)
-        recipe = recipes.get(name)
-        results.mergeable(held, {"recipe": name, "recipe_table": asdict(recipe), "seeds": seeds,
-                                 "epochs_cap": epochs_cap(recipe, args.max_epochs), "limit": None},
-                          points=False)
+        if sorted(held.get("seeds") or []) == sorted(seeds):  # the same run again: done if alike
+            results.mergeable(held, {**head, "seeds": []}, points=False)
+            return _Target(held, done=True)
+        results.mergeable(held, head, points=False)
     except results.ResultError as why:
         raise results.ResultError(f"{path} already holds a result that seeds {' '.join(map(str, seeds))} "
                                   f"cannot join: {why}. {how}") from None
-    return held
+    return _Target(held)
 
 
 def _next_seeds(path: Path) -> str:
@@ -172,12 +184,12 @@ def _train(args: argparse.Namespace) -> int:
     with ExitStack() as held:
         for name in names:  # a second run of these recipes into this directory stops here
             held.enter_context(results.lock(name, args.results))
-        joined = {name: _existing(name, seeds, args) for name in names}
-        return _train_locked(args, names, seeds, device, joined)
+        targets = {name: _target(name, seeds, args) for name in names}
+        return _train_locked(args, names, seeds, device, targets)
 
 
 def _train_locked(args: argparse.Namespace, names: list[str], seeds: list[int], device: torch.device,
-                  joined: dict[str, dict[str, Any] | None]) -> int:
+                  targets: dict[str, _Target]) -> int:
     import torch
 
     from training.run import train_recipe
@@ -186,21 +198,25 @@ def _train_locked(args: argparse.Namespace, names: list[str], seeds: list[int], 
         torch.set_num_threads(args.threads)
     deadline = time.time() + args.time_limit if args.time_limit else None
     for number, name in enumerate(names):
+        path, held = results.path_for(name, args.results), targets[name].held
+        if targets[name].done:
+            print(f"{name}: {path} already holds seeds {' '.join(map(str, seeds))}: nothing to train "
+                  "(--replace trains them again)")
+            continue
         result = train_recipe(name, seeds=seeds, device=device, directory=args.results,
                               max_epochs=args.max_epochs, data_root=args.data_root,
                               progress=not args.quiet, resume=not args.restart, deadline=deadline,
-                              add_to=joined[name])
+                              add_to=held)
         if result is None:
             left = " ".join(names[number:])
             print(f"time limit of {args.time_limit:g} s reached: {name} stopped at its last finished epoch "
                   f"(checkpoint kept). Not finished: {left}. Run the same command again to go on.",
                   file=sys.stderr)
             return 3
-        path = results.path_for(name, args.results)
         print(f"{name}: {_summary(result)} -> {path}")
-        if joined[name] is not None:
+        if held is not None:
             print(f"  seeds {' '.join(map(str, seeds))} joined the seeds "
-                  f"{' '.join(map(str, joined[name]['seeds']))} already there")
+                  f"{' '.join(map(str, held['seeds']))} already there")
         if not args.no_plots:
             _draw(result, args.results)
     return 0
@@ -289,8 +305,10 @@ def add(sub: argparse._SubParsersAction) -> None:
                "A run holds a lock per recipe in the results directory (.locks/RECIPE.lock): a second "
                "run of the\nsame recipe into the same directory stops at once and names the first "
                "one's pid. Seeds that are\nnot yet in an existing result file join it (the file then "
-               "holds both runs, each part's\nprovenance kept); seeds it already holds are refused "
-               "unless --replace.",
+               "holds both runs, each part's\nprovenance kept). Seeds it holds already are refused "
+               "unless --replace, but the very same\nseeds of the same recipe table are done: "
+               "nothing trains, so a command stopped by --time-limit\ngoes on where it stopped "
+               "when run again.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("recipe", nargs="*", help="recipe names (see 'python -m claims recipes')")
     train.add_argument("--all", action="store_true", help="every recipe")

@@ -171,11 +171,21 @@ def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # whatever fails, the file is refused, never run
-        first = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
-        raise CheckpointError(_refused(path, f"{type(error).__name__}: {first}")) from None
+        raise CheckpointError(_refused(path, _why(error))) from None
     if not isinstance(state, dict) or not isinstance(state.get("key"), str):
         raise CheckpointError(_refused(path, "it is not a checkpoint of this trainer"))
     return state
+
+
+def _why(error: Exception) -> str:
+    """torch's reason without its advice to load the file with weights_only=False."""
+    paragraphs = [p.strip() for p in str(error).split("\n\n") if p.strip()]
+    advice = ("Weights only load failed", "Check the documentation")
+    kept = [p for p in paragraphs if not p.startswith(advice)]
+    if paragraphs and not kept:
+        kept = ["it holds something other than tensors and plain containers"]
+    detail = " ".join(kept[0].split())[:300] if kept else "empty or truncated"
+    return f"{type(error).__name__}: {detail}"
 
 
 def _refused(path: Path, why: str) -> str:
