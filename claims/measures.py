@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -21,6 +20,7 @@ import models
 from models import cost
 from models.layers import Activation, Conv2D, Dense
 from models.summary import Summary, summarize
+from training.metrics import Explained
 
 
 class Pending(Exception):
@@ -31,12 +31,8 @@ class MeasureError(ValueError):
     """The measure table is wrong: unknown statistic, missing key, bad expression."""
 
 
-@dataclass(frozen=True)
-class Explained:
-    """A measured value with what a reader needs to weigh it (which run, what else differs)."""
-
-    value: Any
-    why: str
+class Unmeasurable(Exception):
+    """A figure about work outside this suite's reach; the message says whose it is."""
 
 
 Statistic = Callable[[dict[str, Any]], Any]
@@ -197,7 +193,7 @@ def throughput_ratio(spec: dict[str, Any]) -> Explained:
         f"{spec['model']} {mine.seconds_per_batch * 1e3:.3g} ms and {spec['versus']} "
         f"{other.seconds_per_batch * 1e3:.3g} ms per {step} of {batch} images ({mine.device}, "
         f"{mine.threads} threads, {mine.file}); against it {spec['model']} has {fewer}: "
-        f"the claim {on_params} on parameters and {on_time} on time"))
+        f"the claim {on_params} on parameters and {on_time} on time"), (mine.file,))
 
 
 @statistic("prunable")
@@ -364,4 +360,4 @@ def recipe_data(spec: dict[str, Any]) -> Any:
 @statistic("external")
 def external(spec: dict[str, Any]) -> Any:
     """A figure about work outside this suite's reach (hardware, training days)."""
-    raise Pending(f"not measurable here: {spec['why']}")
+    raise Unmeasurable(spec["why"])

@@ -2,7 +2,9 @@
 
 A claim is data: its source, the exact quote, the kind, what to measure, the claimed value,
 the tolerance, its marker, and the verdict the registry expects (``refuted`` for the
-contradictions this project found, with the arithmetic in ``note``). Printed Keras
+contradictions this project found, with the arithmetic in ``note``). A claim that only
+compares the source's own numbers with each other (an expression over constants) is of kind
+``source_arithmetic``: a consistency check of the text, reported apart from measurements. Printed Keras
 summaries are kept as their printed lines (``[[summary]]``) and expanded here into one
 output-shape claim and one parameter claim per row, plus the three totals, so the quote
 and the claimed value can never drift apart.
@@ -20,8 +22,8 @@ import tomllib
 
 DATA_DIR = Path(__file__).parent / "data"
 
-KINDS = ("parameter_count", "output_shape", "ratio", "arithmetic", "dataset", "recipe",
-         "accuracy", "comparison", "pruning", "external")
+KINDS = ("parameter_count", "output_shape", "ratio", "arithmetic", "source_arithmetic", "dataset",
+         "recipe", "accuracy", "comparison", "pruning", "external")
 MARKERS = ("fast", "gpu", "data")
 EXPECTATIONS = ("holds", "refuted")
 RELATIONS = ("==", "<", "<=", ">", ">=", "in")
@@ -61,6 +63,16 @@ class Claim:
     note: str = ""
 
 
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _plain_claimed(x: Any) -> bool:
+    if isinstance(x, list):
+        return all(_is_number(v) or isinstance(v, str) for v in x)
+    return _is_number(x) or isinstance(x, bool)
+
+
 def _require(ok: bool, path: Path, claim_id: str | None, problem: str) -> None:
     if not ok:
         raise ClaimError(path, claim_id, problem)
@@ -96,6 +108,17 @@ def _claim(raw: dict[str, Any], source: Source, path: Path) -> Claim:
         claimed = raw["claimed"]
         _require(isinstance(claimed, list) and len(claimed) == 2, path, cid,
                  "relation 'in' needs claimed = [low, high]")
+    claimed = raw["claimed"]
+    _require(_plain_claimed(claimed), path, cid,
+             f"claimed must be a number, a boolean or a list of numbers or strings, got {claimed!r}"
+             + (" (write a number without quotes)" if isinstance(claimed, str) else ""))
+    _require(relation in ("==", "in") or _is_number(claimed), path, cid,
+             f"relation {relation!r} needs a number as claimed, got {claimed!r}")
+    constants_only = measure["statistic"] == "expression" and not measure.get("refs")
+    _require(constants_only == (kind == "source_arithmetic"), path, cid,
+             "an expression over constants only compares the source's own numbers: its kind must be "
+             "'source_arithmetic'" if constants_only else
+             "kind 'source_arithmetic' is for an expression over constants only (no refs)")
     marker = raw.get("marker", _DEFAULT_MARKER.get(kind, "fast"))
     _require(marker in MARKERS, path, cid, f"marker {marker!r} is not one of {MARKERS}")
     expect = raw.get("expect", "holds")

@@ -11,8 +11,8 @@ from typing import Any
 from tabulate import tabulate
 
 from claims.registry import Claim
-from claims.verdict import Verdict, judge, show
-from training.metrics import Seeds
+from claims.verdict import VERDICTS, Verdict, judge, show
+from training.metrics import AllOf, Difference, Ranking, Seeds
 
 FORMATS = ("table", "markdown", "json")
 
@@ -33,7 +33,7 @@ def _verdict_cell(v: Verdict) -> str:
 
 
 def counts(verdicts: list[Verdict]) -> dict[str, int]:
-    out = {"holds": 0, "refuted": 0, "pending": 0}
+    out = dict.fromkeys(VERDICTS, 0)
     for v in verdicts:
         out[v.verdict] += 1
     return out
@@ -42,8 +42,9 @@ def counts(verdicts: list[Verdict]) -> dict[str, int]:
 def as_json(verdicts: list[Verdict]) -> str:
     return json.dumps([{
         "id": v.claim.id, "source": v.claim.source.id, "kind": v.claim.kind,
-        "quote": v.claim.quote, "claimed": v.claim.claimed, "measured": v.measured,
-        "verdict": v.verdict, "reason": v.reason, "marker": v.claim.marker,
+        "quote": v.claim.quote, "claimed": v.claim.claimed, "relation": v.claim.relation,
+        "tolerance": v.claim.tolerance, "measured": v.measured, "verdict": v.verdict,
+        "rule": v.rule, "evidence": list(v.evidence), "reason": v.reason, "marker": v.claim.marker,
     } for v in verdicts], indent=2, default=_plain)
 
 
@@ -52,6 +53,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Seeds):
         return {"values": list(value.values), "mean": value.mean, "std": value.std,
                 "lower_bound": value.lower_bound, "files": list(value.files)}
+    if isinstance(value, Difference):
+        return {"a": list(value.a), "b": list(value.b), "paired": value.paired, "what": value.what,
+                "files": list(value.files)}
+    if isinstance(value, AllOf):
+        return {"all_of": [_plain(i) for i in value.items]}
+    if isinstance(value, Ranking):
+        return {"top": [{"error": cell, "count": n} for cell, n in value.top(4)],
+                "seeds": len(value.matrices), "files": list(value.files)}
     return str(value)
 
 

@@ -1,4 +1,11 @@
-"""Verdicts: a claim's measurement compared with its claimed value, never written down."""
+"""Verdicts: a claim's measurement judged by the rule for its shape, never written down.
+
+Five verdicts: ``holds`` and ``refuted`` (decided), ``inconclusive`` (measured, but the seeds
+cannot decide; the reason says how many would), ``pending`` (not measured yet; the reason
+says the command that measures it) and ``unmeasurable`` (a figure outside this suite's reach;
+the reason says whose it is). The rules live in ``claims.stats``; ``decide`` applies them to
+any measurement, so a test can judge perturbed copies of a measurement the same way.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,16 @@ import operator
 from dataclasses import dataclass
 from typing import Any
 
-from claims.measures import Explained, Pending, measure
+from claims import stats
+from claims.measures import Pending, Unmeasurable, measure
 from claims.registry import Claim
-from training.metrics import Seeds
+from training.metrics import AllOf, Difference, Explained, Ranking, Seeds
 
-HOLDS, REFUTED, PENDING = "holds", "refuted", "pending"
+HOLDS, REFUTED, INCONCLUSIVE = stats.HOLDS, stats.REFUTED, stats.INCONCLUSIVE
+PENDING, UNMEASURABLE = "pending", "unmeasurable"
+VERDICTS = (HOLDS, REFUTED, INCONCLUSIVE, PENDING, UNMEASURABLE)
+DECIDED = (HOLDS, REFUTED)
+EXACT_RULE = "exact: a deterministic measurement (a build, a count, arithmetic) within the tolerance"
 
 
 @dataclass(frozen=True)
@@ -20,14 +32,18 @@ class Verdict:
     verdict: str
     measured: Any
     reason: str
+    #: The statistical rule that decided, in words (method and level); "" where none applied.
+    rule: str = ""
+    #: The files the verdict rests on (result files, benchmark files).
+    evidence: tuple[str, ...] = ()
 
     @property
     def as_expected(self) -> bool:
-        """Pending claims are not judged; the others must match the registry's expectation."""
-        return self.verdict == PENDING or self.verdict == self.claim.expect
+        """Only decided verdicts are held to the registry's expectation."""
+        return self.verdict not in DECIDED or self.verdict == self.claim.expect
 
 
-def _slack(claim: Claim, claimed: float) -> float:
+def slack(claim: Claim, claimed: float) -> float:
     tol = claim.tolerance
     return tol.get("abs", 0.0) + tol.get("rel", 0.0) * abs(claimed)
 
@@ -36,62 +52,107 @@ def _number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def seeds_rule(claim: Claim) -> str:
-    """How a claim is judged over several seeds: a figure ('==') holds when it lies in the
-    seeds' range widened by the tolerance (the source ran one seed, which could be any of
-    ours); a bound ('>', 'in', ...) holds when the seeds' mean satisfies it."""
-    return claim.measure.get("seeds", "range" if claim.relation == "==" else "mean")
-
-
-def _compare_seeds(claim: Claim, measured: Seeds) -> bool | None:
-    """True/False, or None when a capped run's lower bound cannot decide."""
-    rule = seeds_rule(claim)
-    if rule == "range":
-        low, high = min(measured.values), max(measured.values)
-        slack = _slack(claim, claim.claimed)
-        ok = low - slack - 1e-12 <= claim.claimed <= high + slack + 1e-12
-    elif rule in ("mean", "all"):
-        values = [measured.mean] if rule == "mean" else measured.values
-        ok = all(compare(claim, v) for v in values)
-    else:
-        raise ValueError(f"claim {claim.id}: unknown seeds rule {rule!r}; valid: range, mean, all")
-    if measured.lower_bound and not (ok and claim.relation in (">", ">=")):
-        return None  # a maximum over a prefix only proves lower bounds
-    return ok
-
-
 def compare(claim: Claim, measured: Any) -> bool:
-    """Does ``measured`` satisfy ``claimed`` under the claim's relation and tolerance?"""
-    if isinstance(measured, Seeds):
-        return bool(_compare_seeds(claim, measured))
+    """Does a deterministic ``measured`` satisfy ``claimed`` under the relation and tolerance?"""
     claimed, relation = claim.claimed, claim.relation
     if relation == "in":
         low, high = claimed
-        return low - _slack(claim, low) <= measured <= high + _slack(claim, high)
+        return low - slack(claim, low) <= measured <= high + slack(claim, high)
     if relation != "==":
         ops = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
         return ops[relation](measured, claimed)
     if isinstance(claimed, bool) or isinstance(measured, bool):
         return type(claimed) is type(measured) and claimed == measured
     if _number(claimed) and _number(measured):
-        return math.isclose(measured, claimed, rel_tol=0.0, abs_tol=_slack(claim, claimed) + 1e-12)
+        return math.isclose(measured, claimed, rel_tol=0.0, abs_tol=slack(claim, claimed) + 1e-12)
     if isinstance(claimed, list) and isinstance(measured, (list, tuple)):
         return list(measured) == claimed
     return measured == claimed
+
+
+def _cells(claimed: list[str]) -> frozenset[tuple[int, int]]:
+    return frozenset(tuple(int(x) for x in c.split("->")) for c in claimed)  # type: ignore[misc]
+
+
+def _sample(claim: Claim, values: tuple[float, ...]) -> stats.Decision:
+    """The rule for one sample of seeds, chosen by the claim's relation."""
+    claimed = claim.claimed
+    if claim.relation == "==":
+        return stats.figure(values, claimed, slack(claim, claimed))
+    if claim.relation == "in":
+        low, high = claimed
+        return stats.within(values, low, high, slack(claim, low), slack(claim, high))
+    return stats.bound(values, claim.relation, claimed, slack(claim, claimed))
+
+
+def _combine(decisions: list[stats.Decision]) -> stats.Decision:
+    """Every part must hold; any refuted part refutes; otherwise inconclusive."""
+    verdicts = [d.verdict for d in decisions]
+    verdict = REFUTED if REFUTED in verdicts else HOLDS if set(verdicts) == {HOLDS} else INCONCLUSIVE
+    undecided = [d for d in decisions if d.verdict == INCONCLUSIVE]
+    needed = [d.seeds_needed for d in undecided]
+    seeds = None if not needed or None in needed else max(needed)  # type: ignore[type-var]
+    parts = "; ".join(f"part {i + 1}: {d.verdict}, {d.detail}" for i, d in enumerate(decisions))
+    undecidable = next((d.undecidable for d in undecided if d.undecidable), "")
+    return stats.Decision(verdict, decisions[0].rule + "; every part must hold", parts, seeds, undecidable)
+
+
+def decide(claim: Claim, measured: Any) -> stats.Decision:
+    """Judge a measurement of ``claim`` by the rule for its shape."""
+    if isinstance(measured, Explained):
+        measured = measured.value
+    if isinstance(measured, Seeds):
+        return _sample(claim, measured.values)
+    if isinstance(measured, Difference):
+        if claim.relation not in (">", ">=", "<", "<="):
+            raise ValueError(f"claim {claim.id}: a comparison needs relation >, >=, < or <=, "
+                             f"not {claim.relation!r}")
+        return stats.difference(measured.a, measured.b, measured.paired, claim.relation, claim.claimed,
+                                slack(claim, claim.claimed))
+    if isinstance(measured, AllOf):
+        return _combine([decide(claim, item) for item in measured.items])
+    if isinstance(measured, Ranking):
+        return stats.ranking(measured.matrices, _cells(claim.claimed))
+    ok = compare(claim, measured)
+    return stats.Decision(HOLDS if ok else REFUTED, EXACT_RULE, "")
+
+
+def evidence(measured: Any) -> tuple[str, ...]:
+    """The files a measurement was read from, in order, once each."""
+    if isinstance(measured, Explained):
+        return tuple(dict.fromkeys(measured.files + evidence(measured.value)))
+    if isinstance(measured, AllOf):
+        return tuple(dict.fromkeys(f for item in measured.items for f in evidence(item)))
+    return tuple(getattr(measured, "files", ()))
 
 
 def show(value: Any) -> str:
     """A value as the report prints it: thousands separators, 6 significant digits, '-' for none."""
     if value is None:
         return "-"
+    if isinstance(value, Explained):
+        return show(value.value)
     if isinstance(value, Seeds):
         bound = ", lower bound" if value.lower_bound else ""
         return f"{value.mean:.4g} ± {value.std:.2g} ({len(value.values)} seeds{bound})"
+    if isinstance(value, Difference):
+        return f"Δ {sum(value.a) / len(value.a) - sum(value.b) / len(value.b):+.4g} ({len(value.a)} seeds)"
+    if isinstance(value, AllOf):
+        return "; ".join(show(i) for i in value.items)
+    if isinstance(value, Ranking):
+        return ", ".join(f"{cell} ({n})" for cell, n in value.top(2))
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return str(value)
+
+
+def claimed_text(claim: Claim) -> str:
+    if claim.relation == "in":
+        return f"in [{show(claim.claimed[0])}, {show(claim.claimed[1])}]"
+    prefix = "" if claim.relation == "==" else f"{claim.relation} "
+    return prefix + show(claim.claimed)
 
 
 def _tolerance_text(claim: Claim) -> str:
@@ -100,26 +161,28 @@ def _tolerance_text(claim: Claim) -> str:
 
 
 def judge(claim: Claim) -> Verdict:
-    """Measure the claim and say whether it holds."""
+    """Measure the claim and judge it by the rule for its shape."""
     try:
         measured = measure(claim.measure)
     except Pending as why:
         return Verdict(claim, PENDING, None, str(why))
-    explained = ""
+    except Unmeasurable as why:
+        return Verdict(claim, UNMEASURABLE, None, f"not measurable by this suite: {why}")
+    files = evidence(measured)
+    value = measured.value if isinstance(measured, Explained) else measured
+    if isinstance(value, Seeds) and value.lower_bound and not (
+            claim.relation in (">", ">=") and decide(claim, value).verdict == HOLDS):
+        return Verdict(claim, PENDING, value, f"measured {value}: a capped run's best is a lower "
+                       "bound that does not decide this claim; run the full recipe", evidence=files)
+    decision = decide(claim, measured)
+    measured_text = show(value) if not isinstance(value, (Seeds, Difference, AllOf, Ranking)) else str(value)
+    reason = f"measured {measured_text}; claimed {claimed_text(claim)}{_tolerance_text(claim)}"
+    if decision.detail:
+        reason += f"; {decision.detail}"
+    if decision.needs:
+        reason += f"; {decision.needs}"
     if isinstance(measured, Explained):
-        measured, explained = measured.value, measured.why
-    if isinstance(measured, Seeds) and _compare_seeds(claim, measured) is None:
-        return Verdict(claim, PENDING, measured, f"measured {measured}: a capped run's best is a lower "
-                       "bound that does not decide this claim; run the full recipe")
-    ok = compare(claim, measured)
-    relation = "" if claim.relation == "==" else f"{claim.relation} "
-    reason = (f"measured {measured if isinstance(measured, Seeds) else show(measured)}; "
-              f"claimed {relation}{show(claim.claimed)}"
-              f"{_tolerance_text(claim)}")
-    if isinstance(measured, Seeds):
-        reason += f"; rule: {seeds_rule(claim)} of the seeds"
-    if explained:
-        reason += f". {explained}"
+        reason += f". {measured.why}"
     if claim.note:
         reason += f". {claim.note}"
-    return Verdict(claim, HOLDS if ok else REFUTED, measured, reason)
+    return Verdict(claim, decision.verdict, value, reason, decision.rule, files)

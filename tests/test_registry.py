@@ -206,13 +206,30 @@ def test_summary_id_is_validated(tmp_path):
 KIND_SETTINGS = settings(max_examples=60, deadline=None)
 
 
+def test_source_arithmetic_is_an_expression_over_constants(tmp_path):
+    text = SOURCE + claim_toml(kind='"source_arithmetic"', measure='{ statistic = "expression", expr = "1 + 1" }')
+    (claim,) = load_file(write(tmp_path, text))
+    assert claim.kind == "source_arithmetic"
+    measured = claim_toml(kind='"arithmetic"', measure='{ statistic = "expression", expr = "1 + 1" }')
+    with pytest.raises(ClaimError, match="kind must be 'source_arithmetic'"):
+        load_file(write(tmp_path, SOURCE + measured))
+
+
+def test_a_claimed_value_in_quotes_is_refused_at_load(tmp_path):
+    with pytest.raises(ClaimError, match="write a number without quotes"):
+        load_file(write(tmp_path, SOURCE + claim_toml(claimed='"7968"')))
+
+
 @pytest.mark.fast
 @KIND_SETTINGS
 @given(kind=st.one_of(st.text(max_size=30), st.sampled_from(registry.KINDS)))
 def test_any_kind_is_valid_or_a_claim_error(kind):
     with tempfile.TemporaryDirectory() as directory:
         path = write(Path(directory), SOURCE + claim_toml(kind=toml_string(kind)))
-        if kind in registry.KINDS:
+        if kind == "source_arithmetic":  # needs an expression over constants
+            with pytest.raises(ClaimError, match="expression over constants only"):
+                load_file(path)
+        elif kind in registry.KINDS:
             (claim,) = load_file(path)
             assert claim.kind == kind
         else:

@@ -21,11 +21,15 @@ def test_json_lists_every_claim_with_its_keys(capsys):
     assert main(["report", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["id"] for r in rows] == [c.id for c in registry()]
-    keys = {"id", "source", "kind", "quote", "claimed", "measured", "verdict", "reason", "marker"}
+    keys = {"id", "source", "kind", "quote", "claimed", "relation", "tolerance", "measured", "verdict",
+            "rule", "evidence", "reason", "marker"}
     assert all(set(r) == keys for r in rows)
-    assert {r["verdict"] for r in rows} <= {"holds", "refuted", "pending"}
+    assert {r["verdict"] for r in rows} <= {"holds", "refuted", "inconclusive", "pending", "unmeasurable"}
     pending = [r for r in rows if r["verdict"] == "pending"]
-    assert all(r["reason"].startswith(("needs", "not measurable")) for r in pending)
+    assert all(r["reason"].startswith("needs") for r in pending)
+    assert all(r["reason"].startswith("not measurable") for r in rows if r["verdict"] == "unmeasurable")
+    trained = [r for r in rows if r["verdict"] in ("holds", "refuted", "inconclusive") and r["evidence"]]
+    assert trained and all(r["rule"] for r in trained)
     assert all(r["measured"] is None for r in pending)
 
 

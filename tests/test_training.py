@@ -363,68 +363,6 @@ def test_capped_and_subset_runs_do_not_decide_figures(tmp_path, monkeypatch) -> 
     assert verdict.verdict == "pending" and "subset" in verdict.reason
 
 
-def test_seed_rules() -> None:
-    claim = _claim("dense-vs-conv.dense0.test-accuracy")  # 0.984 ± 0.002
-    from claims.verdict import compare
-
-    assert compare(claim, metrics.Seeds((0.980, 0.983)))       # 0.984 within [0.978, 0.985]
-    assert not compare(claim, metrics.Seeds((0.975, 0.979)))   # 0.984 > 0.981
-    bound = _claim("mnist-10k.a3.above-99")                    # > 0.99: the mean decides
-    assert compare(bound, metrics.Seeds((0.991, 0.9905)))
-    assert not compare(bound, metrics.Seeds((0.995, 0.980)))
-
-
-def test_top2_confusions_reads_the_summed_matrix(tmp_path, monkeypatch) -> None:
-    matrix = np.zeros((2, 10, 10), dtype=int)
-    matrix[:, 5, 3], matrix[0, 7, 2], matrix[1, 4, 9] = 9, 8, 7
-    result = {"recipe": "mnist_dense2", "recipe_table": {"epochs": 100}, "seeds": [0, 1], "epochs_cap": None,
-              "limit": None, "provenance": {}, "points": [{"final": {"confusion": matrix.tolist()}}]}
-    results.write(results.path_for("mnist_dense2", tmp_path), result)
-    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
-    assert judge(_claim("dense-vs-conv.dense128.top-confusions")).verdict == HOLDS
-
-
-@pytest.mark.parametrize(("accuracies", "knee"), [
-    # scaled accuracy 0, 0.6, 0.9, 1 against scaled width 0, 1/7, 3/7, 1: farthest above at 128
-    ((0.960, 0.972, 0.978, 0.980), 128),
-    # 0, 0.9, 0.95, 1: farthest above (0.757) at 64
-    ((0.960, 0.978, 0.979, 0.980), 64),
-    # accuracy in proportion to width, or growing faster: nothing above the chord, the first
-    ((0.960, 0.961, 0.963, 0.967), 32),
-    ((0.960, 0.9605, 0.961, 0.980), 32),
-])
-def test_grid_knee_is_kneedle(tmp_path, monkeypatch, accuracies, knee) -> None:
-    points = [{"options": {"hidden": h}, "final": {"accuracy": [a, a]}}
-              for h, a in zip((32, 64, 128, 256), accuracies, strict=True)]
-    result = {"recipe": "mnist_dense_width_grid", "recipe_table": {"epochs": 100}, "seeds": [0, 1],
-              "epochs_cap": None, "limit": None, "provenance": {}, "points": points}
-    results.write(results.path_for("mnist_dense_width_grid", tmp_path), result)
-    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
-    verdict = judge(_claim("dense-vs-conv.dense.width-trade-off"))
-    assert verdict.measured == knee and verdict.verdict == (HOLDS if knee == 128 else "refuted")
-    assert "scaled accuracy above the chord: 32: 0.000, 64: " in verdict.reason
-
-
-@pytest.mark.parametrize(("curves", "verdict"), [
-    # unpruned reaches 99% at epoch 2; the pruned iterations at 3 and never (counted as 4): not faster
-    (((0.98, 0.991, 0.992), (0.97, 0.98, 0.991), (0.95, 0.96, 0.97)), HOLDS),
-    # the last iteration gets there at epoch 1: faster, so the post's claim fails
-    (((0.98, 0.991, 0.992), (0.97, 0.98, 0.991), (0.995, 0.996, 0.997)), "refuted"),
-])
-def test_pruned_not_faster_counts_epochs_to_99(tmp_path, monkeypatch, curves, verdict) -> None:
-    points = [{"options": {"iteration": k}, "epochs": [{"test_accuracy": [a, a]} for a in curve]}
-              for k, curve in enumerate(curves)]
-    result = {"recipe": "mnist_approach2_lottery", "recipe_table": {"epochs": 3}, "seeds": [0, 1],
-              "epochs_cap": None, "limit": None, "provenance": {}, "points": points}
-    results.write(results.path_for("mnist_approach2_lottery", tmp_path), result)
-    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
-    judged = judge(_claim("mnist-10k.prune.not-faster"))
-    assert judged.verdict == verdict
-    last = 4 if verdict == HOLDS else 1
-    expected = f"iteration 0: 2.00 (2, 2), iteration 1: 3.00 (3, 3), iteration 2: {last}.00 ({last}, {last})"
-    assert expected in judged.reason
-
-
 def test_images_larger_than_the_input_are_refused() -> None:
     with pytest.raises(ValueError, match="larger than the model's input"):
         prepare(get("mnist_approach3"), types.SimpleNamespace(

@@ -1,8 +1,11 @@
 """What a claim reads from a result file: a registry of metrics over the per-seed histories.
 
-A metric of one run per seed returns ``Seeds`` (the values, their mean, spread and best),
-which the verdict judges by a rule (see ``claims.verdict``); comparisons between runs
-compare seed means and return a plain value. Epochs are counted from 1, as Keras prints them.
+A metric returns a measurement the verdict can judge with a stated rule (``claims.stats``):
+``Seeds`` (one value per seed), ``Difference`` (two runs' values, paired by seed where the
+seeds match), ``AllOf`` (several such, every one must hold), ``Ranking`` (confusion counts
+per seed) or, with what a reader needs to weigh it, ``Explained``. Epochs count from 1, as
+Keras prints them. Each metric declares its shape, so a claim's test can build a stand-in
+measurement before any training happened.
 """
 
 from __future__ import annotations
@@ -53,16 +56,77 @@ class Seeds:
         return text + (f"; {', '.join(self.files)}" if self.files else "")
 
 
+@dataclass(frozen=True)
+class Difference:
+    """Two runs' per-seed values of one quantity; judged on the mean of ``a - b``."""
+
+    a: tuple[float, ...]
+    b: tuple[float, ...]
+    paired: bool
+    what: str
+    files: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        mean = statistics.fmean(self.a) - statistics.fmean(self.b)
+        pairing = "paired by seed" if self.paired else "unpaired"
+        return (f"{self.what}: mean difference {mean:.4g} ({pairing}; "
+                f"{_values(self.a)} against {_values(self.b)})")
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """Several measurements that must all satisfy the claim ("A beats B and C")."""
+
+    items: tuple[Any, ...]
+
+    def __str__(self) -> str:
+        return "; ".join(str(i) for i in self.items)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Confusion matrices per seed (seed, true, predicted): judged on the top-k errors."""
+
+    matrices: tuple[tuple[tuple[int, ...], ...], ...]
+    files: tuple[str, ...] = ()
+
+    def top(self, k: int) -> list[tuple[str, int]]:
+        m = np.asarray(self.matrices).sum(0)
+        np.fill_diagonal(m, -1)
+        order = np.argsort(-m, axis=None, kind="stable")[:k]
+        return [(f"{i // m.shape[1]}->{i % m.shape[1]}", int(m.flat[i])) for i in order]
+
+    def __str__(self) -> str:
+        top = ", ".join(f"{cell} ({n})" for cell, n in self.top(4))
+        return f"most frequent errors summed over {len(self.matrices)} seeds: {top}"
+
+
+@dataclass(frozen=True)
+class Explained:
+    """A measured value with what a reader needs to weigh it (which run, what else differs)."""
+
+    value: Any
+    why: str
+    files: tuple[str, ...] = ()
+
+
+def _values(values: tuple[float, ...]) -> str:
+    return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"
+
+
 Result = dict[str, Any]
 Metric = Callable[[dict[str, Any], Callable[[str], Result]], Any]
 METRICS: dict[str, Metric] = {}
+#: What each metric returns: seeds, difference, all_of, ranking or value.
+SHAPES: dict[str, str] = {}
 #: Metrics whose value over a capped (prefix) run is a lower bound of the full run's.
 PREFIX_SAFE = {"best_test_accuracy"}
 
 
-def metric(name: str) -> Callable[[Metric], Metric]:
+def metric(name: str, shape: str = "seeds") -> Callable[[Metric], Metric]:
     def wrap(fn: Metric) -> Metric:
         METRICS[name] = fn
+        SHAPES[name] = shape
         return fn
     return wrap
 
@@ -174,112 +238,115 @@ def best_grid_test_accuracy(spec: dict[str, Any], load: Callable[[str], Result])
     return _grid_best(load(spec["recipe"]))[1]
 
 
-@metric("best_grid_test_accuracy_above")
-def best_grid_test_accuracy_above(spec: dict[str, Any], load: Callable[[str], Result]) -> bool:
-    return _grid_best(load(spec["recipe"]))[1].mean > _grid_best(load(spec["versus"]))[1].mean
+def _difference(what: str, mine: list[float], theirs: list[float], data: Result, other: Result) -> Difference:
+    """Paired by seed when both runs trained the same seeds (the same initialisations and orders)."""
+    paired = data.get("seeds") is not None and data.get("seeds") == other.get("seeds")
+    return Difference(tuple(map(float, mine)), tuple(map(float, theirs)), paired, what,
+                      (data["_file"], other["_file"]))
 
 
-@metric("grid_knee")
-def grid_knee(spec: dict[str, Any], load: Callable[[str], Result]) -> Any:
+@metric("best_grid_test_accuracy_difference", shape="difference")
+def best_grid_test_accuracy_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> Difference:
+    """Final test accuracy of one grid's best point minus another grid's best point."""
+    data, other = load(spec["recipe"]), load(spec["versus"])
+    return _difference(f"best point of {spec['recipe']} - best point of {spec['versus']}, test accuracy",
+                       list(_grid_best(data)[1].values), list(_grid_best(other)[1].values), data, other)
+
+
+@metric("grid_knee", shape="value")
+def grid_knee(spec: dict[str, Any], load: Callable[[str], Result]) -> Explained:
     """The knee of mean test accuracy along a one-option grid (``option``), by Kneedle
     (Satopaa et al., 2011): both axes scaled to [0, 1], the point farthest above the chord
     from the first point to the last; the first point when none is above. The knee is where
     returns start to diminish: 'a trade-off on performance and size'. The explanation gives
     every point's distance, so a close call shows as one."""
-    from claims.measures import Explained
-
     data = load(spec["recipe"])
     values = [p["options"][spec["option"]] for p in data["points"]]
     x = np.asarray(values, dtype=float)
     y = np.asarray([mean_accuracy(p) for p in data["points"]])
     above = (y - y.min()) / (np.ptp(y) or 1.0) - (x - x.min()) / np.ptp(x)
     knee = values[int(np.argmax(above))] if above.max() > 1e-9 else values[0]
+    log_x = np.log(x)
+    log_above = (y - y.min()) / (np.ptp(y) or 1.0) - (log_x - log_x.min()) / np.ptp(log_x)
+    log_knee = values[int(np.argmax(log_above))] if log_above.max() > 1e-9 else values[0]
     return Explained(knee, "scaled accuracy above the chord: " + ", ".join(
-        f"{v}: {a:.3f}" for v, a in zip(values, above, strict=True)) + f" ({data['_file']})")
+        f"{v}: {a:.3f}" for v, a in zip(values, above, strict=True))
+        + f"; on a logarithmic axis the knee is {log_knee}", (data["_file"],))
 
 
-@metric("top2_confusions")
-def top2_confusions(spec: dict[str, Any], load: Callable[[str], Result]) -> list[str]:
-    """The two most frequent errors 'true->predicted', confusion matrices summed over seeds,
-    in ascending order (the notebook names two without ranking them)."""
-    matrix = np.asarray(_single(load(spec["recipe"]))["final"]["confusion"]).sum(0)
-    np.fill_diagonal(matrix, 0)
-    order = np.argsort(matrix, axis=None, kind="stable")[::-1][:2]
-    return sorted(f"{i // matrix.shape[1]}->{i % matrix.shape[1]}" for i in order)
+@metric("confusions", shape="ranking")
+def confusions(spec: dict[str, Any], load: Callable[[str], Result]) -> Ranking:
+    """Each seed's confusion matrix on the test set (true, predicted)."""
+    data = load(spec["recipe"])
+    matrices = np.asarray(_single(data)["final"]["confusion"], dtype=np.int64)
+    return Ranking(tuple(tuple(tuple(int(v) for v in row) for row in m) for m in matrices), (data["_file"],))
 
 
-def _mean_final(load: Callable[[str], Result], recipe: str) -> float:
-    return mean_accuracy(_single(load(recipe)))
+def _finals(load: Callable[[str], Result], recipe: str) -> tuple[list[float], Result]:
+    data = load(recipe)
+    return list(_single(data)["final"]["accuracy"]), data
 
 
-@metric("test_accuracy_below")
-def test_accuracy_below(spec: dict[str, Any], load: Callable[[str], Result]) -> bool:
-    return _mean_final(load, spec["recipe"]) < _mean_final(load, spec["versus"])
-
-
-@metric("test_accuracy_above")
-def test_accuracy_above(spec: dict[str, Any], load: Callable[[str], Result]) -> bool:
-    """Mean test accuracy above a number (or another recipe's), for ``recipe`` and ``also``."""
+@metric("test_accuracy_difference", shape="all_of")
+def test_accuracy_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> AllOf:
+    """Final test accuracy of ``recipe`` (and each of ``also``) minus that of ``versus``: a
+    recipe, a list of recipes (each compared), or a number (another source's figure)."""
     versus = spec["versus"]
-    bar = versus if isinstance(versus, (int, float)) else _mean_final(load, versus)
-    recipes = [spec["recipe"], *([spec["also"]] if "also" in spec else [])]
-    return all(_mean_final(load, r) > bar for r in recipes)
+    items: list[Any] = []
+    for recipe in [spec["recipe"], *([spec["also"]] if "also" in spec else [])]:
+        mine, data = _finals(load, recipe)
+        if isinstance(versus, (int, float)):
+            items.append(Seeds(tuple(v - versus for v in mine), (data["_file"],)))
+            continue
+        for other_name in versus if isinstance(versus, list) else [versus]:
+            theirs, other = _finals(load, other_name)
+            items.append(_difference(f"{recipe} - {other_name}, test accuracy", mine, theirs, data, other))
+    return AllOf(tuple(items))
 
 
-@metric("test_accuracy_best_of")
-def test_accuracy_best_of(spec: dict[str, Any], load: Callable[[str], Result]) -> bool:
-    mine = _mean_final(load, spec["recipe"])
-    return all(mine > _mean_final(load, other) for other in spec["versus"])
+def _curves(load: Callable[[str], Result], recipe: str, key: str) -> tuple[list[list[float]], Result]:
+    data = load(recipe)
+    return _series(_single(data), key), data
 
 
-def _mean_curve(load: Callable[[str], Result], recipe: str, key: str) -> np.ndarray:
-    point = _single(load(recipe))
-    return np.nanmean(np.array([e[key] for e in point["epochs"]], dtype=float), axis=1)
+@metric("epochs_to_loss_difference", shape="difference")
+def epochs_to_loss_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> Difference:
+    """Epochs ``recipe`` takes to reach ``versus``'s final validation loss (its seed mean)
+    minus the epochs ``versus`` takes; a seed that never reaches it counts one past its end."""
+    mine, data = _curves(load, spec["recipe"], "val_loss")
+    theirs, other = _curves(load, spec["versus"], "val_loss")
+    target = statistics.fmean(s[-1] for s in theirs)
+
+    def first(curve: list[float]) -> int:
+        return next((i + 1 for i, v in enumerate(curve) if v <= target), len(curve) + 1)
+    return _difference(f"epochs to a validation loss of {target:.4g}, {spec['recipe']} - {spec['versus']}",
+                       [first(c) for c in mine], [first(c) for c in theirs], data, other)
 
 
-@metric("epochs_to_loss_later")
-def epochs_to_loss_later(spec: dict[str, Any], load: Callable[[str], Result]) -> bool:
-    """Does ``recipe`` reach ``versus``'s final validation loss later (in epochs) than
-    ``versus`` does? Seed-mean curves."""
-    mine = _mean_curve(load, spec["recipe"], "val_loss")
-    theirs = _mean_curve(load, spec["versus"], "val_loss")
-    target = float(theirs[-1])
-
-    def first(curve: np.ndarray) -> int:
-        hits = np.nonzero(curve <= target)[0]
-        return int(hits[0]) + 1 if len(hits) else len(curve) + 1
-    return first(mine) > first(theirs)
+@metric("val_loss_rise")
+def val_loss_rise(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
+    """Overfitting: per seed, the final validation loss minus its minimum."""
+    curves, data = _curves(load, spec["recipe"], "val_loss")
+    return _seeds([c[-1] - min(c) for c in curves], data)
 
 
-@metric("val_loss_rises")
-def val_loss_rises(spec: dict[str, Any], load: Callable[[str], Result]) -> bool:
-    """Overfitting: the final validation loss is above its minimum (seed-mean curve)."""
-    curve = _mean_curve(load, spec["recipe"], "val_loss")
-    return bool(curve[-1] > curve.min())
+def _at(load: Callable[[str], Result], recipe: str, key: str, epoch: int) -> tuple[list[float], Result]:
+    curves, data = _curves(load, recipe, key)
+    return [c[epoch - 1] for c in curves], data
 
 
-def _at_epoch(load: Callable[[str], Result], recipe: str, key: str, epoch: int) -> float:
-    return float(_mean_curve(load, recipe, key)[epoch - 1])
-
-
-@metric("val_accuracy_above")
-def val_accuracy_above(spec: dict[str, Any], load: Callable[[str], Result]) -> bool:
-    e = spec["epoch"]
-    mine = _at_epoch(load, spec["recipe"], "val_accuracy", e)
-    return mine > _at_epoch(load, spec["versus"], "val_accuracy", e)
-
-
-@metric("train_accuracy_below")
-def train_accuracy_below(spec: dict[str, Any], load: Callable[[str], Result]) -> bool:
-    e = spec["epoch"]
-    return _at_epoch(load, spec["recipe"], "accuracy", e) < _at_epoch(load, spec["versus"], "accuracy", e)
-
-
-@metric("val_accuracy_best_of")
-def val_accuracy_best_of(spec: dict[str, Any], load: Callable[[str], Result]) -> bool:
-    e = spec["epoch"]
-    mine = _at_epoch(load, spec["recipe"], "val_accuracy", e)
-    return all(mine > _at_epoch(load, other, "val_accuracy", e) for other in spec["versus"])
+@metric("epoch_difference", shape="all_of")
+def epoch_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> AllOf:
+    """``key`` (val_accuracy, accuracy, ...) at ``epoch`` of ``recipe`` minus that of each
+    ``versus`` (a recipe or a list), per seed."""
+    key, epoch = spec["key"], spec["epoch"]
+    mine, data = _at(load, spec["recipe"], key, epoch)
+    items = []
+    for other_name in spec["versus"] if isinstance(spec["versus"], list) else [spec["versus"]]:
+        theirs, other = _at(load, other_name, key, epoch)
+        items.append(_difference(f"{key} at epoch {epoch}, {spec['recipe']} - {other_name}",
+                                 mine, theirs, data, other))
+    return AllOf(tuple(items))
 
 
 # -- the lottery-ticket experiment: one point per pruning iteration, 0 = unpruned ----------------
@@ -307,22 +374,20 @@ def min_best_test_accuracy_over_iterations(spec: dict[str, Any], load: Callable[
     return _seeds(list(np.array([_iteration_best(p) for p in data["points"]]).min(0)), data)
 
 
-@metric("pruned_not_faster_to_99")
-def pruned_not_faster_to_99(spec: dict[str, Any], load: Callable[[str], Result]) -> Any:
-    """The post: unlike the paper, the pruned networks did not learn faster. Epochs to reach
-    99% test accuracy (seed mean; never reaching it counts as one past the end) of every
-    pruned iteration against the unpruned network's; the explanation gives each one."""
-    from claims.measures import Explained
-
+@metric("pruned_epochs_to_99_difference", shape="difference")
+def pruned_epochs_to_99_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> Explained:
+    """Epochs to reach 99% test accuracy of the pruned iterations (their mean, per seed) minus
+    the unpruned network's, paired by seed (every iteration rewinds the same seed's
+    initialisation); never reaching 99% counts as one past the end. The explanation gives
+    each iteration's epochs per seed."""
     data = load(spec["recipe"])
 
     def epochs_to_99(point: dict[str, Any]) -> list[int]:
         return [next((i + 1 for i, a in enumerate(s) if a >= 0.99), len(s) + 1)
                 for s in _series(point, "test_accuracy")]
     epochs = [epochs_to_99(p) for p in data["points"]]
-    means = [statistics.fmean(e) for e in epochs]
-    unpruned, *pruned = means
-    each = ", ".join(f"iteration {k}: {m:.2f} {tuple(e)}"
-                     for k, (m, e) in enumerate(zip(means, epochs, strict=True)))
-    return Explained(all(e >= unpruned for e in pruned),
-                     f"epochs to 99% test accuracy, seed mean (per seed): {each} ({data['_file']})")
+    unpruned, pruned = epochs[0], np.mean(epochs[1:], axis=0)
+    each = ", ".join(f"iteration {k}: {tuple(e)}" for k, e in enumerate(epochs))
+    diff = Difference(tuple(float(v) for v in pruned), tuple(float(v) for v in unpruned), True,
+                      "epochs to 99% test accuracy, pruned iterations' mean - unpruned", (data["_file"],))
+    return Explained(diff, f"epochs to 99% per seed, {each}", (data["_file"],))

@@ -1,0 +1,181 @@
+"""The verdict rules (claims.stats) and what they promise: every claim can fail, notes do not
+carry measurements, source arithmetic is counted apart, and the rules themselves behave."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from claims import perturb, stats
+from claims.registry import registry
+from claims.verdict import HOLDS, INCONCLUSIVE, REFUTED, decide, judge
+from training import metrics, results
+
+pytestmark = pytest.mark.fast
+
+
+def _claim(claim_id: str):
+    return next(c for c in registry() if c.id == claim_id)
+
+
+def _judgeable():
+    return [c for c in registry()
+            if c.kind != "source_arithmetic" and c.measure.get("statistic") != "external"]
+
+
+# -- every claim can fail ------------------------------------------------------------------------
+@pytest.mark.parametrize("subject", _judgeable(), ids=lambda c: c.id)
+def test_every_claim_can_fail_and_can_hold(subject) -> None:
+    reached = perturb.reachable(subject)
+    assert REFUTED in reached and len(reached) > 1, (
+        f"{subject.id}: perturbing its measurement only ever gives {sorted(reached)}")
+
+
+def test_the_perturbation_test_catches_a_claim_that_cannot_fail(monkeypatch) -> None:
+    claim = _claim("mnist-10k.a3.above-99")
+    monkeypatch.setattr(perturb, "decide", lambda c, m: stats.Decision(HOLDS, "", ""))
+    assert REFUTED not in perturb.reachable(claim)
+
+
+def test_source_arithmetic_and_unmeasurable_are_their_own_kinds() -> None:
+    claims = registry()
+    constants = [c for c in claims if c.measure["statistic"] == "expression" and not c.measure.get("refs")]
+    assert constants and all(c.kind == "source_arithmetic" for c in constants)
+    external = [c for c in claims if c.measure["statistic"] == "external"]
+    assert external and all(judge(c).verdict == "unmeasurable" for c in external)
+
+
+# -- notes explain; measurements speak -----------------------------------------------------------
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+MEASURED = ("training", "throughput_ratio")
+
+
+@pytest.mark.parametrize("subject", [c for c in registry() if c.measure["statistic"] in MEASURED],
+                         ids=lambda c: c.id)
+def test_a_measured_claims_note_carries_no_figures_beyond_its_quote(subject) -> None:
+    quoted = {n.replace(",", "") for n in _NUMBER.findall(subject.quote)}
+    extra = [n for n in _NUMBER.findall(subject.note) if n.replace(",", "") not in quoted]
+    assert not extra, f"{subject.id}: its note states {extra}, which its quote does not: numbers in a " \
+                      "reason must come from the evidence"
+
+
+# -- the rules ------------------------------------------------------------------------------------
+def test_a_figure_needs_three_seeds_and_then_uses_the_prediction_interval() -> None:
+    assert stats.figure((0.99, 0.991), 0.99, 0).verdict == INCONCLUSIVE
+    # mean 0.990, sd 0.001, n 3: t(2, 0.975) = 4.303, half-width 4.303 * 0.001 * sqrt(4/3) = 0.00497
+    assert stats.figure((0.989, 0.990, 0.991), 0.9949, 0).verdict == HOLDS
+    assert stats.figure((0.989, 0.990, 0.991), 0.9951, 0).verdict == REFUTED
+    assert stats.figure((0.989, 0.990, 0.991), 0.9951, 0.001).verdict == HOLDS
+
+
+def test_a_bound_holds_fails_or_waits_by_its_one_sided_confidence_bound() -> None:
+    # mean 0.992, sd 0.001, n 3: t(2, 0.95) = 2.920, half-width 0.00169
+    assert stats.bound((0.991, 0.992, 0.993), ">", 0.990).verdict == HOLDS
+    assert stats.bound((0.991, 0.992, 0.993), ">", 0.9935).verdict == INCONCLUSIVE
+    assert stats.bound((0.991, 0.992, 0.993), ">", 0.9940).verdict == REFUTED
+    assert stats.bound((0.991, 0.992, 0.993), "<", 0.9940).verdict == HOLDS
+
+
+def test_seeds_needed_is_where_the_bound_would_clear() -> None:
+    decision = stats.bound((0.975, 0.980, 0.985, 0.978, 0.982), ">", 0.979)
+    assert decision.verdict == INCONCLUSIVE
+    n = decision.seeds_needed
+    values = np.array((0.975, 0.980, 0.985, 0.978, 0.982))
+    sd, gap = values.std(ddof=1), values.mean() - 0.979
+
+    def half(k):
+        return stats._t(stats.LEVEL, k - 1) * sd / np.sqrt(k)
+    assert half(n) < gap <= half(n - 1)
+    assert "seeds would decide" in decision.needs
+
+
+def test_a_paired_comparison_uses_the_per_seed_differences() -> None:
+    a, b = (0.990, 0.980, 0.970), (0.989, 0.979, 0.969)  # each seed 0.001 better, seeds far apart
+    assert stats.difference(a, b, True, ">", 0).verdict == HOLDS
+    assert stats.difference(a, b, False, ">", 0).verdict == INCONCLUSIVE  # Welch sees the spread
+    assert stats.difference(b, a, True, ">", 0).verdict == REFUTED
+
+
+def test_a_ranking_is_judged_by_bootstrap_over_seeds_and_images() -> None:
+    m = np.full((3, 10, 10), 2)
+    np.fill_diagonal(m[0], 950), np.fill_diagonal(m[1], 950), np.fill_diagonal(m[2], 950)
+    m[:, 5, 3], m[:, 7, 2] = 60, 50
+    claimed = frozenset({(5, 3), (7, 2)})
+    assert stats.ranking(m, claimed).verdict == HOLDS
+    assert stats.ranking(m, frozenset({(5, 3), (4, 9)})).verdict == REFUTED
+    m[:, 4, 9] = 50  # a tie with 7->2: the ranking is not stable
+    assert stats.ranking(m, claimed).verdict == INCONCLUSIVE
+
+
+def _write(tmp_path, monkeypatch, recipe: str, result: dict) -> None:
+    result = {"recipe": recipe, "recipe_table": {"epochs": 100}, "epochs_cap": None, "limit": None,
+              "provenance": {}, **result}
+    results.write(results.path_for(recipe, tmp_path), result)
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
+
+
+def test_top_confusions_read_each_seeds_matrix(tmp_path, monkeypatch) -> None:
+    matrix = np.zeros((2, 10, 10), dtype=int)
+    np.fill_diagonal(matrix[0], 900), np.fill_diagonal(matrix[1], 900)
+    matrix[:, 5, 3], matrix[:, 7, 2], matrix[:, 4, 9] = 90, 80, 7
+    _write(tmp_path, monkeypatch, "mnist_dense2",
+           {"seeds": [0, 1], "points": [{"final": {"confusion": matrix.tolist()}}]})
+    assert judge(_claim("dense-vs-conv.dense128.top-confusions")).verdict == HOLDS
+    matrix[:, 4, 9] = 200
+    _write(tmp_path, monkeypatch, "mnist_dense2",
+           {"seeds": [0, 1], "points": [{"final": {"confusion": matrix.tolist()}}]})
+    assert judge(_claim("dense-vs-conv.dense128.top-confusions")).verdict == REFUTED
+
+
+@pytest.mark.parametrize(("accuracies", "knee"), [
+    # scaled accuracy 0, 0.6, 0.9, 1 against scaled width 0, 1/7, 3/7, 1: farthest above at 128
+    ((0.960, 0.972, 0.978, 0.980), 128),
+    # 0, 0.9, 0.95, 1: farthest above (0.757) at 64
+    ((0.960, 0.978, 0.979, 0.980), 64),
+    # accuracy in proportion to width, or growing faster: nothing above the chord, the first
+    ((0.960, 0.961, 0.963, 0.967), 32),
+    ((0.960, 0.9605, 0.961, 0.980), 32),
+])
+def test_grid_knee_is_kneedle(tmp_path, monkeypatch, accuracies, knee) -> None:
+    points = [{"options": {"hidden": h}, "final": {"accuracy": [a, a]}}
+              for h, a in zip((32, 64, 128, 256), accuracies, strict=True)]
+    _write(tmp_path, monkeypatch, "mnist_dense_width_grid", {"seeds": [0, 1], "points": points})
+    verdict = judge(_claim("dense-vs-conv.dense.width-trade-off"))
+    assert verdict.measured == knee and verdict.verdict == (HOLDS if knee == 128 else REFUTED)
+    assert "scaled accuracy above the chord: 32: 0.000, 64: " in verdict.reason
+
+
+@pytest.mark.parametrize(("pruned", "verdict"), [
+    # unpruned reaches 99% at epochs 4, 5, 4; the pruned iterations later in every seed
+    (((0.97, 0.98, 0.98, 0.98, 0.98, 0.991), (0.97, 0.98, 0.98, 0.98, 0.98, 0.98, 0.992),
+      (0.95, 0.96, 0.97, 0.98, 0.98, 0.99)), HOLDS),
+    # the pruned iterations get there at epoch 1 in every seed: faster by more than the margin
+    (((0.995, 0.996), (0.995, 0.996), (0.995, 0.996)), REFUTED),
+])
+def test_pruned_not_faster_pairs_epochs_to_99_by_seed(tmp_path, monkeypatch, pruned, verdict) -> None:
+    unpruned = ((0.98, 0.98, 0.98, 0.991), (0.98, 0.98, 0.98, 0.985, 0.991), (0.98, 0.98, 0.98, 0.991))
+
+    def point(k, curves):
+        length = max(len(c) for c in curves)
+        return {"options": {"iteration": k}, "epochs": [
+            {"test_accuracy": [c[e] if e < len(c) else float("nan") for c in curves]} for e in range(length)]}
+    points = [point(0, unpruned), point(1, pruned), point(2, pruned)]
+    _write(tmp_path, monkeypatch, "mnist_approach2_lottery", {"seeds": [0, 1, 2], "points": points})
+    judged = judge(_claim("mnist-10k.prune.not-faster"))
+    assert judged.verdict == verdict
+    assert "iteration 0: (4, 5, 4)" in judged.reason and "paired by seed" in judged.reason
+
+
+def test_a_comparison_of_two_runs_is_paired_only_when_their_seeds_match(tmp_path, monkeypatch) -> None:
+    def run(recipe, seeds, accuracies):
+        _write(tmp_path, monkeypatch, recipe,
+               {"seeds": seeds, "points": [{"final": {"accuracy": list(accuracies)}}]})
+    run("kmnist_gap", [0, 1, 2], (0.90, 0.91, 0.92))
+    run("kmnist_traditional", [0, 1, 2], (0.95, 0.96, 0.97))
+    measured = metrics.compute(_claim("kmnist.gap-vs-dense.slightly-worse").measure)
+    assert measured.items[0].paired
+    assert decide(_claim("kmnist.gap-vs-dense.slightly-worse"), measured).verdict == HOLDS
+    run("kmnist_traditional", [3, 4, 5], (0.95, 0.96, 0.97))
+    assert not metrics.compute(_claim("kmnist.gap-vs-dense.slightly-worse").measure).items[0].paired
