@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from claims import registry
+from claims import registry, sources
 from claims.measures import MeasureError, evaluate
 from claims.registry import Claim, ClaimError, Source, load, load_file
 from claims.verdict import compare
@@ -207,8 +206,8 @@ KIND_SETTINGS = settings(max_examples=60, deadline=None)
 
 
 def test_source_arithmetic_is_an_expression_over_constants(tmp_path):
-    text = SOURCE + claim_toml(kind='"source_arithmetic"', measure='{ statistic = "expression", expr = "1 + 1" }')
-    (claim,) = load_file(write(tmp_path, text))
+    constants = '{ statistic = "expression", expr = "1 + 1" }'
+    (claim,) = load_file(write(tmp_path, SOURCE + claim_toml(kind='"source_arithmetic"', measure=constants)))
     assert claim.kind == "source_arithmetic"
     measured = claim_toml(kind='"arithmetic"', measure='{ statistic = "expression", expr = "1 + 1" }')
     with pytest.raises(ClaimError, match="kind must be 'source_arithmetic'"):
@@ -418,54 +417,26 @@ def test_compare(c, measured, expected):
     assert compare(c, measured) is expected
 
 
-# The source documents are the specification; they live beside the checkout (../shared/sources),
-# or wherever $LEAN_CNN_SOURCES points, and are indexed by title in their README's table.
-SOURCES = Path(os.environ.get("LEAN_CNN_SOURCES", Path(__file__).resolve().parents[2] / "shared" / "sources"))
-ELISION = "[...]"
-
-
-def _squeeze(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _source_texts() -> dict[str, str]:
-    """Title -> whitespace-squeezed text, from the index table of the sources' README."""
-    texts = {}
-    for line in (SOURCES / "README.md").read_text(encoding="utf-8").splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) > 2 and (SOURCES / cells[0]).is_file() and cells[0].endswith(".txt"):
-            texts[cells[1]] = _squeeze((SOURCES / cells[0]).read_text(encoding="utf-8"))
-    return texts
-
-
-def quoted_in(quote: str, text: str) -> bool:
-    """Whether ``quote`` is in ``text`` word for word, its '[...]' elisions skipping text in order."""
-    position = 0
-    for fragment in filter(None, (_squeeze(part) for part in quote.split(ELISION))):
-        found = text.find(fragment, position)
-        if found < 0:
-            return False
-        position = found + len(fragment)
-    return True
+SOURCES = sources.directory()
 
 
 @pytest.mark.fast
 def test_quoted_in_keeps_fragments_in_order():
     text = "alpha beta gamma delta"
-    assert quoted_in("beta   gamma", text)
-    assert quoted_in("alpha [...] delta", text)
-    assert not quoted_in("delta [...] alpha", text)
-    assert not quoted_in("beta delta", text)
+    assert sources.quoted_in("beta   gamma", text)
+    assert sources.quoted_in("alpha [...] delta", text)
+    assert not sources.quoted_in("delta [...] alpha", text)
+    assert not sources.quoted_in("beta delta", text)
 
 
 @pytest.mark.fast
 def test_every_quote_is_word_for_word_in_its_source():
     if not (SOURCES / "README.md").is_file():
         pytest.skip(f"the source documents are not at {SOURCES}: set LEAN_CNN_SOURCES to their folder")
-    texts = _source_texts()
+    texts = sources.texts()
     claims = registry.registry()
     titles = {claim.source.title for claim in claims}
     assert titles <= texts.keys(), f"sources missing from {SOURCES / 'README.md'}: {titles - texts.keys()}"
     misquoted = [f"{claim.id}: {claim.quote!r}" for claim in claims
-                 if not quoted_in(claim.quote, texts[claim.source.title])]
+                 if not sources.quoted_in(claim.quote, texts[claim.source.title])]
     assert not misquoted, "quotes not found word for word in their source:\n" + "\n".join(misquoted)

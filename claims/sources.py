@@ -1,0 +1,61 @@
+"""The source documents: the specification every claim quotes, read as plain text.
+
+They live beside the checkout (``../shared/sources``) or wherever ``$LEAN_CNN_SOURCES`` points,
+indexed by title in the table of their README. A quote is the source's words exactly, with
+``[...]`` marking what it leaves out; whitespace does not count.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+ELISION = "[...]"
+
+
+def directory() -> Path:
+    """``$LEAN_CNN_SOURCES``, else ``../shared/sources`` beside the checkout."""
+    default = Path(__file__).resolve().parents[2] / "shared" / "sources"
+    return Path(os.environ.get("LEAN_CNN_SOURCES", default))
+
+
+def available() -> bool:
+    return (directory() / "README.md").is_file()
+
+
+def squeeze(text: str) -> str:
+    return " ".join(text.split())
+
+
+@cache
+def files(root: Path | None = None) -> dict[str, Path]:
+    """Title -> file, from the index table of the sources' README."""
+    root = root or directory()
+    out = {}
+    for line in (root / "README.md").read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) > 2 and cells[0].endswith(".txt") and (root / cells[0]).is_file():
+            out[cells[1]] = root / cells[0]
+    return out
+
+
+def texts(root: Path | None = None) -> dict[str, str]:
+    """Title -> whitespace-squeezed text."""
+    return {title: squeeze(path.read_text(encoding="utf-8")) for title, path in files(root).items()}
+
+
+def fragments(quote: str) -> list[str]:
+    """The parts of a quote between its '[...]' elisions, whitespace squeezed."""
+    return [f for f in (squeeze(part) for part in quote.split(ELISION)) if f]
+
+
+def quoted_in(quote: str, text: str) -> bool:
+    """Whether ``quote`` is in ``text`` word for word, its '[...]' elisions skipping text in order."""
+    position = 0
+    for fragment in fragments(quote):
+        found = text.find(fragment, position)
+        if found < 0:
+            return False
+        position = found + len(fragment)
+    return True
