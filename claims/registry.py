@@ -179,9 +179,9 @@ def load_file(path: Path) -> list[Claim]:
     missing = [k for k in ("id", "title", "author", "venue", "dataset") if k not in raw_source]
     _require(not missing, path, None, f"[source] lacks {missing}")
     source = Source(**{k: raw_source[k] for k in ("id", "title", "author", "venue", "dataset")})
-    unknown = sorted(set(data) - {"source", "claims", "summary", "recipes"})
+    unknown = sorted(set(data) - {"source", "claims", "summary", "recipes", "unchecked"})
     _require(not unknown, path, None, f"unknown top-level tables {unknown}")
-    for table in ("summary", "claims"):
+    for table in ("summary", "claims", "unchecked"):
         _require(isinstance(data.get(table, []), list), path, None,
                  f"'{table}' must be an array of tables: write [[{table}]]")
     claims: list[Claim] = []
@@ -190,7 +190,37 @@ def load_file(path: Path) -> list[Claim]:
     for raw in data.get("claims", []):
         _require(isinstance(raw, dict), path, None, "each [[claims]] entry must be a table")
         claims.append(_claim(raw, source, path))
+    for raw in data.get("unchecked", []):
+        _unchecked(raw, source, path)
     return claims
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    """A checkable-looking statement of a source that no claim checks, and why not."""
+
+    source: Source
+    quote: str
+    reason: str
+
+
+def _unchecked(raw: Any, source: Source, path: Path) -> Unchecked:
+    _require(isinstance(raw, dict) and set(raw) == {"quote", "reason"}, path, None,
+             f"each [[unchecked]] entry needs exactly 'quote' and 'reason', got {raw!r}")
+    _require(all(isinstance(raw[k], str) and raw[k].strip() for k in ("quote", "reason")), path, None,
+             f"[[unchecked]] quote and reason must be non-empty strings: {raw!r}")
+    return Unchecked(source, raw["quote"], raw["reason"])
+
+
+def unchecked(directory: Path = DATA_DIR) -> list[Unchecked]:
+    """Every source's statements that are left unchecked on purpose, each with its reason."""
+    out = []
+    for path in sorted(directory.glob("*.toml")):
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw_source = data["source"]
+        source = Source(**{k: raw_source[k] for k in ("id", "title", "author", "venue", "dataset")})
+        out += [_unchecked(raw, source, path) for raw in data.get("unchecked", [])]
+    return out
 
 
 def load(directory: Path = DATA_DIR) -> list[Claim]:

@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from claims import perturb, stats
-from claims.registry import registry
+from claims import coverage, perturb, sources, stats
+from claims.registry import registry, unchecked
 from claims.verdict import HOLDS, INCONCLUSIVE, REFUTED, decide, judge
 from training import metrics, results
 
@@ -179,3 +179,43 @@ def test_a_comparison_of_two_runs_is_paired_only_when_their_seeds_match(tmp_path
     assert decide(_claim("kmnist.gap-vs-dense.slightly-worse"), measured).verdict == HOLDS
     run("kmnist_traditional", [3, 4, 5], (0.95, 0.96, 0.97))
     assert not metrics.compute(_claim("kmnist.gap-vs-dense.slightly-worse").measure).items[0].paired
+
+
+# -- every checkable sentence is accounted for --------------------------------------------------
+def _source_titles() -> list[str]:
+    return sorted({c.source.title for c in registry()})
+
+
+@pytest.mark.parametrize("title", _source_titles())
+def test_every_checkable_sentence_is_claimed_or_listed_unchecked(title) -> None:
+    if not sources.available():
+        pytest.skip(f"the source documents are not at {sources.directory()}: set LEAN_CNN_SOURCES")
+    quotes = [c.quote for c in registry() if c.source.title == title]
+    quotes += [u.quote for u in unchecked() if u.source.title == title]
+    missing = coverage.uncovered(sources.files()[title].read_text(encoding="utf-8"), quotes)
+    assert not missing, (f"{len(missing)} checkable statements of {title!r} are neither quoted by a claim "
+                         "nor listed under [[unchecked]] with a reason:\n" + "\n".join(
+                             f"  line {u.line} ({category}): {u.text}" for u, category in missing))
+
+
+def test_unchecked_quotes_are_word_for_word_in_their_source() -> None:
+    if not sources.available():
+        pytest.skip(f"the source documents are not at {sources.directory()}: set LEAN_CNN_SOURCES")
+    texts = sources.texts()
+    wrong = [u.quote for u in unchecked() if not sources.quoted_in(u.quote, texts[u.source.title])]
+    assert not wrong, f"[[unchecked]] quotes not found in their source: {wrong}"
+
+
+def test_coverage_splits_prose_and_code_and_finds_what_is_checkable() -> None:
+    text = ("Results\n\nThe model has 8,060 parameters. It is a nice model! See [1] for more.\n"
+            "model.add(Dense(10))  batch_size = 125\nplt.plot(history)\n"
+            "Figure 2: the accuracy reaches 99% after two epochs\n")
+    units = coverage.units(text)
+    assert [(u.kind, u.text) for u in units] == [
+        ("sentence", "The model has 8,060 parameters."), ("sentence", "It is a nice model!"),
+        ("sentence", "See [1] for more."), ("code", "model.add(Dense(10))"), ("code", "batch_size = 125"),
+        ("code", "plt.plot(history)"), ("sentence", "Figure 2: the accuracy reaches 99% after two epochs")]
+    assert [coverage.checkable(u) for u in units] == [
+        "number", None, None, "layer", "hyper-parameter", None, None]
+    found = coverage.uncovered(text, ["The model has 8,060 parameters.", "batch_size = 125"])
+    assert [u.text for u, _ in found] == ["model.add(Dense(10))"]
