@@ -1,0 +1,88 @@
+"""More seeds where they decide: ``python -m claims train --until-decided MAX``.
+
+A claim judged ``inconclusive`` says how many seeds would decide it at the observed mean and
+spread. This plans, per recipe, the seeds to add (up to ``MAX`` in all), trains them through
+the ordinary ``train`` command (its locks, checks and merging of new seeds into the result
+file), judges again, and goes on until every such claim is decided or its recipe has ``MAX``
+seeds. Claims that would need more than ``MAX`` are reported, not trained for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from claims.registry import Claim, registry
+from claims.verdict import INCONCLUSIVE, decide, judge
+
+
+@dataclass
+class Step:
+    """Seeds to add to one recipe's result, and the inconclusive claims they serve."""
+
+    recipe: str
+    have: list[int]
+    want: int
+    claims: list[str] = field(default_factory=list)
+
+    @property
+    def new_seeds(self) -> list[int]:
+        start = max(self.have, default=-1) + 1
+        return list(range(start, start + self.want - len(self.have)))
+
+
+def _seeds_of(recipe: str) -> list[int]:
+    from training import results
+
+    path = results.path_for(recipe)
+    return list(results.read(path).get("seeds") or []) if path.exists() else []
+
+
+def plan(max_seeds: int, claims: Sequence[Claim] | None = None) -> tuple[list[Step], list[str]]:
+    """The steps that could decide inconclusive training claims within ``max_seeds`` seeds per
+    recipe, and a line for each claim that more seeds than that would not decide."""
+    from training.run import needed_recipes
+
+    steps: dict[str, Step] = {}
+    beyond: list[str] = []
+    for claim in claims if claims is not None else registry():
+        if claim.measure.get("statistic") != "training":
+            continue
+        verdict = judge(claim)
+        if verdict.verdict != INCONCLUSIVE:
+            continue
+        decision = decide(claim, verdict.measured)
+        needed = decision.seeds_needed
+        if needed is None or needed > max_seeds:
+            beyond.append(f"{claim.id}: {decision.needs}")
+            continue
+        for recipe in needed_recipes(claim.measure):
+            have = _seeds_of(recipe)
+            if len(have) >= needed:
+                continue
+            step = steps.setdefault(recipe, Step(recipe, have, len(have)))
+            step.want = max(step.want, needed)
+            step.claims.append(claim.id)
+    return list(steps.values()), beyond
+
+
+def run(max_seeds: int, train: Callable[[list[str]], int], extra: Sequence[str] = (),
+        rounds: int = 5) -> int:
+    """Plan, train (``train`` is the CLI's entry point, given argv), judge again; ``extra``
+    are train options passed along (device, time limit, results directory)."""
+    for _ in range(rounds):
+        steps, beyond = plan(max_seeds)
+        for line in beyond:
+            print(f"not within {max_seeds} seeds: {line}")
+        if not steps:
+            print(f"nothing left that {max_seeds} seeds per recipe could decide")
+            return 0
+        for step in steps:
+            seeds = step.new_seeds
+            print(f"{step.recipe}: adding seeds {seeds[0]}-{seeds[-1]} to {len(step.have)} "
+                  f"for {', '.join(step.claims)}")
+            status = train([step.recipe, "--seeds", f"{seeds[0]}-{seeds[-1]}", *extra])
+            if status != 0:
+                return status
+    print(f"stopped after {rounds} rounds of adding seeds")
+    return 0
