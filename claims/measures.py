@@ -361,3 +361,37 @@ def recipe_data(spec: dict[str, Any]) -> Any:
 def external(spec: dict[str, Any]) -> Any:
     """A figure about work outside this suite's reach (hardware, training days)."""
     raise Unmeasurable(spec["why"])
+
+
+@statistic("layer_types")
+def layer_types(spec: dict[str, Any]) -> list[str]:
+    """The Keras types of the summary rows ``start`` (default 0) up to ``stop`` (default the
+    end), in order: which layers a model is made of, as a sentence lists them."""
+    rows = _spec_summary(spec).rows[spec.get("start", 0):spec.get("stop")]
+    return [r.type for r in rows]
+
+
+@statistic("output_size")
+def output_size(spec: dict[str, Any]) -> int:
+    """Values per image at one summary row's output: the product of its output shape, or,
+    with ``axis``, that one axis (``-1``: the channels, i.e. the feature maps)."""
+    shape = list(_row(spec).output_shape)
+    if "axis" in spec:
+        return shape[spec["axis"]]
+    size = 1
+    for n in shape:
+        size *= n
+    return size
+
+
+@statistic("normalized_range")
+def normalized_range(spec: dict[str, Any]) -> list[float]:
+    """[lowest, highest] value the trainer's input normalization (the sources' ``x / 255``,
+    ``training.run``) gives the stored uint8 pixels 0 and 255: the range the network sees."""
+    import numpy as np
+
+    from training.run import _images
+
+    pixels = np.array([[[0, 255]]], dtype=np.uint8)  # one 1x2 greyscale image: darkest, brightest
+    x = _images(pixels, (1, 2), torch.device("cpu"))
+    return [float(x.min()), float(x.max())]

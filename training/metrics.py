@@ -391,3 +391,61 @@ def pruned_epochs_to_99_difference(spec: dict[str, Any], load: Callable[[str], R
     diff = Difference(tuple(float(v) for v in pruned), tuple(float(v) for v in unpruned), True,
                       "epochs to 99% test accuracy, pruned iterations' mean - unpruned", (data["_file"],))
     return Explained(diff, f"epochs to 99% per seed, {each}", (data["_file"],))
+
+
+# -- qualitative statements about training curves, each read by a definition fixed before measuring --
+def _versus(spec: dict[str, Any]) -> list[str]:
+    return spec["versus"] if isinstance(spec["versus"], list) else [spec["versus"]]
+
+
+@metric("epochs_to_near_best")
+def epochs_to_near_best(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
+    """How soon a run converges: per seed, the first epoch (from 1) at which ``key`` (default
+    val_accuracy) comes within ``margin`` of that seed's best value of it over the whole run
+    (its highest; its lowest for a ``key`` ending in 'loss'). "Converges to very good values
+    pretty quickly" is read as this epoch being early in the run (the claim states how early)."""
+    key, margin = spec.get("key", "val_accuracy"), spec["margin"]
+    lower = key.endswith("loss")
+    curves, data = _curves(load, spec["recipe"], key)
+
+    def first(curve: list[float]) -> int:
+        best = min(curve) if lower else max(curve)
+        near = [v <= best + margin if lower else v >= best - margin for v in curve]
+        return near.index(True) + 1
+    return _seeds([first(c) for c in curves], data)
+
+
+@metric("overfitting_gap_difference", shape="all_of")
+def overfitting_gap_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> AllOf:
+    """Over-fitting compared between runs: per seed, the last epoch's training accuracy (Keras'
+    running mean, as the post's curves plot it) minus its validation accuracy, of ``recipe``
+    minus that of each ``versus`` (a recipe or a list). Below zero: ``recipe``'s fit to the
+    training data runs less far ahead of the held-out data, i.e. it over-fits less."""
+    def gaps(recipe: str) -> tuple[list[float], Result]:
+        train, data = _curves(load, recipe, "accuracy")
+        val, _ = _curves(load, recipe, "val_accuracy")
+        return [t[-1] - v[-1] for t, v in zip(train, val, strict=True)], data
+    mine, data = gaps(spec["recipe"])
+    items = []
+    for other_name in _versus(spec):
+        theirs, other = gaps(other_name)
+        what = f"last epoch's training - validation accuracy, {spec['recipe']} - {other_name}"
+        items.append(_difference(what, mine, theirs, data, other))
+    return AllOf(tuple(items))
+
+
+@metric("curves_gap_change")
+def curves_gap_change(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
+    """Two runs' curves "converging towards each other": per seed, the absolute difference of
+    ``key`` (default val_accuracy) between ``recipe`` and ``versus`` at the last epoch minus the
+    absolute difference at the first epoch. Below zero: they ended closer than they started.
+    Seeds pair by seed when both runs trained the same seeds, else each seed of ``recipe``
+    meets ``versus``'s seed-mean curve."""
+    key = spec.get("key", "val_accuracy")
+    mine, data = _curves(load, spec["recipe"], key)
+    theirs, other = _curves(load, spec["versus"], key)
+    if not (data.get("seeds") is not None and data.get("seeds") == other.get("seeds")):
+        mean = [statistics.fmean(c[0] for c in theirs), statistics.fmean(c[-1] for c in theirs)]
+        theirs = [mean] * len(mine)
+    change = [abs(m[-1] - t[-1]) - abs(m[0] - t[0]) for m, t in zip(mine, theirs, strict=True)]
+    return Seeds(tuple(float(c) for c in change), (data["_file"], other["_file"]))
