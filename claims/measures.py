@@ -247,6 +247,46 @@ def pruning_schedule(spec: dict[str, Any]) -> Any:
     return _count_pruned(model, report)
 
 
+@statistic("penalty")
+def penalty(spec: dict[str, Any]) -> float:
+    """What the code's ``regularizers.l1_l2`` call adds to the loss, as this suite reproduces
+    Keras (``models.layers.penalty``, ``l1 * sum|w| + l2 * sum w**2``; the trainer's stacked step
+    adds the same sums), measured on the first
+    regularized kernel of ``model`` with real (seed 0) weights: ``what = "factor"``, the
+    penalty's change per unit of the ``term``'s coefficient (``l1`` or ``l2``) divided by that
+    term's norm (``||w||_1`` or ``||w||_2**2``); ``what = "degree"``, the exponent k with
+    penalty(2w) = 2**k penalty(w) for that term alone (1 for a norm or distance, 2 for a squared norm)."""
+    from models.layers import penalty as keras_penalty
+    from models.layers import regularized
+
+    torch.manual_seed(0)
+    model = models.build(spec["model"], **dict(_options(spec)))
+    kernels = regularized(model)
+    if not kernels:
+        raise MeasureError(f"penalty: {spec['model']} has no regularized kernel with these options")
+    name = kernels[0][0]
+    layer = model.get_submodule(name.rsplit(".", 1)[0])
+    others = [model.get_submodule(n.rsplit(".", 1)[0]) for n, _, _ in kernels[1:]]
+    for module in others:
+        module.regularizer = (0.0, 0.0)
+    term, what = spec["term"], spec["what"]
+    if term not in ("l1", "l2") or what not in ("factor", "degree"):
+        raise MeasureError(f"penalty: term must be l1 or l2, what factor or degree: {term!r}, {what!r}")
+    coefficient = (1.0, 0.0) if term == "l1" else (0.0, 1.0)
+    w = layer.weight.detach()
+    with torch.no_grad():
+        layer.regularizer = (0.0, 0.0)
+        base = float(keras_penalty(model))
+        layer.regularizer = coefficient
+        once = float(keras_penalty(model)) - base
+        if what == "factor":
+            norm = float(w.abs().sum()) if term == "l1" else float(w.square().sum())
+            return round(once / norm, 9)
+        layer.weight.mul_(2.0)
+        twice = float(keras_penalty(model)) - base
+    return round(float(torch.log2(torch.tensor(twice / once))), 6)
+
+
 _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
               ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
               ast.USub: operator.neg, ast.Lt: operator.lt,
@@ -340,9 +380,21 @@ def recipe(spec: dict[str, Any]) -> Any:
         raise Pending(str(why)) from None
     table = data["recipe_table"]
     field = spec["field"]
-    if field not in table and field not in table.get("extra", {}):
+    head = field.split(".")[0]
+    if head not in table and head not in table.get("extra", {}):
         raise MeasureError(f"recipe {spec['recipe']!r} has no field {field!r}")
-    return table[field] if field in table else table["extra"][field]
+    return _field(table if head in table else table["extra"], field, spec["recipe"])
+
+
+def _field(table: dict[str, Any], field: str, name: str) -> Any:
+    """``field`` of a recipe table; a dotted field reads into its tables (``options.hidden``,
+    ``grid.dropout.product``)."""
+    value: Any = table
+    for key in field.split("."):
+        if not isinstance(value, dict) or key not in value:
+            raise MeasureError(f"recipe {name!r} has no field {field!r}")
+        value = value[key]
+    return value
 
 
 @statistic("recipe_data")
@@ -354,7 +406,7 @@ def recipe_data(spec: dict[str, Any]) -> Any:
     table = recipes()
     if spec["recipe"] not in table:
         raise MeasureError(f"unknown recipe {spec['recipe']!r}; recipes: {', '.join(sorted(table))}")
-    return table[spec["recipe"]][spec["field"]]
+    return _field(table[spec["recipe"]], spec["field"], spec["recipe"])
 
 
 @statistic("external")

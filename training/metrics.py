@@ -393,6 +393,90 @@ def pruned_epochs_to_99_difference(spec: dict[str, Any], load: Callable[[str], R
     return Explained(diff, f"epochs to 99% per seed, {each}", (data["_file"],))
 
 
+# -- the notebook's readings of its training curves (dense-vs-conv), defined before measuring ------
+def _window(curve: list[float], first: int | None, last: int | None) -> list[float]:
+    """Epochs ``1..first`` of a seed's curve, or its last ``last`` epochs."""
+    return curve[:first] if first is not None else curve[-last:]
+
+
+def _gaps(spec: dict[str, Any], load: Callable[[str], Result], sign: int) -> AllOf:
+    """Per seed, over a window of epochs (``first`` N or the ``last`` N), the mean of
+    ``sign * (accuracy - val_accuracy)`` and of ``sign * (val_loss - loss)``: how much worse
+    (sign +1) or better (sign -1) the validation curves are than the training curves."""
+    data = load(spec["recipe"])
+    point = _single(data)
+    first, last = spec.get("first"), spec.get("last")
+    items = []
+    for a, b in (("accuracy", "val_accuracy"), ("val_loss", "loss")):
+        pairs = zip(_series(point, a), _series(point, b), strict=True)
+        values = [sign * statistics.fmean(np.subtract(_window(x, first, last), _window(y, first, last)))
+                  for x, y in pairs]
+        items.append(Seeds(tuple(float(v) for v in values), (data["_file"],)))
+    return AllOf(tuple(items))
+
+
+@metric("train_val_gap", shape="all_of")
+def train_val_gap(spec: dict[str, Any], load: Callable[[str], Result]) -> AllOf:
+    """Overfitting as the notebook reads it, "the delta between train and validation": per
+    seed, over the ``last`` epochs (10 in its claims), the mean of training accuracy minus
+    validation accuracy (part 1) and of validation loss minus training loss (part 2). Both
+    above 0: the validation curves lie on the worse side of the training curves (overfitting
+    visible); both at or below 0: no overfitting visible on either curve."""
+    return _gaps(spec, load, 1)
+
+
+@metric("early_val_advantage", shape="all_of")
+def early_val_advantage(spec: dict[str, Any], load: Callable[[str], Result]) -> AllOf:
+    """"The validation metrics are better than the training during first epochs": per seed,
+    over epochs 1..``first`` (3 in its claim), the mean of validation accuracy minus training
+    accuracy (part 1) and of training loss minus validation loss (part 2); above 0 = the
+    validation curve is on the better side."""
+    return _gaps(spec, load, -1)
+
+
+def _jitter(curve: list[float]) -> float:
+    """The standard deviation of a curve's epoch-to-epoch changes over its second half (the
+    epochs after the midpoint): its noise around its trend once the initial descent is over,
+    which would otherwise dominate the changes of the training curve."""
+    return float(np.std(np.diff(curve[len(curve) // 2:]), ddof=1))
+
+
+@metric("val_jitter_ratio", shape="all_of")
+def val_jitter_ratio(spec: dict[str, Any], load: Callable[[str], Result]) -> AllOf:
+    """"The variance of the validation loss and metric is high": per seed, the jitter (``_jitter``:
+    the standard deviation of the epoch-to-epoch changes over the second half of the epochs) of
+    the validation curve divided by that of the training curve, for the loss (part 1) and the
+    accuracy (part 2). The claims
+    read "high" as a ratio above 2: the validation curve wobbles at least twice as much as the
+    training curve drawn beside it."""
+    data = load(spec["recipe"])
+    point = _single(data)
+    items = []
+    for key in ("loss", "accuracy"):
+        ratios = [_jitter(v) / max(_jitter(t), 1e-12) for v, t in
+                  zip(_series(point, f"val_{key}"), _series(point, key), strict=True)]
+        items.append(Seeds(tuple(ratios), (data["_file"],)))
+    return AllOf(tuple(items))
+
+
+@metric("val_jitter_difference", shape="all_of")
+def val_jitter_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> AllOf:
+    """"The variation on the validation curves are much lower": the jitter (``_jitter``, over the
+    second half of the epochs) of ``recipe``'s validation loss (part 1) and validation accuracy
+    (part 2) minus ``versus``'s, per seed (paired where the seeds match)."""
+    data, other = load(spec["recipe"]), load(spec["versus"])
+    items = []
+    for key in ("val_loss", "val_accuracy"):
+        mine = [_jitter(c) for c in _series(_single(data), key)]
+        theirs = [_jitter(c) for c in _series(_single(other), key)]
+        items.append(_difference(f"jitter of {key}, {spec['recipe']} - {spec['versus']}",
+                                 mine, theirs, data, other))
+    return AllOf(tuple(items))
+
+
+metric("final_train_loss")(_per_seed("loss", lambda s, _: s[-1]))
+
+
 # -- qualitative statements about training curves, each read by a definition fixed before measuring --
 def _versus(spec: dict[str, Any]) -> list[str]:
     return spec["versus"] if isinstance(spec["versus"], list) else [spec["versus"]]
