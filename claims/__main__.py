@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import argparse
 import ast
+import fnmatch
 import sys
 import time
 from pathlib import Path
 
-from tabulate import tabulate
-
-import models
 from claims import report
-from claims.registry import DATA_DIR, MARKERS, ClaimError, load, registry
-from models import cost
+from claims.registry import DATA_DIR, KINDS, MARKERS, ClaimError, load, registry
 from training import cli as training_cli
 from training import datasets
-from training.recipes import RecipeError
 from training.results import ResultError
+
+# torch, torchvision, models and tabulate are imported by the commands that need them, so that
+# --help and a report served from the cache start at once.
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -32,18 +31,38 @@ def _option(text: str) -> tuple[str, object]:
 
 def _report(args: argparse.Namespace) -> int:
     source = registry() if args.registry is None else load(args.registry)
+    if args.list_sources:
+        print(report.list_sources(list(source), args.width))
+        return 0
     claims = [c for c in source
               if (not args.source or c.source.id in args.source)
-              and (not args.marker or c.marker in args.marker)]
-    verdicts = report.judge_all(claims)
+              and (not args.marker or c.marker in args.marker)
+              and (not args.kind or c.kind in args.kind)
+              and (not args.id or any(fnmatch.fnmatchcase(c.id, pattern) for pattern in args.id))]
+    if not claims:
+        print("no claim matches these filters; see --list-sources and --help", file=sys.stderr)
+        return 2
+    dirs = [DATA_DIR] + ([args.registry] if args.registry is not None else [])
+    costs = args.costs or args.format == "markdown"
+    rows, cost_rows = report.rows(claims, dirs, None if args.no_cache else report.cache.default_path(), costs)
+    if args.verdict:
+        rows = [r for r in rows if r.verdict in args.verdict]
     if args.format == "json":
-        print(report.as_json(verdicts))
+        print(report.as_json(rows))
+    elif args.format == "html":
+        from claims import html
+
+        index = html.write(rows, args.out or Path("report-html"))
+        print(f"wrote {index} and one page per source")
+    elif args.format == "markdown":
+        print(report.as_markdown(rows))
+        print("\n" + report.readme_summary(rows))
+        print("\n" + report.cost_table("markdown", cost_rows))
     else:
-        print(report.as_text(verdicts, args.format, width=args.width))
-        if args.format == "markdown":
-            print("\n" + report.summary_table(verdicts))
-        print("\n" + report.cost_table(args.format))
-    unexpected = [v for v in verdicts if not v.as_expected]
+        print(report.as_terminal(rows, args.width, args.verbose, report.use_colour(args.color)))
+        if cost_rows:
+            print("\n" + report.cost_table("table", cost_rows))
+    unexpected = [v for v in rows if not v.as_expected]
     for v in unexpected:
         print(f"unexpected verdict: {v.claim.id} is {v.verdict}, the registry expects "
               f"{v.claim.expect}: {v.reason}", file=sys.stderr)
@@ -51,6 +70,9 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
+    import models
+    from models import cost
+
     model = models.build(args.model, **dict(args.option))
     print(models.summarize(model).format(channels_first=args.channels_first))
     print("\n".join(cost.cost(model, args.batch).lines()))
@@ -58,6 +80,10 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _models(_args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    import models
+
     rows = [(n, models.entry(n).source, models.entry(n).doc) for n in models.names()]
     print(tabulate(rows, headers=("model", "source", "what it is"), tablefmt="simple"))
     return 0
@@ -70,6 +96,8 @@ def _megabytes(directory: Path) -> str:
 
 
 def _data_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
     root = datasets.data_root(args.root)
     rows = []
     for name in datasets.names():
@@ -159,6 +187,65 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     verify.set_defaults(run=_data_verify)
 
 
+REPORT_EXAMPLES = """\
+examples:
+  python -m claims report                          every claim, one line each, to the terminal's width
+  python -m claims report --verdict refuted -v     the refuted claims, with quote, rule and reason
+  python -m claims report --id 'mnist-10k.*'       claims whose id matches a glob
+  python -m claims report --kind accuracy --source tds-mnist-10k
+  python -m claims report --list-sources           the source ids --source takes
+  python -m claims report --format html --out site the annotated sources, as static pages
+  python -m claims report --format json | jq '.[] | select(.verdict == "refuted") | .id'
+  COLUMNS=200 python -m claims report | less -R    a wider layout, with the quotes
+
+Measurements are cached (.cache/claims-report.json, or $LEAN_CNN_CACHE) under a digest of
+everything they depend on: the claim files, the project's code, the result and benchmark
+files, the package versions and the data files. Any change measures again.
+"""
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    rep = sub.add_parser("report", help="measure every claim and print the verdicts",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=REPORT_EXAMPLES,
+                         description="Measure every claim and print what the source says, what was "
+                                     "measured and the verdict: holds, refuted, inconclusive (the "
+                                     "seeds cannot decide), pending (not measured yet) or "
+                                     "unmeasurable. Claims of kind source_arithmetic check a "
+                                     "source's own numbers against each other and are counted apart.")
+    rep.add_argument("--format", choices=report.FORMATS, default="table",
+                     help="table (terminal, default), markdown (for a README), json, or html "
+                          "(static pages under --out)")
+    rep.add_argument("--out", type=Path, metavar="DIR",
+                     help="where --format html writes index.html and a page per source "
+                          "(default ./report-html)")
+    rep.add_argument("--strict", action="store_true",
+                     help="exit 1 when a verdict differs from what the registry expects")
+    rep.add_argument("--source", action="append", metavar="ID",
+                     help="only this source (repeatable); see --list-sources")
+    rep.add_argument("--id", action="append", metavar="GLOB",
+                     help="only claims whose id matches the glob (repeatable), e.g. 'kmnist-gap.*'")
+    rep.add_argument("--kind", action="append", choices=KINDS, metavar="KIND",
+                     help=f"only claims of this kind (repeatable): {', '.join(KINDS)}")
+    rep.add_argument("--verdict", action="append", choices=report.VERDICTS, metavar="VERDICT",
+                     help=f"only claims with this verdict (repeatable): {', '.join(report.VERDICTS)}")
+    rep.add_argument("--marker", action="append", choices=MARKERS,
+                     help="only claims with this marker (repeatable)")
+    rep.add_argument("--list-sources", action="store_true",
+                     help="list the source ids with their titles and claim counts, and stop")
+    rep.add_argument("-v", "--verbose", action="store_true",
+                     help="under each claim: the full quote, the rule, the reason and the evidence")
+    rep.add_argument("--width", type=training_cli.positive_int, metavar="COLUMNS",
+                     help="line width (default: the terminal's, or $COLUMNS)")
+    rep.add_argument("--color", "--colour", choices=("auto", "always", "never"), default="auto",
+                     help="colour the verdicts: auto (on a terminal, unless $NO_COLOR), always, never")
+    rep.add_argument("--costs", action="store_true",
+                     help="also print every model's counted costs (always in markdown)")
+    rep.add_argument("--no-cache", action="store_true", help="measure everything, ignoring the cache")
+    rep.add_argument("--registry", type=Path, metavar="DIR",
+                     help=f"read the claim files (*.toml) from DIR instead of {DATA_DIR}")
+    rep.set_defaults(run=_report)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m claims",
@@ -166,21 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                     "every claim of five blog posts and notebooks, measured.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    rep = sub.add_parser("report", help="measure every claim and print the verdicts",
-                         description="Measure every claim and print what the source says, what "
-                                     "was measured and the verdict (holds, refuted, pending).")
-    rep.add_argument("--format", choices=report.FORMATS, default="table",
-                     help="table (terminal, default), markdown (for a README) or json")
-    rep.add_argument("--strict", action="store_true",
-                     help="exit 1 when a verdict differs from what the registry expects")
-    rep.add_argument("--source", action="append", metavar="ID",
-                     help="only this source (repeatable), e.g. tds-mnist-10k")
-    rep.add_argument("--marker", action="append", choices=MARKERS,
-                     help="only claims with this marker (repeatable)")
-    rep.add_argument("--registry", type=Path, metavar="DIR",
-                     help=f"read the claim files (*.toml) from DIR instead of {DATA_DIR}")
-    rep.add_argument("--width", type=int, default=60, help="wrap width of the quote and reason columns")
-    rep.set_defaults(run=_report)
+    _add_report(sub)
 
     summ = sub.add_parser("summary", help="print a Keras-style summary of a model, with its costs",
                           description="Print a model's layers, output shapes and parameter counts "
@@ -202,12 +275,15 @@ def main(argv: list[str] | None = None) -> int:
 
     _add_data(sub)
     training_cli.add(sub)
+    from claims import gpu  # imports torch only when the command runs
+
+    gpu.add(sub)
 
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (ClaimError, datasets.DatasetError, RecipeError, ResultError, FileNotFoundError, KeyError,
-            TypeError, ValueError) as error:
+    except (ClaimError, datasets.DatasetError, ResultError, FileNotFoundError, KeyError,
+            TypeError, ValueError) as error:  # training.recipes.RecipeError is a ValueError
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"error: {message}", file=sys.stderr)
         return 2

@@ -1,55 +1,81 @@
-"""The claims report: every claim, what its source says, what was measured, the verdict."""
+"""The claims report: every claim, what its source says, what was measured, the verdict.
+
+Verdicts become ``Row`` records: plain data (the measurement as JSON would write it, and as
+the report prints it), so that they can be cached (``claims.cache``) and printed without
+importing torch. Printers: one line per claim for a terminal (``as_terminal``), markdown for
+a README (``as_markdown``, ``readme_summary``), JSON (``as_json``); HTML is ``claims.html``.
+Claims of kind ``source_arithmetic`` compare a source's own numbers with each other: they are
+counted apart from measured claims everywhere.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sys
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from itertools import groupby
+from pathlib import Path
 from typing import Any
 
-from tabulate import tabulate
+from claims import cache
+from claims.registry import Claim, Source
 
-from claims.registry import Claim
-from claims.verdict import VERDICTS, Verdict, judge, show
-from training.metrics import AllOf, Difference, Ranking, Seeds
-
-FORMATS = ("table", "markdown", "json")
-
-
-def judge_all(claims: Iterable[Claim]) -> list[Verdict]:
-    return [judge(c) for c in claims]
-
-
-def _claimed(claim: Claim) -> str:
-    if claim.relation == "in":
-        return f"in [{show(claim.claimed[0])}, {show(claim.claimed[1])}]"
-    prefix = "" if claim.relation == "==" else f"{claim.relation} "
-    return prefix + show(claim.claimed)
+FORMATS = ("table", "markdown", "json", "html")
+VERDICTS = ("holds", "refuted", "inconclusive", "pending", "unmeasurable")
+DECIDED = ("holds", "refuted")
+SOURCE_ARITHMETIC = "source_arithmetic"
+#: Verdicts are told apart by a symbol as well as a colour.
+MARKS = {"holds": "✓", "refuted": "✗", "inconclusive": "?", "pending": "…", "unmeasurable": "∅"}
+ASCII_MARKS = {"holds": "+", "refuted": "x", "inconclusive": "?", "pending": ".", "unmeasurable": "-"}
+#: ANSI SGR colours by verdict, for a terminal.
+COLOURS = {"holds": "32", "refuted": "1;31", "inconclusive": "33", "pending": "36", "unmeasurable": "2"}
 
 
-def _verdict_cell(v: Verdict) -> str:
-    return v.verdict if v.as_expected else f"{v.verdict} (registry expects {v.claim.expect})"
+@dataclass(frozen=True)
+class Row:
+    """A verdict as the report shows it: plain data, cacheable as JSON."""
 
+    claim: Claim
+    verdict: str
+    #: The measurement as JSON writes it (None when nothing was measured).
+    measured: Any
+    measured_text: str
+    claimed_text: str
+    reason: str
+    rule: str = ""
+    evidence: tuple[str, ...] = ()
+    #: The drawn plots that show the claim's run (``claims.figures.figures_for``).
+    figures: tuple[str, ...] = ()
 
-def counts(verdicts: list[Verdict]) -> dict[str, int]:
-    out = dict.fromkeys(VERDICTS, 0)
-    for v in verdicts:
-        out[v.verdict] += 1
-    return out
+    @property
+    def as_expected(self) -> bool:
+        """Only decided verdicts are held to the registry's expectation."""
+        return self.verdict not in DECIDED or self.verdict == self.claim.expect
 
+    @property
+    def apart(self) -> bool:
+        """A check of the source against itself, not a measurement."""
+        return self.claim.kind == SOURCE_ARITHMETIC
 
-def as_json(verdicts: list[Verdict]) -> str:
-    return json.dumps([{
-        "id": v.claim.id, "source": v.claim.source.id, "kind": v.claim.kind,
-        "quote": v.claim.quote, "claimed": v.claim.claimed, "relation": v.claim.relation,
-        "tolerance": v.claim.tolerance, "measured": v.measured, "verdict": v.verdict,
-        "rule": v.rule, "evidence": list(v.evidence), "reason": v.reason, "marker": v.claim.marker,
-    } for v in verdicts], indent=2, default=_plain)
+    def to_json(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "measured": self.measured, "measured_text": self.measured_text,
+                "claimed_text": self.claimed_text, "reason": self.reason, "rule": self.rule,
+                "evidence": list(self.evidence), "figures": list(self.figures)}
+
+    @classmethod
+    def from_json(cls, claim: Claim, data: dict[str, Any]) -> Row:
+        return cls(claim, data["verdict"], data["measured"], data["measured_text"], data["claimed_text"],
+                   data["reason"], data["rule"], tuple(data["evidence"]), tuple(data["figures"]))
 
 
 def _plain(value: Any) -> Any:
     """Measurements JSON does not know: seed statistics as a table, anything else as text."""
+    from training.metrics import AllOf, Difference, Ranking, Seeds
+
     if isinstance(value, Seeds):
         return {"values": list(value.values), "mean": value.mean, "std": value.std,
                 "lower_bound": value.lower_bound, "files": list(value.files)}
@@ -64,46 +90,286 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def as_text(verdicts: list[Verdict], fmt: str = "table", width: int = 60) -> str:
-    """One table per source (tabulate's 'grid' for a terminal, 'github' for a README)."""
-    tablefmt = "github" if fmt == "markdown" else "simple_grid"
-    widths = (28, width, 16, 16, 10, width)
-    parts = []
-    for _, group in groupby(verdicts, key=lambda v: v.claim.source.id):
-        group = list(group)
-        src = group[0].claim.source
+def row_of(verdict: Any) -> Row:
+    """A ``claims.verdict.Verdict`` as a row (imports the measuring side, hence torch)."""
+    from claims.figures import figures_for
+    from claims.verdict import claimed_text, show
+
+    claim = verdict.claim
+    return Row(claim, verdict.verdict, json.loads(json.dumps(verdict.measured, default=_plain)),
+               show(verdict.measured), claimed_text(claim), verdict.reason, verdict.rule,
+               tuple(verdict.evidence), tuple(str(p) for p in figures_for(claim)))
+
+
+def _rows(items: Iterable[Any]) -> list[Row]:
+    return [i if isinstance(i, Row) else row_of(i) for i in items]
+
+
+def judge_all(claims: Iterable[Claim]) -> list[Any]:
+    """Every claim measured and judged (``claims.verdict.Verdict``), no cache."""
+    from claims.verdict import judge
+
+    return [judge(c) for c in claims]
+
+
+def rows(claims: Sequence[Claim], registry_dirs: Iterable[Path], cache_path: Path | None = None,
+         costs: bool = False) -> tuple[list[Row], list[tuple[str, ...]] | None]:
+    """Rows of ``claims`` (and the cost table's rows when ``costs``), from the cache where it
+    holds them under the current key, else measured (and the cache rewritten). ``cache_path``
+    None measures everything."""
+    digest = cache.key(registry_dirs) if cache_path is not None else ""
+    entry = cache.load(cache_path, digest) if cache_path is not None else {}
+    stored = entry.get("rows") if isinstance(entry.get("rows"), dict) else {}
+    out: dict[str, Row] = {}
+    for claim in claims:
+        try:
+            out[claim.id] = Row.from_json(claim, stored[claim.id])
+        except (KeyError, TypeError, IndexError):
+            pass  # not cached, or written by something else: measured below
+    missing = [c for c in claims if c.id not in out]
+    changed = bool(missing)
+    for row in _rows(judge_all(missing)) if missing else []:
+        out[row.claim.id] = row
+        stored[row.claim.id] = row.to_json()
+    table = entry.get("costs")
+    if costs and not (isinstance(table, list) and all(isinstance(r, list) for r in table)):
+        table, changed = [list(r) for r in cost_rows()], True
+    if cache_path is not None and changed:
+        cache.save(cache_path, digest, {"rows": stored, "costs": table})
+    return [out[c.id] for c in claims], ([tuple(r) for r in table] if costs and table else None)
+
+
+# --- counting ----------------------------------------------------------------------------------
+
+def counts(items: Iterable[Any]) -> dict[str, int]:
+    out = dict.fromkeys(VERDICTS, 0)
+    for v in items:
+        out[v.verdict] += 1
+    return out
+
+
+def _claims(n: int) -> str:
+    return f"{n} claim" + ("" if n == 1 else "s")
+
+
+def _split(items: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """(measured claims, source-arithmetic claims)."""
+    return ([v for v in items if v.claim.kind != SOURCE_ARITHMETIC],
+            [v for v in items if v.claim.kind == SOURCE_ARITHMETIC])
+
+
+def counts_text(items: Sequence[Any], marks: dict[str, str] = MARKS) -> str:
+    """'12 measured: 9 ✓ holds, 3 ✗ refuted; 2 source arithmetic: 2 ✓ holds' (zeros left out)."""
+    def part(group: Sequence[Any], what: str) -> str:
         c = counts(group)
-        title = f"{src.title} — {src.author}, {src.venue} ({src.dataset})"
-        header = f"## {title}" if fmt == "markdown" else title
-        parts.append(f"{header}\n\n{c['holds']} hold, {c['refuted']} refuted, {c['pending']} pending\n")
-        rows = [(v.claim.id, v.claim.quote, _claimed(v.claim), show(v.measured),
-                 _verdict_cell(v), v.reason) for v in group]
-        if fmt == "markdown":
-            rows = [tuple(cell.replace("|", "\\|").replace("\n", " ") for cell in row) for row in rows]
-        else:  # tabulate's own maxcolwidths chokes on '1,560,000'; wrap before
-            rows = [tuple(textwrap.fill(c, w) for c, w in zip(row, widths, strict=True)) for row in rows]
-        parts.append(tabulate(rows, headers=("id", "quote", "claimed", "measured", "verdict", "reason"),
-                              tablefmt=tablefmt, disable_numparse=True))
+        inner = ", ".join(f"{n} {marks[k]} {k}" for k, n in c.items() if n)
+        return f"{len(group)} {what}: {inner}"
+    measured, apart = _split(items)
+    parts = [part(measured, "measured")] if measured else []
+    if apart:
+        parts.append(part(apart, "source arithmetic"))
+    return "; ".join(parts)
+
+
+def by_source(items: Sequence[Any]) -> list[tuple[Source, list[Any]]]:
+    return [(group[0].claim.source, group) for _, g in groupby(items, key=lambda v: v.claim.source.id)
+            for group in [list(g)]]
+
+
+def source_heading(src: Source) -> str:
+    """Title, author, venue and dataset, each said once (a venue inside the author's name is not
+    repeated)."""
+    who = src.author if src.venue in src.author else f"{src.author}, {src.venue}"
+    return f"{src.title} — {who} ({src.dataset})"
+
+
+# --- terminal ----------------------------------------------------------------------------------
+
+def width() -> int:
+    """The terminal's width ($COLUMNS first, as shutil reads it), 80 when unknown, 40 at least."""
+    return max(40, shutil.get_terminal_size((80, 24)).columns)
+
+
+def use_colour(choice: str = "auto", stream: Any = None) -> bool:
+    """'always', 'never', or 'auto': a terminal, unless $NO_COLOR is set or TERM is dumb."""
+    if choice != "auto":
+        return choice == "always"
+    stream = stream or sys.stdout
+    return (hasattr(stream, "isatty") and stream.isatty() and "NO_COLOR" not in os.environ
+            and os.environ.get("TERM") != "dumb")
+
+
+def _marks(stream: Any = None) -> dict[str, str]:
+    """The symbols, or ASCII stand-ins where the output's encoding cannot write them."""
+    encoding = getattr(stream or sys.stdout, "encoding", None) or "ascii"
+    try:
+        "".join(MARKS.values()).encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return ASCII_MARKS
+    return MARKS
+
+
+def _cut(text: str, n: int) -> str:
+    """``text`` on one line, at most ``n`` characters, an ellipsis where cut."""
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[:max(n - 1, 0)] + "…"
+
+
+def _cut_middle(text: str, n: int) -> str:
+    if len(text) <= n:
+        return text
+    head = (n - 1) // 2
+    return text[:head] + "…" + text[len(text) - (n - 1 - head):]
+
+
+def _value(row: Row) -> str:
+    """What was measured, or why nothing was; and a surprise the registry did not expect."""
+    if row.verdict in ("pending", "unmeasurable"):
+        measured = row.reason
+    else:
+        measured = row.measured_text
+    text = f"{row.claimed_text} → {measured}"
+    if not row.as_expected:
+        text += f" [registry expects {row.claim.expect}]"
+    return text
+
+
+def _line(row: Row, total: int, id_width: int, value_width: int, marks: dict[str, str],
+          colour: bool) -> str:
+    status = f"{marks[row.verdict]} {row.verdict:<12}"
+    if colour:
+        status = f"\x1b[{COLOURS[row.verdict]}m{status}\x1b[0m"
+    ident = _cut_middle(row.claim.id, id_width).ljust(id_width)
+    room = total - 2 - 14 - 1 - id_width - 2
+    if room >= 90:  # wide: the value, then as much of the quote as fits
+        value = _cut(_value(row), value_width).ljust(value_width)
+        quote = _cut(f"“{' '.join(row.claim.quote.split())}”", room - value_width - 2)
+        return f"  {status} {ident}  {value}  {quote}".rstrip()
+    return f"  {status} {ident}  {_cut(_value(row), room)}".rstrip()
+
+
+def _details(row: Row, total: int) -> list[str]:
+    indent = " " * 6
+    out = []
+    for label, text in (("quote", f"“{row.claim.quote}”"), ("claimed", row.claimed_text),
+                        ("measured", row.measured_text if row.measured is not None else "-"),
+                        ("rule", row.rule), ("reason", row.reason),
+                        ("evidence", ", ".join(row.evidence))):
+        if text:
+            out += textwrap.wrap(f"{label}: {text}", max(total - len(indent), 20),
+                                 initial_indent=indent, subsequent_indent=indent + "  ")
+    return out
+
+
+def as_terminal(items: Sequence[Any], total: int | None = None, verbose: bool = False,
+                colour: bool = False, marks: dict[str, str] | None = None) -> str:
+    """One line per claim that fits ``total`` columns (the terminal's by default), grouped by
+    source, each source named once with its counts; ``verbose`` adds the full quote, the rule,
+    the reason and the evidence under each line."""
+    items = _rows(items)
+    total = total or width()
+    marks = marks or _marks()
+    id_width = min(max((len(v.claim.id) for v in items), default=10), max(16, (total - 17) * 3 // 5))
+    room = total - 2 - 14 - 1 - id_width - 2
+    value_width = min(max((len(_value(v)) for v in items), default=10), max(40, room // 2))
+    out: list[str] = []
+    for src, group in by_source(items):
+        heading = textwrap.wrap(source_heading(src), total)
+        out += [f"\x1b[1m{line}\x1b[0m" for line in heading] if colour else heading
+        out += textwrap.wrap(counts_text(group, marks), total, initial_indent="  ", subsequent_indent="  ")
+        measured, apart = _split(group)
+        for row in measured:
+            out.append(_line(row, total, id_width, value_width, marks, colour))
+            if verbose:
+                out += _details(row, total)
+        if apart:
+            out.append("  " + _cut("source arithmetic (the source's own numbers against each other):",
+                                   total - 2))
+            for row in apart:
+                out.append(_line(row, total, id_width, value_width, marks, colour))
+                if verbose:
+                    out += _details(row, total)
+        out.append("")
+    out += textwrap.wrap(f"{_claims(len(items))}. {counts_text(items, marks)}", total)
+    return "\n".join(out)
+
+
+def list_sources(claims: Sequence[Claim], total: int | None = None) -> str:
+    """The source ids (for --source) with their titles and claim counts."""
+    total = total or width()
+    out = []
+    for _, group in groupby(claims, key=lambda c: c.source.id):
+        group = list(group)
+        apart = sum(c.kind == SOURCE_ARITHMETIC for c in group)
+        out.append(group[0].source.id)
+        out += textwrap.wrap(f"{source_heading(group[0].source)}; {len(group) - apart} claims"
+                             + (f" and {apart} source arithmetic" if apart else ""), total,
+                             initial_indent="    ", subsequent_indent="    ")
+    return "\n".join(out)
+
+
+# --- markdown and JSON -------------------------------------------------------------------------
+
+def _md(cell: str) -> str:
+    return cell.replace("|", "\\|").replace("\n", " ")
+
+
+def as_markdown(items: Sequence[Any]) -> str:
+    """One table per source (for a README or an issue)."""
+    from tabulate import tabulate
+
+    items = _rows(items)
+    parts = []
+    for src, group in by_source(items):
+        parts.append(f"## {source_heading(src)}\n\n{counts_text(group)}\n")
+        body = [tuple(_md(cell) for cell in (
+            v.claim.id + (" (source arithmetic)" if v.apart else ""), v.claim.quote, v.claimed_text,
+            v.measured_text, f"{MARKS[v.verdict]} {v.verdict}" + (
+                "" if v.as_expected else f" (registry expects {v.claim.expect})"), v.reason))
+            for v in group]
+        parts.append(tabulate(body, headers=("id", "quote", "claimed", "measured", "verdict", "reason"),
+                              tablefmt="github", disable_numparse=True))
         parts.append("")
-    c = counts(verdicts)
-    parts.append(f"{len(verdicts)} claims: {c['holds']} hold, {c['refuted']} refuted, {c['pending']} pending")
+    parts.append(f"{_claims(len(items))}. {counts_text(items)}")
     return "\n".join(parts)
 
 
-def summary_table(verdicts: list[Verdict]) -> str:
-    """Verdict counts per source, as a markdown table (for the README)."""
-    rows = []
-    for _, group in groupby(verdicts, key=lambda v: v.claim.source.id):
-        group = list(group)
-        c = counts(group)
-        src = group[0].claim.source
-        rows.append((f"{src.title} ({src.author})", len(group), c["holds"], c["refuted"], c["pending"]))
-    c = counts(verdicts)
-    rows.append(("**all sources**", len(verdicts), c["holds"], c["refuted"], c["pending"]))
-    return tabulate(rows, headers=("source", "claims", "holds", "refuted", "pending"), tablefmt="github")
+def readme_summary(items: Sequence[Any]) -> str:
+    """Verdict counts per source as a markdown table, for the README: the measured claims by
+    verdict, and the source-arithmetic checks in a column of their own."""
+    from tabulate import tabulate
+
+    def cells(group: Sequence[Any]) -> list[Any]:
+        measured, apart = _split(group)
+        c, a = counts(measured), counts(apart)
+        arithmetic = ", ".join(f"{n} {k}" for k, n in a.items() if n) or "-"
+        return [len(measured), *(c[k] for k in VERDICTS), arithmetic]
+
+    table = [[f"{src.title} ({src.author})", *cells(group)] for src, group in by_source(list(items))]
+    table.append(["**all sources**", *cells(list(items))])
+    headers = ("source", "measured claims", *(f"{MARKS[k]} {k}" for k in VERDICTS), "source arithmetic")
+    return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def cost_table(fmt: str = "table") -> str:
+#: The README's name for it, kept.
+summary_table = readme_summary
+
+
+def as_json(items: Sequence[Any]) -> str:
+    return json.dumps([{
+        "id": v.claim.id, "source": v.claim.source.id, "kind": v.claim.kind,
+        "quote": v.claim.quote, "claimed": v.claim.claimed, "relation": v.claim.relation,
+        "tolerance": v.claim.tolerance, "measured": v.measured, "verdict": v.verdict,
+        "rule": v.rule, "evidence": list(v.evidence), "reason": v.reason, "marker": v.claim.marker,
+    } for v in _rows(items)], indent=2)
+
+
+# --- model costs -------------------------------------------------------------------------------
+
+COST_HEADERS = ("model", "trainable", "MFLOPs/image", "layer outputs/image", "batch", "peak training step")
+
+
+def cost_rows() -> list[tuple[str, ...]]:
     """Every model's counted costs (models.cost, on the meta device) at its source's batch size,
     or Keras' default of 32 where no recipe trains it."""
     import torch
@@ -112,17 +378,22 @@ def cost_table(fmt: str = "table") -> str:
     from models import cost
     from training.recipes import batch_sizes
 
-    sizes, rows = batch_sizes(), []
+    sizes, out = batch_sizes(), []
     for name in models.names():
         with torch.device("meta"):
             model = models.build(name)
         c = cost.cost(model, sizes.get(name, 32))
-        rows.append((name, f"{c.trainable:,}", f"{c.flops_per_image / 1e6:,.2f}",
-                     cost.size(c.activation_bytes_per_image), c.batch, cost.size(c.peak_training.total)))
-    table = tabulate(rows, headers=("model", "trainable", "MFLOPs/image", "layer outputs/image", "batch",
-                                    "peak training step"),
-                     tablefmt="github" if fmt == "markdown" else "simple", disable_numparse=True,
-                     colalign=("left", "right", "right", "right", "right", "right"))
+        out.append((name, f"{c.trainable:,}", f"{c.flops_per_image / 1e6:,.2f}",
+                    cost.size(c.activation_bytes_per_image), str(c.batch), cost.size(c.peak_training.total)))
+    return out
+
+
+def cost_table(fmt: str = "table", table: Sequence[Sequence[str]] | None = None) -> str:
+    from tabulate import tabulate
+
+    body = cost_rows() if table is None else table
+    text = tabulate(body, headers=COST_HEADERS, tablefmt="github" if fmt == "markdown" else "simple",
+                    disable_numparse=True, colalign=("left", "right", "right", "right", "right", "right"))
     title = "Model costs (counted on the meta device: FLOPs by torch.utils.flop_counter, peak memory " \
             "of one Adam step by torch's MemTracker)"
-    return f"{'## ' if fmt == 'markdown' else ''}{title}\n\n{table}"
+    return f"{'## ' if fmt == 'markdown' else ''}{title}\n\n{text}"

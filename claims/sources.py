@@ -59,3 +59,45 @@ def quoted_in(quote: str, text: str) -> bool:
             return False
         position = found + len(fragment)
     return True
+
+
+def _squeezed_with_offsets(raw: str) -> tuple[str, list[int]]:
+    """``squeeze(raw)`` and, for each of its characters, the index of that character in ``raw``
+    (a squeezed space maps to the first blank of the run it stands for)."""
+    chars: list[str] = []
+    offsets: list[int] = []
+    blank = False
+    for i, ch in enumerate(raw):
+        if ch.isspace():
+            blank = bool(chars)
+            continue
+        if blank:
+            chars.append(" ")
+            offsets.append(i - 1)
+            blank = False
+        chars.append(ch)
+        offsets.append(i)
+    return "".join(chars), offsets
+
+
+def spans(quote: str, raw: str,
+          squeezed: tuple[str, list[int]] | None = None) -> list[tuple[int, int]] | None:
+    """Where each part of ``quote`` stands in the unsqueezed text ``raw``: one (start, end) per
+    part between '[...]' elisions, found in order as ``quoted_in`` finds them; None when the
+    quote is not there. ``squeezed`` is ``raw``'s squeezed text and offsets, to reuse."""
+    text, offsets = squeezed or _squeezed_with_offsets(raw)
+    out, position = [], 0
+    for fragment in fragments(quote):
+        found = text.find(fragment, position)
+        if found < 0:
+            return None
+        end = found + len(fragment)
+        out.append((offsets[found], offsets[end - 1] + 1))
+        position = end
+    return out
+
+
+def raw_text(title: str, root: Path | None = None) -> str | None:
+    """The source's text as stored (line breaks kept), or None when it is not in the index."""
+    path = files(root).get(title) if (root or directory()).joinpath("README.md").is_file() else None
+    return path.read_text(encoding="utf-8") if path else None

@@ -1,8 +1,11 @@
-"""The claims report, run as a user runs it."""
+"""The claims report, run as a user runs it: its formats, its fit to the terminal, its
+filters, its start-up without torch and its cache of measurements."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -10,12 +13,125 @@ from pathlib import Path
 
 import pytest
 
+from claims import cache, report
 from claims.__main__ import main
-from claims.registry import DATA_DIR, registry
+from claims.registry import DATA_DIR, Claim, Source, load, registry
+from claims.report import Row
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.fast
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
+
+@pytest.fixture(autouse=True)
+def shared_cache(tmp_path_factory, monkeypatch):
+    """One cache for the session's report runs, outside the checkout: the first run measures,
+    the others read it (as long as nothing they depend on changes)."""
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path_factory.getbasetemp() / "claims-report-cache.json"))
+
+
+# --- made-up rows: printing needs no measurement ---------------------------------------------
+
+SRC = Source("tds-x", "How to reduce parameters", "Towards Data Science (author not named)",
+             "Towards Data Science", "MNIST")
+OTHER = Source("other", "Another post", "Chris", "MachineCurve", "KMNIST")
+
+
+def row(cid: str, verdict: str, kind: str = "parameter_count", source: Source = SRC, expect: str = "holds",
+        quote: str = "The model has 3,090 trainable parameters, far fewer than the 431,242 of the dense one.",
+        ) -> Row:
+    claim = Claim(cid, source, kind, quote, 3090, {"statistic": "params"}, expect=expect)
+    measured = None if verdict in ("pending", "unmeasurable") else 3090
+    return Row(claim, verdict, measured, "3,090" if measured else "-", "3,090",
+               "needs a training result, results/x.json: run 'python -m claims train x'"
+               if measured is None else "measured 3,090; claimed 3,090")
+
+
+ROWS = [row("tds-x.a3.trainable", "holds"),
+        row("tds-x.a-rather-long-claim-identifier.with-parts", "refuted", expect="refuted"),
+        row("tds-x.a1.best", "inconclusive"), row("tds-x.a2.best", "pending"),
+        row("tds-x.hardware", "unmeasurable"),
+        row("tds-x.ten-percent", "refuted", kind="source_arithmetic", expect="refuted"),
+        row("other.gap", "holds", source=OTHER)]
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_one_line_per_claim_within_the_width(columns):
+    text = report.as_terminal(ROWS, columns)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    claim_lines = [line for line in lines if re.match(r"  \S \w+ +\S", line)]
+    assert len(claim_lines) == len(ROWS)
+    for r, line in zip(sorted(ROWS, key=lambda r: (r.claim.source.id != "tds-x", r.apart)), claim_lines,
+                       strict=True):
+        assert r.verdict in line and r.claim.id[:6] in line and r.claim.id[-6:] in line
+    if columns == 200:  # room for the quote
+        assert sum("“The model has 3,090" in line for line in claim_lines) == len(ROWS)
+
+
+def test_the_source_heading_says_each_thing_once():
+    heading = report.source_heading(SRC)
+    assert heading.count("Towards Data Science") == 1
+    assert report.source_heading(OTHER) == "Another post — Chris, MachineCurve (KMNIST)"
+    text = report.as_terminal(ROWS, 200)
+    assert text.count(heading) == 1
+
+
+def test_source_arithmetic_is_counted_apart():
+    text = report.counts_text([r for r in ROWS if r.claim.source is SRC])
+    assert text.startswith("5 measured: 1 ✓ holds, 1 ✗ refuted, 1 ? inconclusive, 1 … pending")
+    assert text.endswith("; 1 source arithmetic: 1 ✗ refuted")
+    table = report.readme_summary(ROWS)
+    lines = table.splitlines()
+    assert "source arithmetic" in lines[0] and "✓ holds" in lines[0]
+    tds = next(line for line in lines if "How to reduce" in line)
+    cells = [c.strip() for c in tds.strip("|").split("|")]
+    assert cells[1:] == ["5", "1", "1", "1", "1", "1", "1 refuted"]
+    assert lines[-1].startswith("| **all sources**")
+    assert [c.strip() for c in lines[-1].strip("|").split("|")][1:3] == ["6", "2"]
+
+
+def test_verbose_shows_the_whole_quote_and_reason():
+    long_quote = "word " * 60 + "the end of the quote."
+    r = row("tds-x.long", "pending", quote=long_quote)
+    short = report.as_terminal([r], 80)
+    assert "the end of the quote" not in short
+    text = report.as_terminal([r], 80, verbose=True)
+    flat = " ".join(text.split())
+    assert "the end of the quote.”" in flat and "run 'python -m claims train x'" in flat
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_colour_on_a_terminal_only(monkeypatch):
+    coloured = report.as_terminal(ROWS, 100, colour=True)
+    assert "\x1b[1;31m✗ refuted" in coloured
+    assert ANSI.sub("", coloured) == report.as_terminal(ROWS, 100)
+
+    class Tty:
+        def isatty(self) -> bool:
+            return True
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert report.use_colour("auto", Tty())
+    assert not report.use_colour("auto", io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not report.use_colour("auto", Tty())
+    assert report.use_colour("always") and not report.use_colour("never", Tty())
+
+
+def test_the_width_is_the_terminal_s(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "123")
+    assert report.width() == 123
+
+
+def test_ascii_stand_ins_where_the_output_cannot_write_the_symbols():
+    class Latin1:
+        encoding = "latin-1"
+    assert report._marks(Latin1()) == report.ASCII_MARKS
+    assert report.VERDICTS == __import__("claims.verdict").verdict.VERDICTS
+
+
+# --- the command, on the real registry ------------------------------------------------------
 
 def test_json_lists_every_claim_with_its_keys(capsys):
     assert main(["report", "--format", "json"]) == 0
@@ -31,6 +147,7 @@ def test_json_lists_every_claim_with_its_keys(capsys):
     trained = [r for r in rows if r["verdict"] in ("holds", "refuted", "inconclusive") and r["evidence"]]
     assert trained and all(r["rule"] for r in trained)
     assert all(r["measured"] is None for r in pending)
+    assert any(r["relation"] == ">" for r in rows)
 
 
 def test_every_expected_refutation_is_refuted_with_its_arithmetic(capsys):
@@ -43,6 +160,36 @@ def test_every_expected_refutation_is_refuted_with_its_arithmetic(capsys):
         assert claim.note in rows[claim.id]["reason"]
 
 
+def test_filters_by_verdict_id_and_kind(capsys):
+    assert main(["report", "--format", "json", "--verdict", "refuted"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and {r["verdict"] for r in rows} == {"refuted"}
+    assert main(["report", "--format", "json", "--id", "kmnist-gap.*", "--kind", "output_shape"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and all(r["id"].startswith("kmnist-gap.") and r["kind"] == "output_shape" for r in rows)
+    assert len(rows) == sum(c.id.startswith("kmnist-gap.") and c.kind == "output_shape" for c in registry())
+    assert main(["report", "--id", "no-such-claim*"]) == 2
+    assert "no claim matches" in capsys.readouterr().err
+
+
+def test_list_sources_measures_nothing(capsys, monkeypatch):
+    monkeypatch.setattr(report, "rows", lambda *a, **k: pytest.fail("--list-sources measured"))
+    assert main(["report", "--list-sources"]) == 0
+    out = capsys.readouterr().out
+    for source_id in {c.source.id for c in registry()}:
+        assert re.search(rf"^{re.escape(source_id)}$", out, re.M)
+
+
+def test_the_table_fits_80_columns_and_is_plain_when_piped(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["report"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b[" not in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    claim_lines = [line for line in out.splitlines() if re.match(r"  \S \w+ +\S", line)]
+    assert len(claim_lines) == len(registry())
+
+
 def test_strict_passes_on_the_registry_and_fails_on_a_wrong_expectation(tmp_path, capsys):
     assert main(["report", "--strict", "--format", "json"]) == 0
     for path in DATA_DIR.glob("*.toml"):
@@ -52,17 +199,17 @@ def test_strict_passes_on_the_registry_and_fails_on_a_wrong_expectation(tmp_path
     assert text != target.read_text()
     target.write_text(text)
     capsys.readouterr()
-    assert main(["report", "--strict", "--registry", str(tmp_path)]) == 1
+    assert main(["report", "--strict", "--registry", str(tmp_path), "--id", "mnist-10k.prune.*"]) == 1
     assert "mnist-10k.prune.keras-trainable is refuted" in capsys.readouterr().err
-    assert main(["report", "--registry", str(tmp_path)]) == 0
+    assert main(["report", "--registry", str(tmp_path), "--id", "mnist-10k.prune.*"]) == 0
 
 
 def test_markdown_has_a_table_per_source_and_the_totals(capsys):
     main(["report", "--format", "markdown"])
     out = capsys.readouterr().out
-    sources = {c.source.title for c in registry()}
-    assert all(f"## {title}" in out for title in sources)
+    assert all(f"## {report.source_heading(c.source)}" in out for c in registry())
     assert "| **all sources**" in out
+    assert "## Model costs" in out
 
 
 def test_malformed_registry_is_a_clear_error(tmp_path, capsys):
@@ -82,7 +229,145 @@ def test_summary_command_prints_keras_rows(capsys):
     assert "Total params: 54,904" in capsys.readouterr().out
 
 
-def test_module_entry_point_and_help():
-    done = subprocess.run([sys.executable, "-m", "claims", "--help"], cwd=ROOT,
-                          capture_output=True, text=True, check=True)
+def test_help_needs_no_torch_and_shows_examples():
+    script = ("import sys\nfrom claims.__main__ import main\n"
+              "for argv in (['--help'], ['report', '--help']):\n"
+              "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+              "print('IMPORTED', *sorted(m for m in ('torch', 'torchvision', 'scipy', 'models') "
+              "if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          check=True)
     assert "report" in done.stdout and "summary" in done.stdout
+    assert "examples:" in done.stdout and "--list-sources" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "IMPORTED"
+
+
+# --- the cache -------------------------------------------------------------------------------
+
+CLAIM_FILE = """\
+[source]
+id = "toy"
+title = "Toy"
+author = "A"
+venue = "V"
+dataset = "MNIST"
+
+[[claims]]
+id = "toy.sum"
+kind = "source_arithmetic"
+quote = "two and two make four"
+claimed = {claimed}
+measure = {{ statistic = "expression", expr = "2 + 2" }}
+"""
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    """A one-claim registry, its own results and data folders, and a cache file; judge_all
+    counts its calls."""
+    registry_dir = tmp_path / "claims"
+    registry_dir.mkdir()
+    (registry_dir / "toy.toml").write_text(CLAIM_FILE.format(claimed=4))
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "run.json").write_text('{"a": 1}')
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("LEAN_CNN_DATA", str(tmp_path / "data"))
+    calls = []
+    real = report.judge_all
+
+    def counting(claims):
+        claims = list(claims)
+        calls.append([c.id for c in claims])
+        return real(claims)
+    monkeypatch.setattr(report, "judge_all", counting)
+
+    def run() -> list[Row]:
+        return report.rows(load(registry_dir), [registry_dir], tmp_path / "cache.json")[0]
+    return registry_dir, tmp_path, calls, run
+
+
+def test_the_cache_serves_an_unchanged_report_without_measuring(toy):
+    _, tmp_path, calls, run = toy
+    first = run()
+    assert calls == [["toy.sum"]] and first[0].verdict == "holds"
+    again = run()
+    assert calls == [["toy.sum"]] and again == first
+    stored = json.loads((tmp_path / "cache.json").read_text())  # JSON, never pickle
+    assert stored["key"] == cache.key([toy[0]]) and "toy.sum" in stored["entry"]["rows"]
+
+
+def test_a_changed_claim_file_is_measured_again(toy):
+    registry_dir, _, calls, run = toy
+    run()
+    (registry_dir / "toy.toml").write_text(CLAIM_FILE.format(claimed=5))
+    rows = run()
+    assert len(calls) == 2 and rows[0].verdict == "refuted"
+
+
+def test_a_changed_result_file_is_measured_again(toy):
+    _, tmp_path, calls, run = toy
+    run()
+    (tmp_path / "results" / "run.json").write_text('{"a": 2}')
+    run()
+    (tmp_path / "results" / "new.json").write_text("{}")
+    run()
+    assert len(calls) == 3
+
+
+def test_a_changed_source_file_is_measured_again(toy, monkeypatch):
+    _, tmp_path, calls, run = toy
+    code = tmp_path / "repo"
+    for name in cache.CODE_DIRS:
+        (code / name).mkdir(parents=True)
+        (code / name / "module.py").write_text("X = 1\n")
+    monkeypatch.setattr(cache, "REPO", code)
+    run()
+    run()
+    (code / "models" / "module.py").write_text("X = 2\n")
+    run()
+    assert len(calls) == 2
+
+
+def test_a_changed_data_file_or_torch_version_is_measured_again(toy, monkeypatch):
+    _, tmp_path, calls, run = toy
+    (tmp_path / "data" / "mnist").mkdir(parents=True)
+    (tmp_path / "data" / "mnist" / "x.gz").write_bytes(b"1")
+    run()
+    (tmp_path / "data" / "mnist" / "x.gz").write_bytes(b"22")
+    run()
+    monkeypatch.setattr(cache, "_version", lambda package: "9.9" if package == "torch" else "1")
+    run()
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize("junk", [b"", b"\x80\x81 not text", b"{not json", b'["a list"]',
+                                  b'{"format": 1, "key": "x", "entry": []}'])
+def test_a_corrupt_cache_is_ignored_and_rewritten(toy, junk):
+    _, tmp_path, calls, run = toy
+    (tmp_path / "cache.json").write_bytes(junk)
+    assert run()[0].verdict == "holds"
+    assert len(calls) == 1
+    assert json.loads((tmp_path / "cache.json").read_text())["entry"]["rows"]["toy.sum"]["verdict"] == "holds"
+
+
+def test_a_cache_entry_of_the_wrong_shape_is_measured_again(toy):
+    _, tmp_path, calls, run = toy
+    run()
+    stored = json.loads((tmp_path / "cache.json").read_text())
+    stored["entry"]["rows"]["toy.sum"] = {"verdict": "holds"}  # fields missing
+    (tmp_path / "cache.json").write_text(json.dumps(stored))
+    assert run()[0].reason.startswith("measured")
+    assert len(calls) == 2
+
+
+def test_the_cache_is_written_atomically(toy, monkeypatch):
+    _, tmp_path, _, run = toy
+    from training import files
+
+    written = []
+    real = files.write_atomic
+    monkeypatch.setattr(files, "write_atomic", lambda target, data, **k: (written.append(target),
+                                                                          real(target, data, **k)))
+    run()
+    assert written == [tmp_path / "cache.json"]
+    assert not list(tmp_path.glob(".cache.json.*"))
