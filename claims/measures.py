@@ -397,13 +397,26 @@ def _field(table: dict[str, Any], field: str, name: str) -> Any:
     return value
 
 
+@cache
+def _recipes_as_of(stamp: tuple[tuple[str, int], ...]) -> dict[str, dict[str, Any]]:
+    from claims.registry import recipes
+
+    return recipes()
+
+
+def _recipes() -> dict[str, dict[str, Any]]:
+    """The registry's recipes, parsed once per state of the claim files (a listing's hundred
+    settings would otherwise parse every file a hundred times)."""
+    from claims.registry import DATA_DIR
+
+    return _recipes_as_of(tuple((p.name, p.stat().st_mtime_ns) for p in sorted(DATA_DIR.glob("*.toml"))))
+
+
 @statistic("recipe_data")
 def recipe_data(spec: dict[str, Any]) -> Any:
     """A hyper-parameter as the source's code sets it, from the registry's recipe table;
     lets the source's prose be checked against its own code."""
-    from claims.registry import recipes
-
-    table = recipes()
+    table = _recipes()
     if spec["recipe"] not in table:
         raise MeasureError(f"unknown recipe {spec['recipe']!r}; recipes: {', '.join(sorted(table))}")
     return _field(table[spec["recipe"]], spec["field"], spec["recipe"])
@@ -447,3 +460,61 @@ def normalized_range(spec: dict[str, Any]) -> list[float]:
     pixels = np.array([[[0, 255]]], dtype=np.uint8)  # one 1x2 greyscale image: darkest, brightest
     x = _images(pixels, (1, 2), torch.device("cpu"))
     return [float(x.min()), float(x.max())]
+
+
+def _keras_layers(model: nn.Module) -> list[nn.Module]:
+    """The model's layers in Keras' order: its leaf modules, one per summary row."""
+    return [m for m in model.modules() if not list(m.children())]
+
+
+def _pair(value: Any) -> list[int]:
+    return list(value) if isinstance(value, (tuple, list)) else [value, value]
+
+
+#: How each argument of a Keras layer call reads off our Keras-shaped layers (models.layers).
+_LAYER_ATTRIBUTES: dict[str, Callable[[nn.Module], Any]] = {
+    "type": lambda m: [type(m).__name__],
+    "filters": lambda m: m.out_channels,
+    "kernel_size": lambda m: _pair(m.kernel_size),
+    "pool_size": lambda m: _pair(m.kernel_size),
+    "strides": lambda m: _pair(m.stride),
+    "padding": lambda m: [m.padding if isinstance(m.padding, str) else "valid" if not any(_pair(m.padding))
+                          else f"padding {m.padding}"],
+    "activation": lambda m: [m.activation or "linear"],
+    "units": lambda m: m.out_features,
+    "rate": lambda m: m.p,
+    "kernel_regularizer": lambda m: None if m.regularizer is None else list(m.regularizer),
+    "momentum": lambda m: 1 - m.momentum,  # PyTorch weighs the new batch; Keras the running mean
+    "epsilon": lambda m: m.eps,
+}
+
+
+@statistic("layer_config")
+def layer_config(spec: dict[str, Any]) -> Any:
+    """An argument of the Keras layer call at ``row`` (in Keras' layer order) as the built model
+    has it: type, filters, kernel_size, strides, padding, activation, pool_size, units, rate,
+    kernel_regularizer; ``input_shape`` (channels-last; ``channel_axis = false`` drops a single
+    channel, as Keras' (28, 28)); ``count``, the layers from ``row`` on. An attribute the layer
+    does not have measures None, which no claimed value equals."""
+    model = _meta_model(spec["model"], _options(spec))
+    layers, row, attribute = _keras_layers(model), spec["row"], spec["attribute"]
+    if attribute == "count":
+        return len(layers) - row
+    if attribute == "input_shape":
+        channels, *size = model.input_shape
+        return size if not spec.get("channel_axis", True) and channels == 1 else [*size, channels]
+    if attribute not in _LAYER_ATTRIBUTES:
+        raise MeasureError(f"layer_config: unknown attribute {attribute!r}; valid: "
+                           f"{', '.join([*_LAYER_ATTRIBUTES, 'input_shape', 'count'])}")
+    if not 0 <= row < len(layers):
+        return None  # the code has a layer the builder does not
+    try:
+        return _LAYER_ATTRIBUTES[attribute](layers[row])
+    except AttributeError:
+        return None
+
+
+@statistic("as_list")
+def as_list(spec: dict[str, Any]) -> list[Any]:
+    """The measure ``of`` as a one-item list: a claimed string (a loss, an optimizer) is a list."""
+    return [measure(spec["of"])]

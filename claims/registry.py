@@ -23,7 +23,7 @@ import tomllib
 DATA_DIR = Path(__file__).parent / "data"
 
 KINDS = ("parameter_count", "output_shape", "ratio", "arithmetic", "source_arithmetic", "dataset",
-         "recipe", "accuracy", "comparison", "pruning", "external")
+         "recipe", "accuracy", "comparison", "pruning", "external", "layer")
 MARKERS = ("fast", "gpu", "data")
 EXPECTATIONS = ("holds", "refuted")
 RELATIONS = ("==", "<", "<=", ">", ">=", "in")
@@ -179,9 +179,9 @@ def load_file(path: Path) -> list[Claim]:
     missing = [k for k in ("id", "title", "author", "venue", "dataset") if k not in raw_source]
     _require(not missing, path, None, f"[source] lacks {missing}")
     source = Source(**{k: raw_source[k] for k in ("id", "title", "author", "venue", "dataset")})
-    unknown = sorted(set(data) - {"source", "claims", "summary", "recipes", "unchecked"})
+    unknown = sorted(set(data) - {"source", "claims", "summary", "recipes", "unchecked", "listing"})
     _require(not unknown, path, None, f"unknown top-level tables {unknown}")
-    for table in ("summary", "claims", "unchecked"):
+    for table in ("summary", "claims", "unchecked", "listing"):
         _require(isinstance(data.get(table, []), list), path, None,
                  f"'{table}' must be an array of tables: write [[{table}]]")
     claims: list[Claim] = []
@@ -190,6 +190,11 @@ def load_file(path: Path) -> list[Claim]:
     for raw in data.get("claims", []):
         _require(isinstance(raw, dict), path, None, "each [[claims]] entry must be a table")
         claims.append(_claim(raw, source, path))
+    from claims import listing  # code listings expand into claims (claims/listing.py)
+
+    explicit = list(claims)
+    for raw in data.get("listing", []):
+        claims += listing.claims(raw, source, path, explicit)
     for raw in data.get("unchecked", []):
         _unchecked(raw, source, path)
     return claims
@@ -220,6 +225,10 @@ def unchecked(directory: Path = DATA_DIR) -> list[Unchecked]:
         raw_source = data["source"]
         source = Source(**{k: raw_source[k] for k in ("id", "title", "author", "venue", "dataset")})
         out += [_unchecked(raw, source, path) for raw in data.get("unchecked", [])]
+        from claims import listing  # a listing's lines and arguments left unchecked, with why
+
+        out += [Unchecked(source, u.quote, u.reason)
+                for raw in data.get("listing", []) for u in listing.unchecked(raw, source, path)]
     return out
 
 
