@@ -67,11 +67,11 @@ def plan(max_seeds: int, claims: Sequence[Claim] | None = None) -> tuple[list[St
 
 
 def run(max_seeds: int, train: Callable[[list[str]], int], extra: Sequence[str] = (),
-        rounds: int = 5) -> int:
+        rounds: int = 5, claims: Sequence[Claim] | None = None) -> int:
     """Plan, train (``train`` is the CLI's entry point, given argv), judge again; ``extra``
     are train options passed along (device, time limit, results directory)."""
     for _ in range(rounds):
-        steps, beyond = plan(max_seeds)
+        steps, beyond = plan(max_seeds, claims)
         for line in beyond:
             print(f"not within {max_seeds} seeds: {line}")
         if not steps:

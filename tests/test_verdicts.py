@@ -219,3 +219,32 @@ def test_coverage_splits_prose_and_code_and_finds_what_is_checkable() -> None:
         "number", None, None, "layer", "hyper-parameter", None, None]
     found = coverage.uncovered(text, ["The model has 8,060 parameters.", "batch_size = 125"])
     assert [u.text for u, _ in found] == ["model.add(Dense(10))"]
+
+
+# -- more seeds where they decide -----------------------------------------------------------------
+def test_until_decided_plans_the_seeds_an_inconclusive_claim_needs(tmp_path, monkeypatch) -> None:
+    from claims import decide
+
+    def epochs_run(seeds, lengths):
+        point = {"options": {}, "epochs": [{"loss": [0.1 if e < n else float("nan") for n in lengths]}
+                                           for e in range(max(lengths))]}
+        _write(tmp_path, monkeypatch, "mnist_approach1", {"seeds": seeds, "points": [point]})
+    claim = _claim("mnist-10k.a1.early-stop-epoch")  # on average between 30 and 40 epochs
+    epochs_run([0, 1, 2], [32, 35, 38])
+    assert judge(claim).verdict == INCONCLUSIVE
+    steps, beyond = decide.plan(10, [claim])
+    assert beyond == [] and [(s.recipe, s.have) for s in steps] == [("mnist_approach1", [0, 1, 2])]
+    assert steps[0].new_seeds == list(range(3, steps[0].want)) and 3 < steps[0].want <= 10
+    calls = []
+
+    def train(argv):  # what 'claims train' would do: add the seeds to the result file
+        calls.append(argv)
+        epochs_run([0, 1, 2, 3, 4, 5], [32, 35, 38, 35, 34, 36])
+        return 0
+    assert decide.run(10, train, ["--device", "cpu"], claims=[claim]) == 0
+    assert calls == [["mnist_approach1", "--seeds", f"3-{steps[0].want - 1}", "--device", "cpu"]]
+    assert judge(claim).verdict == HOLDS
+    assert decide.plan(2, [claim]) == ([], [])  # decided: nothing to plan
+    epochs_run([0, 1, 2], [32, 35, 38])
+    steps, beyond = decide.plan(3, [claim])  # it would need more than 3
+    assert steps == [] and beyond and "seeds would decide" in beyond[0]
