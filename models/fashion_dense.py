@@ -42,14 +42,15 @@ def dense_activation_as_coded(choice: str) -> str | None:
 
 def _per_pixel(hidden: int, layers: int, dropout: float, activation: str | None) -> nn.Module:
     check_positive("hidden", hidden)
-    require(layers in (1, 2), f"layers must be 1 or 2 (the post's architectures), got {layers!r}")
+    require(layers in (0, 1, 2), f"layers must be 1 or 2 (the post's architectures) or 0 (no hidden "
+            f"layer: a multinomial logistic regression on the pixels), got {layers!r}")
     check_rate("dropout", dropout)
     body: list[nn.Module] = [InputLayer()]
     width = 1
     for _ in range(layers):
         body += [Dense(width, hidden, activation=activation), Dropout(dropout)]
         width = hidden
-    body += [Flatten(), Dense(PIXELS * hidden, 10, activation="softmax")]
+    body += [Flatten(), Dense(PIXELS * width, 10, activation="softmax")]
     return nn.Sequential(*body)
 
 
@@ -58,7 +59,9 @@ def fashion_dense(*, hidden: int = 392, layers: int = 1, dropout: float = 0.5,
                   activation: str | None = None) -> nn.Module:
     """Per-pixel Dense(hidden) x layers, each with Dropout, Flatten, Dense(10, softmax).
 
-    ``activation`` is what the prose describes: None (linear) or 'relu'.
+    ``activation`` is what the prose describes: None (linear) or 'relu'. ``layers=0`` is the
+    baseline without a hidden layer: Flatten, Dense(10, softmax), a multinomial logistic
+    regression on the 784 pixels (``hidden`` and ``dropout`` unused).
     """
     require(activation in (None, "relu"), f"activation must be None or 'relu', got {activation!r}")
     return _per_pixel(hidden, layers, dropout, activation)
@@ -73,6 +76,8 @@ def fashion_dense_as_coded(*, hidden: int = 392, layers: int = 1, dropout: float
 
 def parameter_count(hidden: int, layers: int = 1) -> int:
     """Closed form of the per-pixel network's parameters (tests check builders against it)."""
+    if layers == 0:
+        return PIXELS * 10 + 10
     first = 2 * hidden
     second = hidden * hidden + hidden if layers == 2 else 0
     return first + second + PIXELS * hidden * 10 + 10

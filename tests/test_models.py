@@ -115,6 +115,32 @@ def test_fashion_dense_as_coded_has_same_parameters():
     assert _params(_meta("fashion_dense_as_coded", hidden=392)) == 7842 * 392 + 10
 
 
+@pytest.mark.fast
+def test_fashion_dense_without_hidden_layer_is_a_logistic_regression():
+    model = _meta("fashion_dense", layers=0)
+    assert [type(m).__name__ for m in model] == ["InputLayer", "Flatten", "Dense"]
+    assert (model[-1].in_features, model[-1].out_features, model[-1].activation) == (784, 10, "softmax")
+    assert _params(model) == fashion.parameter_count(392, 0) == 784 * 10 + 10
+
+
+@pytest.mark.fast
+def test_affine_composition_of_the_fashion_networks():
+    from claims.measures import _compose_affine, measure
+
+    torch.manual_seed(0)
+    logistic = models.build("fashion_dense", layers=0).double()
+    w, b = _compose_affine(logistic)
+    # no hidden layer: the map is the output layer itself, its columns put back channels-first
+    # (one channel: Flatten's order is the pixels' order)
+    assert torch.equal(w, logistic[-1].weight.detach()) and torch.equal(b, logistic[-1].bias.detach())
+
+    def residual(name, **options):
+        return measure({"statistic": "affine_residual", "model": name, "options": {"hidden": 7, **options}})
+    assert residual("fashion_dense_as_coded", layers=2, activation="relu") < 1e-10
+    assert residual("fashion_dense", layers=2) < 1e-10
+    assert residual("fashion_dense", activation="relu") > 1e-2
+
+
 # --- cats_dogs_gap: any image size the head admits -------------------------------------------
 
 def _head_admits(s: int) -> bool:
