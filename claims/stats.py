@@ -195,6 +195,7 @@ def difference(a: Sequence[float], b: Sequence[float], paired: bool, relation: s
     needed = None
     if verdict == INCONCLUSIVE:
         needed = _seeds_to_clear(abs(mean - threshold), sd * (math.sqrt(2) if welch else 1), n, welch)
+        needed = None if needed is None else max(needed, 2)  # one seed gives no interval
     return Decision(verdict, rule, detail, needed)
 
 
