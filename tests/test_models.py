@@ -408,3 +408,33 @@ def test_fashion_dense_with_relu_is_not_linear():
     torch.manual_seed(0)
     model = models.build("fashion_dense", hidden=8, activation="relu")
     assert _additivity_gap(model) > 1e-3
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("name", ["mnist_approach2", "mnist_approach3"])
+def test_mnist_gap_ablations_drop_batchnorm_or_add_dropouts(name):
+    # without BatchNorm: the same layers less the BatchNormalizations, each map's gamma and beta gone
+    plain, ablated = _meta(name), _meta(name, batchnorm=False)
+    assert not _batchnorms(ablated) and _batchnorms(plain)
+    assert [type(m) for m in ablated if not isinstance(m, nn.modules.batchnorm._BatchNorm)] == [
+        type(m) for m in plain if not isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert _params(plain) - _params(ablated) == 2 * sum(m.num_features for m in _batchnorms(plain))
+    assert tuple(ablated(torch.zeros(2, 1, 28, 28, device="meta")).shape) == (2, 10)
+
+
+@pytest.mark.fast
+def test_mnist_approach3_with_dropouts_back_places_them_as_approach2_does():
+    def rates(model):
+        return [(i, m.p) for i, m in enumerate(model) if isinstance(m, nn.Dropout)]
+    a2, a3 = _meta("mnist_approach2"), _meta("mnist_approach3", dropout=0.1)
+    assert rates(a3) == rates(a2) == [(7, 0.1), (10, 0.1), (13, 0.1)]
+    assert not rates(_meta("mnist_approach3"))
+
+
+@pytest.mark.fast
+def test_mnist_approach2_dense_head_replaces_gap_with_flatten_and_dense():
+    gap, dense = _meta("mnist_approach2"), _meta("mnist_approach2", dense_head=True)
+    # the last block's maps are 6 x 6 x 10: Dense(10) on 360 inputs has 3,610 parameters
+    assert _params(dense) - _params(gap) == (6 * 6 * 10 + 1) * 10
+    assert isinstance(dense[-1], Dense) and dense[-1].activation == "softmax"
+    assert tuple(dense(torch.zeros(2, 1, 28, 28, device="meta")).shape) == (2, 10)

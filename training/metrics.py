@@ -533,3 +533,111 @@ def curves_gap_change(spec: dict[str, Any], load: Callable[[str], Result]) -> Se
         theirs = [mean] * len(mine)
     change = [abs(m[-1] - t[-1]) - abs(m[0] - t[0]) for m, t in zip(mine, theirs, strict=True)]
     return Seeds(tuple(float(c) for c in change), (data["_file"], other["_file"]))
+
+
+# -- the MNIST post's readings of its training curves (tds-mnist-10k), defined before measuring --
+def _first_epoch_reaching(curve: list[float], threshold: float) -> int:
+    """The first epoch (from 1) whose value reaches ``threshold``; one past the end if none does."""
+    return next((i + 1 for i, v in enumerate(curve) if v >= threshold), len(curve) + 1)
+
+
+@metric("epochs_to_test_accuracy")
+def epochs_to_test_accuracy(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
+    """How fast a run converges: per seed, the first epoch (from 1) at which the test accuracy
+    reaches ``threshold``; a seed that never reaches it counts one past its last epoch."""
+    curves, data = _curves(load, spec["recipe"], "test_accuracy")
+    return _seeds([_first_epoch_reaching(c, spec["threshold"]) for c in curves], data)
+
+
+def _falls(curve: list[float], first: int, last: int | None = None) -> float:
+    """Mean over epochs ``first``..``last`` (from 2; default the curve's last) of the fall from
+    the epoch before, max(0, value[e-1] - value[e]): 0 for a curve that only rises."""
+    stop = len(curve) if last is None else min(last, len(curve))
+    drops = [max(0.0, curve[e - 2] - curve[e - 1]) for e in range(max(first, 2), stop + 1)]
+    if not drops:
+        raise ValueError(f"no epochs between {first} and {stop} to measure falls over")
+    return statistics.fmean(drops)
+
+
+@metric("test_accuracy_falls")
+def test_accuracy_falls(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
+    """How unsteady training is: per seed, the mean fall of the test accuracy from one epoch to
+    the next, max(0, acc[e-1] - acc[e]), over epochs ``from`` (default 2) to the seed's last.
+    Rises count zero, so steady learning scores 0 and every dip adds its depth."""
+    curves, data = _curves(load, spec["recipe"], "test_accuracy")
+    return _seeds([_falls(c, spec.get("from", 2)) for c in curves], data)
+
+
+@metric("test_accuracy_falls_early_minus_late")
+def test_accuracy_falls_early_minus_late(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
+    """"Initial fluctuation" that settles: per seed, the mean fall of the test accuracy (see
+    test_accuracy_falls) over epochs 2..``split`` minus that over epochs ``split``+1 to the seed's
+    last. Above 0: the curve dips more, and deeper, before ``split`` than after."""
+    k = spec["split"]
+    curves, data = _curves(load, spec["recipe"], "test_accuracy")
+    return _seeds([_falls(c, 2, k) - _falls(c, k + 1) for c in curves], data)
+
+
+@metric("mean_test_accuracy_after")
+def mean_test_accuracy_after(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
+    """Where a run settles ("converges towards 99% after 10 epochs"): per seed, the mean test
+    accuracy over epochs ``after``+1 to the seed's last."""
+    curves, data = _curves(load, spec["recipe"], "test_accuracy")
+    return _seeds([statistics.fmean(c[spec["after"]:]) for c in curves], data)
+
+
+@metric("test_evaluated_each_epoch")
+def test_evaluated_each_epoch(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
+    """Per seed, the fraction of the epochs it ran (those with a training loss) whose log also
+    holds a test accuracy: 1 when the test set was evaluated after every epoch."""
+    data = load(spec["recipe"])
+    point = _single(data)
+    ran = _series(point, "loss")
+    fractions = []
+    for s, curve in enumerate(ran):
+        tested = [e.get("test_accuracy", [math.nan] * len(ran))[s] for e in point["epochs"][:len(curve)]]
+        fractions.append(sum(not math.isnan(v) for v in tested) / len(curve))
+    return _seeds(fractions, data)
+
+
+@metric("lr_reduction_factor")
+def lr_reduction_factor(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
+    """The factor the trainer actually cut the learning rate by: per seed, the mean of
+    lr[e] / lr[e-1] over the epochs where the logged learning rate fell (1 where it never did)."""
+    curves, data = _curves(load, spec["recipe"], "lr")
+    ratios = [[c[e] / c[e - 1] for e in range(1, len(c)) if c[e] < c[e - 1]] for c in curves]
+    return _seeds([statistics.fmean(r) if r else 1.0 for r in ratios], data)
+
+
+@metric("epochs_run_at_iteration")
+def epochs_run_at_iteration(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
+    """Per seed, how many epochs pruning iteration ``iteration`` (0 = unpruned) ran before
+    EarlyStopping (or the recipe's end) stopped it."""
+    data = load(spec["recipe"])
+    return _seeds([len(s) for s in _series(data["points"][spec["iteration"]], "loss")], data)
+
+
+@metric("each_recipe", shape="all_of")
+def each_recipe(spec: dict[str, Any], load: Callable[[str], Result]) -> AllOf:
+    """One per-seed metric ``of`` (its other keys from this spec) for each of ``recipes``:
+    every one must satisfy the claim ("each approach keeps accuracy above 99%")."""
+    return AllOf(tuple(METRICS[spec["of"]]({**spec, "recipe": r}, load) for r in spec["recipes"]))
+
+
+@metric("paired_difference", shape="all_of")
+def paired_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> AllOf:
+    """A run against others (an ablation against its run): per-seed metric ``of`` (a name or a
+    list of names; their other keys from this spec) of ``recipe`` minus that of each ``versus``
+    (a recipe or a list), paired by seed where both trained the same seeds (the same data order
+    and initialisation streams); one difference per metric and run, every one must satisfy the
+    claim."""
+    data = load(spec["recipe"])
+    versus = spec["versus"] if isinstance(spec["versus"], list) else [spec["versus"]]
+    items = []
+    for name in spec["of"] if isinstance(spec["of"], list) else [spec["of"]]:
+        mine = METRICS[name]({**spec, "recipe": spec["recipe"]}, load)
+        for other_name in versus:
+            theirs = METRICS[name]({**spec, "recipe": other_name}, load)
+            items.append(_difference(f"{name}, {spec['recipe']} - {other_name}", list(mine.values),
+                                     list(theirs.values), data, load(other_name)))
+    return AllOf(tuple(items))
