@@ -77,6 +77,9 @@ FIELDS = {"batch_size": "batch_size", "epochs": "epochs", "validation_split": "v
           "epsilon": "epsilon", "steps_per_epoch": "steps_per_epoch",
           "validation_steps": "validation_steps", "patience": "early_stopping_patience",
           "monitor": "monitor"}
+#: Keywords of fit, compile and callbacks that log, name or wire things up: no hyper-parameter.
+PLUMBING = {"verbose", "metrics", "callbacks", "validation_data", "filepath", "mode", "save_weights_only",
+            "name"}
 #: Modules whose attributes name a Keras function by its name (activations.relu, losses.mse).
 LIBRARIES = {"activations", "losses", "optimizers", "tensorflow", "tf", "keras"}
 _KEYS = {"id", "model", "options", "recipe", "lines", "names", "unresolved", "fields", "first_layer"}
@@ -310,6 +313,8 @@ class _Block:
             key = "learning_rate" if keyword.arg == "lr" else keyword.arg
             if key in self.fields:
                 self._setting(index, key, keyword.value)
+            elif key not in PLUMBING:
+                self._skip(self.texts[index], f"{key}={ast.unparse(keyword.value)}: no recipe field holds it")
         if isinstance(call.func, ast.Attribute) and call.args and f"{func}()" in self.fields:
             self._setting(index, f"{func}()", call.args[0])
         given = {"learning_rate" if k.arg == "lr" else k.arg for k in call.keywords}

@@ -150,6 +150,15 @@ def test_hyper_parameter_lines_become_claims_on_the_recipe_and_on_the_run(tmp_pa
     assert judge(claims["src.code.loss"]).verdict == "refuted"
 
 
+def test_a_keyword_no_recipe_field_holds_is_listed_unchecked(tmp_path):
+    lines = ["optimizer_2 = keras.optimizers.Adam(lr=0.001, beta_1=0.9)",
+             "model.compile(optimizer=optimizer_2, loss='categorical_crossentropy', metrics=['accuracy'])"]
+    load(tmp_path, block(lines, recipe='"kmnist_gap"'))
+    data = tomllib.loads((tmp_path / "src.toml").read_text())
+    skipped = listing.unchecked(data["listing"][0], Source("src", "A post", "", "", ""), tmp_path)
+    assert [(u.quote, u.reason) for u in skipped] == [(lines[0], "beta_1=0.9: no recipe field holds it")]
+
+
 def test_a_setting_a_claims_entry_already_checks_is_not_repeated(tmp_path):
     explicit = """\
 [[claims]]
