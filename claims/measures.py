@@ -518,3 +518,144 @@ def layer_config(spec: dict[str, Any]) -> Any:
 def as_list(spec: dict[str, Any]) -> list[Any]:
     """The measure ``of`` as a one-item list: a claimed string (a loss, an optimizer) is a list."""
     return [measure(spec["of"])]
+
+
+def _compose_affine(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's Dense layers composed into one affine map of the flattened input (channels
+    first, as ``x.flatten(1)``): ``(W, b)`` with ``W x + b`` what the layers' weights give when
+    nothing but them acts. Handles the chain Keras builds from Dense layers on an image: Dense
+    layers on the channel axis of every pixel (one per-pixel map, composed as matrices), Flatten
+    (its own order of the values, read off the layer itself), then Dense layers on vectors;
+    InputLayer and Dropout (eval mode) are identities. Any other layer is not composable here."""
+    from models.layers import Dropout as KerasDropout
+    from models.layers import Flatten, InputLayer
+
+    channels, *size = model.input_shape
+    pixels = size[0] * size[1]
+    a = torch.eye(channels, dtype=torch.float64)            # per-pixel map: channels x input channels
+    c = torch.zeros(channels, dtype=torch.float64)
+    full: tuple[torch.Tensor, torch.Tensor] | None = None   # after Flatten: (W, b) on the whole input
+    order: torch.Tensor | None = None                       # Flatten's order, for the next Dense
+    for layer in (m for m in model.modules() if not list(m.children())):  # Keras' layer order
+        if isinstance(layer, (InputLayer, KerasDropout, nn.Identity)):
+            continue
+        if isinstance(layer, Flatten):
+            width = a.shape[0]
+            index = torch.arange(width * pixels).reshape(1, width, *size)
+            order = layer(index).flatten()  # flat position -> channels-first index (c, h, w)
+            continue
+        if not isinstance(layer, nn.Linear):
+            raise MeasureError(f"affine_residual: cannot compose a {type(layer).__name__} layer")
+        w, bias = layer.weight.detach().double(), layer.bias.detach().double()
+        if order is not None:  # the first Dense after Flatten: reorder its columns channels-first
+            width = a.shape[0]
+            cf = torch.empty_like(w)
+            cf[:, order] = w
+            cf = cf.reshape(w.shape[0], width, pixels)
+            full = (torch.einsum("kcp,cd->kdp", cf, a).reshape(w.shape[0], -1),
+                    bias + torch.einsum("kcp,c->k", cf, c))
+            order = None
+        elif full is None:
+            a, c = w @ a, w @ c + bias
+        else:
+            full = (w @ full[0], w @ full[1] + bias)
+    if full is None:
+        raise MeasureError("affine_residual: the model has no Flatten followed by a Dense layer")
+    return full
+
+
+@cache
+def _affine_residual(name: str, options: tuple, seed: int, inputs: int) -> float:
+    torch.manual_seed(seed)
+    model = models.build(name, **dict(options)).double().eval()
+    with torch.no_grad():
+        for module in model.modules():  # Keras sets biases to zero; training moves them
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                module.bias.normal_(0.0, 0.1)
+        w, b = _compose_affine(model)
+        x = torch.rand(inputs, *model.input_shape, dtype=torch.float64)  # pixels in [0, 1]
+        return float((model(x) - (x.flatten(1) @ w.T + b)).abs().max())
+
+
+@statistic("affine_residual")
+def affine_residual(spec: dict[str, Any]) -> float:
+    """Is the network one affine map? ``model`` (with ``options``) is built with real weights
+    (``seed``, default 0: Keras' glorot-uniform kernels, biases drawn N(0, 0.1^2) so that their
+    path is composed too) in float64 and eval mode; its Dense layers are composed into one map
+    ``W x + b`` of the input's pixels (``_compose_affine``: weights only, no activation); the
+    result is the largest absolute difference between the network's logits and the map's over
+    ``inputs`` (default 64) random images with pixels uniform in [0, 1]. Rounding alone leaves
+    about 1e-12: the network is that affine map, i.e. a multinomial logistic regression on the
+    pixels. An activation that acts between the layers (ReLU) leaves a difference of the size of
+    the logits themselves."""
+    return _affine_residual(spec["model"], _options(spec), spec.get("seed", 0), spec.get("inputs", 64))
+
+
+@cache
+def _prepared_shape(dataset: str, split: str, array: str) -> list[int]:
+    import numpy as np
+
+    from training import datasets
+    from training.run import _images
+
+    data = datasets.load(dataset)
+    images, labels = getattr(data, f"{split}_images"), getattr(data, f"{split}_labels")
+    if array == "images":  # what the trainer feeds: x / 255 with a channel axis, shown channels-last
+        n, c, h, w = _images(images, tuple(images.shape[1:3]), torch.device("cpu")).shape
+        return [n, h, w, c]
+    classes = np.unique(data.test_labels).shape[0]  # num_classes = np.unique(y_test).shape[0]
+    prepared = {"labels": labels,
+                "labels_expanded": np.expand_dims(labels, axis=1),
+                "one_hot": np.eye(classes, dtype=np.float32)[labels]}  # keras.utils.to_categorical
+    if array not in prepared:
+        raise MeasureError(f"prepared_shape: array must be images, {', '.join(prepared)}; got {array!r}")
+    return list(prepared[array].shape)
+
+
+@statistic("prepared_shape")
+def prepared_shape(spec: dict[str, Any]) -> list[int]:
+    """The shape (as numpy prints it, channels-last) of a ``split`` (train or test) of
+    ``dataset`` after the source's preparation, computed on the files: ``images``, the arrays
+    the trainer feeds (``training.run``: x / 255 with a channel axis, as the code's
+    ``np.expand_dims(x / 255, axis=3)``); ``labels``; ``labels_expanded``
+    (``np.expand_dims(y, axis=1)``); ``one_hot`` (``keras.utils.to_categorical`` with the
+    classes counted in the test labels, as the code counts them)."""
+    from training import datasets
+
+    try:
+        return _prepared_shape(spec["dataset"], spec["split"], spec["array"])
+    except datasets.DataMissing as error:
+        raise Pending(f"needs the {spec['dataset']} dataset: {error}") from None
+    except datasets.DatasetError as error:
+        raise Pending(f"needs an intact {spec['dataset']} dataset: {error}") from None
+
+
+@statistic("keras_init")
+def keras_init(spec: dict[str, Any]) -> float:
+    """How the built ``model``'s Dense and Conv2D layers start (seed 0), against Keras' defaults:
+    ``check = "bias"``, the largest absolute bias (zeros: 0); ``check = "glorot"``, over every
+    kernel, the largest |max|w| / limit - 1| with limit = sqrt(6 / (fan_in + fan_out)), the
+    bound of glorot-uniform: near 0 when each kernel fills its glorot interval and no more
+    (PyTorch's default, kaiming-uniform with a = sqrt(5), has limit 1 / sqrt(fan_in))."""
+    torch.manual_seed(0)
+    model = models.build(spec["model"], **dict(_options(spec)))
+    layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    check = spec["check"]
+    if check == "bias":
+        return max(float(m.bias.detach().abs().max()) for m in layers if m.bias is not None)
+    if check != "glorot":
+        raise MeasureError(f"keras_init: check must be bias or glorot, got {check!r}")
+    worst = 0.0
+    for m in layers:
+        w = m.weight.detach()
+        receptive = w[0, 0].numel() if w.dim() > 2 else 1
+        limit = (6.0 / ((w.shape[1] + w.shape[0]) * receptive)) ** 0.5
+        worst = max(worst, abs(float(w.abs().max()) / limit - 1.0))
+    return round(worst, 6)
+
+
+@statistic("model_input")
+def model_input(spec: dict[str, Any]) -> list[int]:
+    """The input a built ``model`` takes, channels-last as Keras writes it: (height, width, channels)."""
+    channels, *size = _meta_model(spec["model"], _options(spec)).input_shape
+    return [*size, channels]
