@@ -114,6 +114,7 @@ class Ratio(NamedTuple):
 RATIOS = {
     "trainer_vs_dataloader": Ratio("loop", "trainer", "dataloader", "model_steps_per_round", "recipe"),
     "compiled_vs_eager": Ratio("compile", "compiled", "eager", "images_per_round", "model"),
+    "trainer_vs_plain_loop": Ratio("epoch_loop", "trainer", "plain", "models_per_round", "recipe"),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import nn
@@ -11,15 +12,73 @@ from models.registry import require
 
 
 def output_shape(layers: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Shape (without batch) of ``layers`` applied to one input, traced on the meta device.
+    """Shape (without batch) of ``layers`` applied to one input.
 
-    Builders use it to size a Dense layer after Flatten, as Keras infers it.
+    Builders use it to size a Dense layer after Flatten, as Keras infers it. The layers the
+    builders use are worked out by arithmetic (``_shape``); any other module is traced on the
+    meta device. Why not always trace: the first convolution on the meta device costs a
+    process 1-5 s of imports, which every ``claims train`` would pay for nothing.
     """
-    probe = copy.deepcopy(layers).to("meta").eval()  # no compute, no BatchNorm statistics
+    shape = tuple(input_shape)
     try:
-        return tuple(probe(torch.zeros(1, *input_shape, device="meta")).shape[1:])
-    except RuntimeError as error:
+        shape = _shape(layers, shape)
+        if min(shape, default=1) < 1:
+            raise ValueError(f"the layers leave {shape}")
+    except _Unknown:
+        probe = copy.deepcopy(layers).to("meta").eval()  # no compute, no BatchNorm statistics
+        try:
+            shape = tuple(probe(torch.zeros(1, *shape, device="meta")).shape[1:])
+        except RuntimeError as error:
+            raise ValueError(f"input shape {shape} is too small for these layers: {error}") from None
+    except ValueError as error:
         raise ValueError(f"input shape {tuple(input_shape)} is too small for these layers: {error}") from None
+    return shape
+
+
+class _Unknown(Exception):
+    """A module whose output shape ``_shape`` does not know how to work out."""
+
+
+def _pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _shape(module: nn.Module, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The output shape of ``module`` on one input of ``shape`` (no batch axis), or _Unknown."""
+    from models import layers
+
+    if min(shape, default=1) < 1:  # a layer before left nothing
+        raise ValueError(f"a layer leaves {shape}")
+    if isinstance(module, nn.Sequential):
+        for child in module:
+            shape = _shape(child, shape)
+        return shape
+    if isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d, nn.Dropout, nn.ReLU, nn.LocalResponseNorm,
+                           nn.Identity, layers.Activation)):
+        return shape
+    if isinstance(module, nn.Conv2d) and len(shape) == 3 and module.in_channels == shape[0]:
+        if module.padding == "same":
+            return (module.out_channels, *shape[1:])
+        pad = (0, 0) if module.padding == "valid" else _pair(module.padding)
+        return (module.out_channels, *(
+            (size + 2 * p - d * (k - 1) - 1) // s + 1
+            for size, k, s, p, d in zip(shape[1:], module.kernel_size, module.stride, pad, module.dilation,
+                                        strict=True)))
+    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)) and len(shape) == 3 and not module.ceil_mode:
+        kernel, stride, pad = _pair(module.kernel_size), _pair(module.stride), _pair(module.padding)
+        dilation = _pair(getattr(module, "dilation", 1))
+        return (shape[0], *((size + 2 * p - d * (k - 1) - 1) // s + 1 for size, k, s, p, d
+                            in zip(shape[1:], kernel, stride, pad, dilation, strict=True)))
+    if isinstance(module, layers.GlobalAveragePooling2D) and len(shape) == 3:
+        return shape[:1]
+    if isinstance(module, (layers.Flatten, nn.Flatten)) and getattr(module, "end_dim", -1) == -1 \
+            and getattr(module, "start_dim", 1) == 1:
+        return (math.prod(shape),)
+    if isinstance(module, layers.Dense) and len(shape) == 3 and shape[0] == module.in_features:
+        return (module.out_features, *shape[1:])
+    if isinstance(module, nn.Linear) and shape[-1] == module.in_features and len(shape) == 1:
+        return (module.out_features,)
+    raise _Unknown(type(module).__name__)
 
 
 def check_rate(name: str, rate: float) -> float:

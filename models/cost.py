@@ -1,7 +1,8 @@
 """What a model costs, counted rather than timed: forward FLOPs (torch.utils.flop_counter),
 the memory of its layers' outputs, and the peak memory of one Adam training step
 (torch's MemTracker). All three run on the meta device, so they take milliseconds, need no
-data and give the same figures on every machine. Time is the benchmarks' business
+data and give the same figures on every machine; each is computed once per process for
+models alike in everything the count depends on (``fingerprint``). Time is the benchmarks' business
 (tests/test_benchmarks.py); these are the quantities the sources mean by "computational
 requirements" when they count parameters.
 """
@@ -9,8 +10,9 @@ requirements" when they count parameters.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +22,32 @@ from torch.utils.flop_counter import FlopCounterMode
 from models.summary import count
 
 
+def fingerprint(model: nn.Module) -> tuple:
+    """What the counted costs of ``model`` depend on, and nothing else: every module's type,
+    settings and hooks, the shape, dtype and trainability of every parameter and buffer, and
+    the input shape. Not the values and not the device: the counts are made on the meta
+    device. Two models with the same fingerprint have the same counted costs."""
+    modules = tuple((name, type(m).__module__, type(m).__qualname__,
+                     tuple(sorted((k, repr(v)) for k, v in vars(m).items() if not k.startswith("_"))),
+                     len(m._forward_pre_hooks), len(m._forward_hooks))
+                    for name, m in model.named_modules())
+    tensors = tuple((name, tuple(t.shape), t.dtype, t.requires_grad)
+                    for name, t in (*model.named_parameters(), *model.named_buffers()))
+    return modules, tensors, tuple(getattr(model, "input_shape", ()))
+
+
+#: Counted costs already computed in this process, by (what, fingerprint, batch): the claims,
+#: the report and the summary ask for the same models' costs many times.
+_COUNTED: dict[tuple, object] = {}
+
+
+def _memo(what: str, model: nn.Module, batch: int | None, compute: Callable[[], object]):
+    key = (what, fingerprint(model), batch)
+    if key not in _COUNTED:
+        _COUNTED[key] = compute()
+    return _COUNTED[key]
+
+
 def _on(model: nn.Module, device: torch.device | str) -> nn.Module:
     """A copy of ``model`` on ``device`` (the meta device keeps shapes and drops values)."""
     return copy.deepcopy(model).to(device)
@@ -27,6 +55,10 @@ def _on(model: nn.Module, device: torch.device | str) -> nn.Module:
 
 def flops_per_image(model: nn.Module) -> int:
     """Forward FLOPs of one image (a multiply-add counts 2, as flop_counter does)."""
+    return _memo("flops", model, None, lambda: _flops_per_image(model))
+
+
+def _flops_per_image(model: nn.Module) -> int:
     meta = _on(model, "meta").eval()
     with FlopCounterMode(display=False) as counter:
         meta(torch.zeros(1, *model.input_shape, device="meta"))
@@ -36,6 +68,10 @@ def flops_per_image(model: nn.Module) -> int:
 def activation_bytes_per_image(model: nn.Module) -> int:
     """Bytes of every leaf layer's output for one image in training mode: what the forward
     pass produces (autograd keeps most of it for the backward pass)."""
+    return _memo("activations", model, None, lambda: _activation_bytes_per_image(model))
+
+
+def _activation_bytes_per_image(model: nn.Module) -> int:
     meta = _on(model, "meta").train()
     total = 0
 
@@ -99,13 +135,17 @@ class PeakMemory:
     """Bytes live at the peak of one training step, by what holds them (MemTracker's classes)."""
 
     total: int
-    parts: dict[str, int]
+    parts: Mapping[str, int]  # read-only: one computation is shared by every caller
 
 
 def peak_training_memory(model: nn.Module, batch: int) -> PeakMemory:
     """Peak tensor memory of the first Adam step at ``batch`` (when Adam's state appears),
     counted on the meta device: tensor bytes, without an allocator's rounding or caching, and
     without Adam's step counts."""
+    return _memo("peak", model, batch, lambda: _peak_training_memory(model, batch))
+
+
+def _peak_training_memory(model: nn.Module, batch: int) -> PeakMemory:
     from torch.distributed._tools.mem_tracker import MemTracker
 
     step = training_step(_on(model, "meta"), batch, "meta")
@@ -117,7 +157,7 @@ def peak_training_memory(model: nn.Module, batch: int) -> PeakMemory:
     peak = tracker.get_tracker_snapshot("peak")[torch.device("meta")]
     parts = {getattr(kind, "name", str(kind)).lower(): size for kind, size in peak.items()}
     total = parts.pop("total")
-    return PeakMemory(total, {k: v for k, v in parts.items() if v})
+    return PeakMemory(total, MappingProxyType({k: v for k, v in parts.items() if v}))
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,13 @@ torchvision's AlexNet is the single-GPU variant of "One weird trick" (64-192-384
 filters); ``alexnet_paper`` is the network of Krizhevsky et al. (2012) as the paper draws
 it: 96-256-384-384-256 filters on a 227x227 input, with conv2, conv4 and conv5 split
 into two groups, one per GPU.
+
+torchvision is imported inside the two builders that use it: importing it costs seconds,
+and ``import models`` (every command, every test) should not pay for it.
 """
 
 from __future__ import annotations
 
-import torchvision
 from torch import nn
 
 from models._util import output_shape
@@ -19,12 +21,16 @@ from models.registry import register_model
 @register_model(source="external", input_shape=(3, 224, 224), keras=False)
 def alexnet(*, num_classes: int = 1000) -> nn.Module:
     """torchvision's AlexNet."""
+    import torchvision
+
     return torchvision.models.alexnet(weights=None, num_classes=num_classes)
 
 
 @register_model(source="external", input_shape=(3, 224, 224), keras=False)
 def vgg16(*, num_classes: int = 1000) -> nn.Module:
     """torchvision's VGG-16 (configuration D, no batch norm)."""
+    import torchvision
+
     return torchvision.models.vgg16(weights=None, num_classes=num_classes)
 
 

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models import kernels
+
 #: Activations applied inside a layer's forward.
 HIDDEN_ACTIVATIONS = {None: None, "linear": None, "relu": F.relu}
 #: Activations that end a classifier; kept as metadata, applied by ``probabilities``.
@@ -49,6 +51,10 @@ class Conv2D(nn.Conv2d):
         self.activation = _check_activation(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = self.kernel_size[0]
+        if kernels.active(x) and self.groups == 1 and self.stride == (1, 1) and k % 2:
+            pad = k // 2 if self.padding == "same" else 0
+            return _activate(kernels.conv2d(x, self.weight, self.bias, pad), self.activation)
         return _activate(super().forward(x), self.activation)
 
 

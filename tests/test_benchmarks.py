@@ -5,10 +5,10 @@
 
 The project's pytest configuration passes ``--benchmark-disable``, so a plain ``pytest`` runs
 each benchmarked function once, as a smoke test, without timing it. Nothing here asserts a
-speed: the trainer-vs-DataLoader and compiled-vs-eager ratios are computed from the saved
-timings and printed at the end of the run (see conftest.py), never checked against a
-threshold. The compiled cases run only with ``--benchmark-enable`` (compiling takes tens of
-seconds) and skip otherwise.
+speed: the trainer-vs-DataLoader, trainer-vs-plain-loop (one epoch with its evaluation) and
+compiled-vs-eager ratios are computed from the saved timings and printed at the end of the
+run (see conftest.py), never checked against a threshold. The compiled cases run only with
+``--benchmark-enable`` (compiling takes tens of seconds) and skip otherwise.
 """
 
 from __future__ import annotations
@@ -94,6 +94,21 @@ def test_trainer_against_dataloader(benchmark, recipe: str, loop: str) -> None:
         step = bench.trainer_step(r, arrays, DEVICE, seeds)
     synced = _synced(lambda: [step() for _ in range(STEPS)])
     benchmark.pedantic(synced, rounds=5, warmup_rounds=1)
+
+
+@pytest.mark.parametrize("recipe", ["mnist_approach3"])
+@pytest.mark.parametrize("loop", ["plain", "trainer"])
+def test_trainer_epoch_against_plain_loop(benchmark, recipe: str, loop: str) -> None:
+    """One epoch with its evaluation, one seed: this trainer, or the plain slicing loop (the
+    data as one tensor, randperm slices, torch.optim.Adam). conftest.py turns the pair into
+    the trainer's speed over the loop's (``trainer_vs_plain_loop``; goal: 2 or more)."""
+    r = get(recipe)
+    data = bench.prepare(r, bench.synthetic(bench.image_shape(r.model), n=2000), DEVICE)
+    epoch = bench.plain_epoch(r, data) if loop == "plain" else bench.trainer_epoch(r, data, [0])
+    benchmark.group = f"trainer-vs-plain-loop-{recipe}"
+    benchmark.extra_info.update(epoch_loop=loop, recipe=recipe, models_per_round=1, images=2000,
+                                device=str(DEVICE), threads=torch.get_num_threads())
+    benchmark.pedantic(_synced(epoch), rounds=5, warmup_rounds=1)
 
 
 #: Models whose training step is timed compiled (torch.compile, inductor) against eager.

@@ -161,7 +161,46 @@ def test_timed_pairs_become_ratios():
              entry(0.02, compile="eager", model="lenet", images_per_round=128),
              entry(0.02, compile="eager", model="kmnist_gap", images_per_round=25),  # no pair: no ratio
              entry(0.5, loop="trainer", recipe="lenet0", model_steps_per_round=60),
-             entry(0.25, loop="dataloader", recipe="lenet0", model_steps_per_round=20)]
+             entry(0.25, loop="dataloader", recipe="lenet0", model_steps_per_round=20),
+             entry(2.0, epoch_loop="trainer", recipe="mnist_approach3", models_per_round=1),
+             entry(3.0, epoch_loop="plain", recipe="mnist_approach3", models_per_round=1)]
     assert _ratios(timed, "compiled_vs_eager") == {"lenet": {"compiled": 12800, "eager": 6400, "ratio": 2.0}}
     assert _ratios(timed, "trainer_vs_dataloader") == {
         "lenet0": {"trainer": 120, "dataloader": 80, "ratio": 1.5}}
+    assert _ratios(timed, "trainer_vs_plain_loop") == {
+        "mnist_approach3": {"trainer": 0.5, "plain": pytest.approx(1 / 3), "ratio": pytest.approx(1.5)}}
+
+
+def test_counted_costs_are_computed_once_per_process_for_alike_models(monkeypatch):
+    """The claims, the report and the summary ask for the same counts many times; a model
+    differing in anything the count depends on (an option, a pruning hook) is counted anew."""
+    calls = []
+    real = cost._peak_training_memory
+    monkeypatch.setattr(cost, "_COUNTED", {})
+    monkeypatch.setattr(cost, "_peak_training_memory", lambda m, b: calls.append(b) or real(m, b))
+    with torch.device("meta"):
+        defaults = {"filters": (4, 8, 16, 16, 10)}
+        first, alike, spelled = (models.build("mnist_approach2", **o) for o in ({}, {}, defaults))
+        pruned = models.build("mnist_approach2")
+    assert cost.peak_training_memory(first, 8) == cost.peak_training_memory(alike, 8)
+    assert calls == [8]
+    cost.peak_training_memory(first, 16)
+    torch.nn.utils.prune.identity(pruned[0], "weight")  # a mask buffer and a forward pre-hook
+    assert cost.fingerprint(pruned) != cost.fingerprint(first)
+    assert cost.fingerprint(models.build("mnist_approach2", dropout=0.2)) != cost.fingerprint(first)
+    assert cost.fingerprint(spelled) == cost.fingerprint(first)  # the default filters, written out
+    assert calls == [8, 16]
+
+
+def test_bench_prints_each_models_row_as_it_is_measured(capsys, monkeypatch):
+    """claims bench: the header first, then one aligned row per model, each printed when its
+    model is measured (not the whole table at the end)."""
+    printed = []
+    monkeypatch.setattr(bench, "model_row", lambda name, batch, device: (
+        printed.append(capsys.readouterr().out) or (name, "3,090", "0.42", str(batch), "1.0", "5", "6")))
+    bench.print_model_table(["mnist_approach3", "lenet"], 8, torch.device("cpu"), progress=False)
+    lines = (printed[0] + printed[1] + capsys.readouterr().out).splitlines()
+    assert lines[0].split() == ["model", "trainable", "MFLOPs/image", "batch", "peak", "train", "MiB",
+                                "forward", "img/s", "train", "img/s"]
+    assert printed[1].splitlines()[-1].split() == ["mnist_approach3", "3,090", "0.42", "8", "1.0", "5", "6"]
+    assert lines[-1].startswith("lenet ") and len(lines[-1]) == len(lines[0])

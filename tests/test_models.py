@@ -69,10 +69,9 @@ KMNIST_MIN_SIZE = 10  # 10 -> 8 -> 4 -> 2 -> 1; 9 -> 7 -> 3 -> 1 -> 0
 @MODEL_SETTINGS
 @given(s=st.integers(KMNIST_MIN_SIZE, 64), num_classes=st.integers(1, 20), n=st.integers(1, 3))
 def test_kmnist_gap_output_shape_for_any_admissible_size(s, num_classes, n):
-    model = models.build("kmnist_gap", image_size=s, num_classes=num_classes)
+    model = _meta("kmnist_gap", image_size=s, num_classes=num_classes)
     assert model.input_shape == (1, s, s)
-    with torch.no_grad():
-        out = model(torch.zeros(n, 1, s, s))
+    out = model(torch.zeros(n, 1, s, s, device="meta"))  # shapes only: no compute
     assert tuple(out.shape) == (n, num_classes)
 
 
@@ -408,6 +407,51 @@ def test_fashion_dense_with_relu_is_not_linear():
     torch.manual_seed(0)
     model = models.build("fashion_dense", hidden=8, activation="relu")
     assert _additivity_gap(model) > 1e-3
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(("padding", "first"), [("valid", True), ("valid", False), ("same", False)])
+def test_cpu_conv_kernel_gives_pytorchs_gradients(padding, first):
+    """models.kernels' convolution backward (the trainer's, on the CPU) against PyTorch's."""
+    from models import kernels
+    from models.layers import Conv2D
+
+    torch.manual_seed(0)
+    conv = Conv2D(1 if first else 3, 4, 3, padding=padding, activation="relu")
+    x = torch.randn(5, conv.in_channels, 9, 8, requires_grad=not first)
+    g = torch.randn_like(conv(x))
+
+    def grads(on: bool) -> list[torch.Tensor]:
+        conv.zero_grad()
+        if x.grad is not None:
+            x.grad = None
+        with kernels.enabled(on):
+            (conv(x) * g).sum().backward()
+        return [conv.weight.grad, conv.bias.grad] + ([] if first else [x.grad])
+    ours, theirs = grads(True), grads(False)
+    assert kernels.active(x) is False  # only inside the block
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)  # the order of float sums differs
+
+
+@pytest.mark.fast
+def test_output_shapes_by_arithmetic_equal_the_meta_trace():
+    """Builders size their Dense layers by arithmetic (models._util), not by a meta-device
+    pass that costs a process seconds of imports: the arithmetic must agree with the trace."""
+    from models import _util
+
+    worked_out = 0
+    for name in models.names():
+        model = _meta(name)
+        try:
+            ours = _util._shape(model, model.input_shape)
+        except _util._Unknown:
+            continue
+        with torch.no_grad():
+            traced = tuple(model.eval()(torch.zeros(1, *model.input_shape, device="meta")).shape[1:])
+        assert ours == traced, name
+        worked_out += 1
+    assert worked_out >= 12
 
 
 @pytest.mark.fast

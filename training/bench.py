@@ -24,7 +24,7 @@ import models
 from training import results
 from training.recipes import Recipe
 from training.run import _seeded_models, pad_to, prepare
-from training.trainer import Stack, Trainer
+from training.trainer import Data, Stack, Trainer
 
 #: ImageNet-sized models, left out of the default table (seconds per batch on a CPU).
 LARGE = ("alexnet", "alexnet_paper", "vgg16")
@@ -101,6 +101,115 @@ def trainer_step(recipe: Recipe, arrays, device: torch.device, seeds: int = 3) -
         trainer.step(batches[count % len(batches)].to(device))
         count += 1
     return step
+
+
+def plain_epoch(recipe: Recipe, data: Data, seed: int = 0) -> Callable[[], float]:
+    """One epoch of the plain slicing loop a careful tutorial would write, and its evaluation:
+    the data as one tensor on the device, ``randperm`` slices, one model, ``torch.optim.Adam``
+    (PyTorch's epsilon), then the test split in eval mode at batch 1000. Returns the epoch's
+    function; it returns the test accuracy (so that nothing is optimised away)."""
+    torch.manual_seed(seed)
+    device = data.train.x.device
+    model = models.build(recipe.model, **recipe.options).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate, eps=recipe.epsilon)
+    x, y = data.train.x, data.train.y
+
+    def epoch() -> float:
+        model.train()
+        for idx in torch.randperm(len(y), device=device).split(recipe.batch_size):
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for start in range(0, len(data.test), 1000):
+                logits = model(data.test.x[start:start + 1000])
+                correct += int((logits.argmax(1) == data.test.y[start:start + 1000]).sum())
+        return correct / len(data.test)
+    return epoch
+
+
+def trainer_epoch(recipe: Recipe, data: Data, seeds: list[int]) -> Callable[[], float]:
+    """One Keras epoch of this trainer (train, evaluate, callbacks) for ``seeds`` at once;
+    the function returns the mean test accuracy."""
+    device = data.train.x.device
+    trainer = Trainer(recipe, Stack.of(_seeded_models(recipe, {}, seeds), device), data, seeds=seeds)
+
+    def epoch() -> float:
+        row = trainer.run_epoch()
+        return sum(row["test_accuracy"]) / len(seeds)
+    return epoch
+
+
+@dataclass(frozen=True)
+class EpochRatio:
+    """Seconds per epoch of this trainer (``seeds`` models) and of the plain loop (one model),
+    measured alternately in one process, so that a busy machine slows both alike."""
+
+    recipe: str
+    seeds: int
+    trainer_s: float
+    plain_s: float
+
+    @property
+    def ratio(self) -> float:
+        """The trainer's time over the plain loop's, per model trained (goal: at most 0.5)."""
+        return self.trainer_s / self.seeds / self.plain_s
+
+
+def epoch_ratio(recipe: Recipe, data: Data, seeds: list[int], rounds: int = 3) -> EpochRatio:
+    """Median of ``rounds`` alternating epochs of each, after one untimed epoch of each."""
+    import statistics
+
+    plain, ours = plain_epoch(recipe, data), trainer_epoch(recipe, data, seeds)
+    plain(), ours()
+    times: dict[str, list[float]] = {"plain": [], "trainer": []}
+    for _ in range(rounds):
+        for name, run in (("plain", plain), ("trainer", ours)):
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return EpochRatio(recipe.name, len(seeds), statistics.median(times["trainer"]),
+                      statistics.median(times["plain"]))
+
+
+#: The per-model table of ``claims bench``: headers, and widths that fit every model's row, so
+#: that each row can be printed as soon as it is measured.
+HEADERS = ("model", "trainable", "MFLOPs/image", "batch", "peak train MiB", "forward img/s", "train img/s")
+WIDTHS = (23, 10, 12, 5, 14, 13, 11)
+
+
+def table_line(cells: tuple) -> str:
+    """One line of the table: the model name left-aligned, the figures right-aligned."""
+    return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                     for i, (c, w) in enumerate(zip(cells, WIDTHS, strict=True)))
+
+
+def model_row(name: str, batch: int, device: torch.device) -> tuple[str, ...]:
+    """Counted costs and measured throughput of one model at ``batch`` on ``device``."""
+    from models import cost
+
+    model = models.build(name)
+    counted = cost.cost(model, batch)
+    return (name, f"{counted.trainable:,}", f"{counted.flops_per_image / 1e6:,.2f}", str(batch),
+            f"{counted.peak_training.total / 2**20:,.1f}",
+            f"{images_per_s(cost.forward_step, model, batch, device, repeats=10):,.0f}",
+            f"{images_per_s(cost.training_step, model, batch, device):,.0f}")
+
+
+def print_model_table(names: list[str], batch: int, device: torch.device, progress: bool = True) -> None:
+    """The table of ``claims bench``, a row printed as each model is measured, under a
+    progress bar (on stderr) that names the model being measured."""
+    from tqdm.auto import tqdm
+
+    print(table_line(HEADERS))
+    print(table_line(tuple("-" * w for w in WIDTHS)), flush=True)
+    with tqdm(names, unit="model", disable=not progress, leave=False) as bar:
+        for name in bar:
+            bar.set_postfix_str(name)
+            bar.write(table_line(model_row(name, batch, device)))
 
 
 def timed(step: Callable[[], None], steps: int, device: torch.device, seeds: int = 1,
@@ -187,3 +296,35 @@ def timing(what: str, model: str, batch: int, device: str, directory: Path | str
             return Timing(b["stats"]["mean"], batch, info["threads"], info["device"], f"results/{path.name}")
     raise BenchmarkMissing(f"needs a {what} timing of {model} at batch {batch}, which results/{path.name} "
                            f"lacks: {_how(device, path)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m training.bench``: one recipe's epoch, this trainer against the plain loop,
+    on the real dataset (the figure of docs/performance.md)."""
+    import argparse
+
+    from training import datasets
+    from training.recipes import get
+
+    parser = argparse.ArgumentParser(prog="python -m training.bench", description=main.__doc__)
+    parser.add_argument("recipe", nargs="?", default="mnist_approach3")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds trained at once (0)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed epochs of each, alternating (3)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    recipe = get(args.recipe)
+    start = time.perf_counter()
+    data = prepare(recipe, datasets.load(recipe.dataset), torch.device("cpu"))
+    print(f"{recipe.name}: data loaded and prepared in {time.perf_counter() - start:.2f} s; "
+          f"{torch.get_num_threads()} threads", flush=True)
+    r = epoch_ratio(recipe, data, args.seeds, args.rounds)
+    print(f"one epoch with its evaluation (median of {args.rounds}): this trainer {r.trainer_s:.2f} s for "
+          f"{r.seeds} seed(s), the plain slicing loop {r.plain_s:.2f} s for one: {r.ratio:.2f}x its time "
+          "per model")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

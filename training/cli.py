@@ -256,35 +256,27 @@ def _bench(args: argparse.Namespace) -> int:
     import torch
 
     import models
-    from models import cost
     from training import bench
 
     device = _device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    rows = []
-    for name in args.model or [n for n in models.names() if n not in bench.LARGE]:
-        model = models.build(name)
-        batch = args.batch
-        counted = cost.cost(model, batch)
-        rows.append((name, f"{counted.trainable:,}", f"{counted.flops_per_image / 1e6:,.2f}", batch,
-                     f"{counted.peak_training.total / 2**20:,.1f}",
-                     f"{bench.images_per_s(cost.forward_step, model, batch, device, repeats=10):,.0f}",
-                     f"{bench.images_per_s(cost.training_step, model, batch, device):,.0f}"))
-    where = results.device_name(device)
-    print(tabulate(rows, headers=("model", "trainable", "MFLOPs/image", "batch", "peak train MiB",
-                                       "forward img/s", "train img/s"),
-                   tablefmt="simple"))
-    print(f"\n{where}, torch {torch.__version__}")
+    print(f"{results.device_name(device)}, torch {torch.__version__}\n", flush=True)
+    bench.print_model_table(args.model or [n for n in models.names() if n not in bench.LARGE], args.batch,
+                            device)
     for recipe_name in args.ratio:
         recipe = recipes.get(recipe_name)
         arrays = bench.synthetic(bench.image_shape(recipe.model))
         base = bench.timed(bench.dataloader_step(recipe, arrays, device), args.steps, device)
         ours = bench.timed(bench.trainer_step(recipe, arrays, device, args.seeds), args.steps, device,
                            seeds=args.seeds)
-        print(f"{recipe_name} (batch {recipe.batch_size}): DataLoader loop {base.model_steps_per_s:,.1f} "
+        print(f"\n{recipe_name} (batch {recipe.batch_size}): DataLoader loop {base.model_steps_per_s:,.1f} "
               f"steps/s; this trainer {ours.model_steps_per_s:,.1f} model-steps/s with {args.seeds} "
-              f"seeds at once: ratio {ours.model_steps_per_s / base.model_steps_per_s:.2f}x")
+              f"seeds at once: ratio {ours.model_steps_per_s / base.model_steps_per_s:.2f}x", flush=True)
+        epoch = bench.epoch_ratio(recipe, bench.prepare(recipe, arrays, device), [0], rounds=1)
+        print(f"  one epoch with its evaluation, {len(arrays.train_labels):,} synthetic images, one seed: "
+              f"this trainer {epoch.trainer_s:.2f} s, the plain slicing loop {epoch.plain_s:.2f} s "
+              f"({epoch.ratio:.2f}x its time)", flush=True)
     return 0
 
 

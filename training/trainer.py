@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from models import kernels
 from models.layers import Dropout, output_activation, regularized
 from training.recipes import Recipe
 
@@ -125,7 +126,15 @@ def _select(which: Tensor, new: dict[str, Tensor], old: dict[str, Tensor]) -> di
 
 
 class KerasAdam:
-    """Adam with Keras' epsilon placement, on stacked tensors, one learning rate per seed."""
+    """Adam with Keras' epsilon placement, on stacked tensors, one learning rate per seed.
+
+    On the CPU each seed's update is one call of PyTorch's fused Adam kernel on that seed's
+    slices, with the epsilon that makes PyTorch's formula Keras': PyTorch divides by
+    ``sqrt(v)/sqrt(1-b2^t) + eps'``, so ``eps' = epsilon/sqrt(1-b2^t)`` gives Keras'
+    ``sqrt(1-b2^t)/(1-b1^t) * m/(sqrt(v) + epsilon)``. One pass over the weights instead of
+    six per tensor; a seed's arithmetic does not depend on the seeds beside it. Elsewhere
+    (CUDA, where the learning rates stay on the device) the formula is written out.
+    """
 
     def __init__(self, params: dict[str, Tensor], lr: Tensor, epsilon: float) -> None:
         self.params, self.lr, self.epsilon, self.t = params, lr, epsilon, 0
@@ -135,16 +144,30 @@ class KerasAdam:
     @torch.no_grad()
     def step(self, active: Tensor, masks: dict[str, Tensor] | None = None) -> None:
         self.t += 1
-        scale = math.sqrt(1 - BETA2 ** self.t) / (1 - BETA1 ** self.t)
-        alpha = self.lr * active * scale
+        if self.lr.device.type == "cpu":
+            self._fused(active)
+        else:
+            scale = math.sqrt(1 - BETA2 ** self.t) / (1 - BETA1 ** self.t)
+            alpha = self.lr * active * scale
+            for k, p in self.params.items():
+                g = p.grad
+                self.m[k].lerp_(g, 1 - BETA1)
+                self.v[k].mul_(BETA2).addcmul_(g, g, value=1 - BETA2)
+                p.sub_(_expand(alpha, p) * self.m[k] / (self.v[k].sqrt() + self.epsilon))
         for k, p in self.params.items():
-            g = p.grad
-            self.m[k].lerp_(g, 1 - BETA1)
-            self.v[k].mul_(BETA2).addcmul_(g, g, value=1 - BETA2)
-            p.sub_(_expand(alpha, p) * self.m[k] / (self.v[k].sqrt() + self.epsilon))
             if masks and k in masks:
                 p.mul_(masks[k])
             p.grad = None
+
+    def _fused(self, active: Tensor) -> None:
+        keys = list(self.params)
+        step = torch.tensor(float(self.t))
+        eps = self.epsilon / math.sqrt(1 - BETA2 ** self.t)
+        for i, lr in enumerate((self.lr * active).tolist()):
+            torch._fused_adam_([self.params[k][i] for k in keys], [self.params[k].grad[i] for k in keys],
+                               [self.m[k][i] for k in keys], [self.v[k][i] for k in keys], [],
+                               [step] * len(keys), lr=lr, beta1=BETA1, beta2=BETA2, weight_decay=0.0,
+                               eps=eps, amsgrad=False, maximize=False)
 
     def state(self) -> dict[str, Any]:
         return {"t": self.t, "m": self.m, "v": self.v, "lr": self.lr}
@@ -263,8 +286,9 @@ class Trainer:
             return self._call(stack.params, stack.buffers, stack.rates, noise, x)
         def copy(i: int, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
             return {k: v[i] for k, v in tensors.items()}
-        outs = [self._one(copy(i, stack.params), copy(i, stack.buffers), copy(i, stack.rates),
-                          copy(i, noise), x[i]) for i in range(stack.seeds)]
+        with kernels.enabled():  # the CPU's faster convolution backward (models.kernels)
+            outs = [self._one(copy(i, stack.params), copy(i, stack.buffers), copy(i, stack.rates),
+                              copy(i, noise), x[i]) for i in range(stack.seeds)]
         return torch.stack(outs)
 
     def _noise(self, shape: tuple[int, ...]) -> dict[str, Tensor]:
@@ -300,12 +324,12 @@ class Trainer:
         bs = self.recipe.batch_size
         if self.recipe.steps_per_epoch is None:
             order = torch.stack([torch.randperm(n, generator=g) for g in self.generators])
-            return list(order.split(bs, dim=1))
+            return list(order.to(self.device).split(bs, dim=1))  # one copy per epoch: no per-step sync
         need = self.recipe.steps_per_epoch * bs
         passes = math.ceil(need / n)
         order = torch.stack([torch.cat([torch.randperm(n, generator=g) for _ in range(passes)])[:need]
                              for g in self.generators])
-        return list(order.split(bs, dim=1))
+        return list(order.to(self.device).split(bs, dim=1))
 
     def step(self, idx: Tensor) -> tuple[Tensor, Tensor]:
         """One optimizer step of every seed on its batch ``idx`` (S, B) of the training split;
