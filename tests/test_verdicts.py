@@ -248,3 +248,40 @@ def test_until_decided_plans_the_seeds_an_inconclusive_claim_needs(tmp_path, mon
     epochs_run([0, 1, 2], [32, 35, 38])
     steps, beyond = decide.plan(3, [claim])  # it would need more than 3
     assert steps == [] and beyond and "seeds would decide" in beyond[0]
+
+
+def _curves_run(tmp_path, monkeypatch, recipe: str, curves) -> None:
+    """A one-point result whose seeds ran ``curves`` of test accuracy (NaN after a seed stopped)."""
+    length = max(len(c) for c in curves)
+    epochs = [{key: [c[e] if e < len(c) else float("nan") for c in curves]
+               for key in ("loss", "test_accuracy")} for e in range(length)]
+    _write(tmp_path, monkeypatch, recipe, {"seeds": list(range(len(curves))), "points": [{"epochs": epochs}]})
+
+
+def test_batchnorm_converges_faster_counts_epochs_to_98_paired_by_seed(tmp_path, monkeypatch) -> None:
+    fast = [(0.97, 0.981, 0.99)] * 3  # 98% at epoch 2 in every seed
+    # epoch 4, epoch 5, never within its 6 epochs (counts 7)
+    slow = [(0.9, 0.95, 0.97, 0.98), (0.9, 0.95, 0.97, 0.975, 0.985), (0.9, 0.91, 0.92, 0.93, 0.94, 0.95)]
+    claim = _claim("mnist-10k.batchnorm.converges-faster")
+    _curves_run(tmp_path, monkeypatch, "mnist_approach3", fast)
+    _curves_run(tmp_path, monkeypatch, "mnist_approach3_no_bn", slow)
+    (diff,) = metrics.compute(claim.measure).items
+    assert (diff.a, diff.b, diff.paired) == ((4, 5, 7), (2, 2, 2), True)
+    assert judge(claim).verdict == HOLDS
+    _curves_run(tmp_path, monkeypatch, "mnist_approach3", slow)
+    _curves_run(tmp_path, monkeypatch, "mnist_approach3_no_bn", fast)
+    assert judge(claim).verdict == REFUTED
+
+
+def test_stabilizes_counts_only_the_falls_of_the_test_accuracy(tmp_path, monkeypatch) -> None:
+    rising = (0.90, 0.95, 0.97, 0.98, 0.985, 0.986, 0.987, 0.988)
+    dipping = (0.90, 0.95, 0.97, 0.98, 0.985, 0.980, 0.987, 0.982)  # falls at epochs 6 and 8
+    claim = _claim("mnist-10k.reduce-lr.stabilizes")
+    _curves_run(tmp_path, monkeypatch, "mnist_approach3", [rising] * 3)
+    _curves_run(tmp_path, monkeypatch, "mnist_approach3_no_reduce_lr", [dipping] * 3)
+    (diff,) = metrics.compute(claim.measure).items
+    # from epoch 6 on: falls of 0.005, 0 and 0.005 against none
+    assert diff.b == (0.0,) * 3 and diff.a == pytest.approx((0.01 / 3,) * 3)
+    assert judge(claim).verdict == HOLDS
+    _curves_run(tmp_path, monkeypatch, "mnist_approach3_no_reduce_lr", [rising] * 3)
+    assert judge(claim).verdict == REFUTED

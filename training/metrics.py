@@ -641,3 +641,33 @@ def paired_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> Al
             items.append(_difference(f"{name}, {spec['recipe']} - {other_name}", list(mine.values),
                                      list(theirs.values), data, load(other_name)))
     return AllOf(tuple(items))
+
+
+def _iteration_falls(data: Result, iteration: int, first: int, last: int | None) -> list[float]:
+    return [_falls(c, first, last) for c in _series(data["points"][iteration], "test_accuracy")]
+
+
+@metric("iteration_test_accuracy_falls_difference", shape="difference")
+def iteration_test_accuracy_falls_difference(spec: dict[str, Any],
+                                              load: Callable[[str], Result]) -> Difference:
+    """Fluctuation compared between pruning iterations (0 = unpruned): per seed, the mean fall of
+    the test accuracy from one epoch to the next (see test_accuracy_falls) over epochs ``from``
+    (default 2) to ``to`` (default the seed's last) of ``iteration`` minus that of iteration
+    ``versus``, paired by seed (every iteration rewinds the same seed's initialisation)."""
+    data = load(spec["recipe"])
+    first, last = spec.get("from", 2), spec.get("to")
+    return Difference(tuple(_iteration_falls(data, spec["iteration"], first, last)),
+                      tuple(_iteration_falls(data, spec["versus"], first, last)), True,
+                      f"mean fall of test accuracy over epochs {first}-{last or 'end'}, iteration "
+                      f"{spec['iteration']} - iteration {spec['versus']}", (data["_file"],))
+
+
+@metric("iteration_test_accuracy_falls_early_minus_late")
+def iteration_test_accuracy_falls_early_minus_late(spec: dict[str, Any],
+                                                   load: Callable[[str], Result]) -> Seeds:
+    """Fluctuation that settles, in one pruning iteration: per seed, the mean fall of the test
+    accuracy over epochs 2..``split`` of ``iteration`` minus that over epochs ``split``+1 to the
+    seed's last (see test_accuracy_falls_early_minus_late)."""
+    data, k, i = load(spec["recipe"]), spec["split"], spec["iteration"]
+    early, late = _iteration_falls(data, i, 2, k), _iteration_falls(data, i, k + 1, None)
+    return _seeds([a - b for a, b in zip(early, late, strict=True)], data)
