@@ -140,6 +140,18 @@ def test_affine_composition_of_the_fashion_networks():
     assert residual("fashion_dense", activation="relu") > 1e-2
 
 
+@pytest.mark.fast
+def test_keras_init_statistic_tells_keras_from_pytorch_defaults():
+    from claims.measures import measure
+
+    def init(check, **options):
+        return measure({"statistic": "keras_init", "model": "fashion_dense", "check": check,
+                        "options": {"hidden": 392, **options}})
+    assert init("bias") == 0 and init("glorot") < 0.02
+    # PyTorch's kaiming-uniform (a = sqrt(5)) and uniform biases
+    assert init("bias", keras=False) > 0 and init("glorot", keras=False) > 0.1
+
+
 # --- cats_dogs_gap: any image size the head admits -------------------------------------------
 
 def _head_admits(s: int) -> bool:
