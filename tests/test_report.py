@@ -371,3 +371,10 @@ def test_the_cache_is_written_atomically(toy, monkeypatch):
     run()
     assert written == [tmp_path / "cache.json"]
     assert not list(tmp_path.glob(".cache.json.*"))
+
+
+def test_readme_summary_takes_the_verdicts_themselves():
+    from claims.verdict import Verdict
+
+    verdicts = [Verdict(r.claim, r.verdict, r.measured, r.reason) for r in ROWS]
+    assert report.readme_summary(verdicts) == report.readme_summary(ROWS)
