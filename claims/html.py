@@ -221,6 +221,19 @@ def _worst(verdicts: Sequence[str]) -> str:
     return min(verdicts, key=PRIORITY.index)
 
 
+def _tags(rows: Sequence[Row]) -> str:
+    """The verdicts of a mark's claims, each a link to its card; past three claims, one link
+    per verdict with its count (a sentence many claims quote stays readable)."""
+    def tag(verdict: str, ids: list[str]) -> str:
+        count = f"×{len(ids)}" if len(ids) > 1 else ""
+        return (f'<a class="v-{verdict}" href="#{_e(anchor(ids[0]))}" title="{_e(verdict)}: '
+                f'{_e(", ".join(ids))}">{_e(MARKS[verdict])}{LETTERS[verdict]}{count}</a>')
+    if len(rows) <= 3:
+        return "".join(tag(r.verdict, [r.claim.id]) for r in rows)
+    return "".join(tag(v, ids) for v in VERDICTS
+                   if (ids := [r.claim.id for r in rows if r.verdict == v]))
+
+
 def annotate(raw: str, group: Sequence[Row], files: _Files) -> tuple[str, list[Row]]:
     """The source text as HTML with its claims' quotes marked and their cards after the lines
     the marks end on; and the rows whose quotes are not in the text."""
@@ -254,9 +267,7 @@ def annotate(raw: str, group: Sequence[Row], files: _Files) -> tuple[str, list[R
                 part_of[cid] = part_of.get(cid, 0) + 1
                 parts.append(f"{cid}#{part_of[cid]}")
             title = "; ".join(f"{by_id[c].verdict}: {c}" for c in region.claims)
-            tags = "".join(f'<a class="v-{by_id[c].verdict}" href="#{_e(anchor(c))}" '
-                           f'title="{_e(by_id[c].verdict)}: {_e(c)}">{_e(MARKS[by_id[c].verdict])}'
-                           f"{LETTERS[by_id[c].verdict]}</a>" for c in region.claims)
+            tags = _tags([by_id[c] for c in region.claims])
             out.append(f'<mark class="v-{_worst(verdicts)}" data-claims="{_e(" ".join(region.claims))}" '
                        f'data-parts="{_e(" ".join(parts))}" title="{_e(title)}">'
                        f"{_e(raw[region.start:region.end])}</mark><sup class=\"tags\">{tags}</sup>")

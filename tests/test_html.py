@@ -236,3 +236,14 @@ def test_the_annotated_sources_render_in_chromium(tmp_path, tmp_path_factory, mo
     browse(binary, (site / "index.html").as_uri(), f"--screenshot={shots / 'index.png'}",
            "--window-size=1100,1400")
     (shots / "pages.json").write_text(json.dumps(sorted(p.name for p in shots.glob("*.png"))))
+
+
+@pytest.mark.fast
+def test_a_sentence_many_claims_quote_tags_them_by_verdict(tmp_path, toy_sources):
+    quote = "Intro line."
+    rows = [row(claim(f"toy.{i}", quote), "holds" if i < 4 else "pending") for i in range(6)]
+    text = (tmp_path / "site" / "toy.html").read_text() if html.write(rows, tmp_path / "site") else ""
+    tags = re.search(r'<sup class="tags">(.*?)</sup>', text).group(1)
+    assert re.findall(r">([^<]+)</a>", tags) == ["✓H×4", "…P×2"]
+    assert 'href="#c-toy.0"' in tags and 'href="#c-toy.4"' in tags
+    check_marks(parse(text), [r.claim for r in rows])
