@@ -161,7 +161,7 @@ def _card(row: Row, files: _Files, figures: bool = True) -> str:
     expected = "" if row.as_expected else f' <strong>(the registry expects {_e(c.expect)})</strong>'
     kind = "source arithmetic" if row.apart else c.kind.replace("_", " ")
     items = [("claimed", _e(row.claimed_text)),
-             ("measured", _e(row.measured_text if row.measured is not None else "-")),
+             ("measured", _e(row.measured_text) if row.measured is not None else ""),
              ("rule", _e(row.rule)), ("reason", _e(row.reason))]
     links = []
     for name in row.evidence:
