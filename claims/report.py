@@ -68,6 +68,13 @@ class Row:
 
     @classmethod
     def from_json(cls, claim: Claim, data: dict[str, Any]) -> Row:
+        """The row ``to_json`` wrote; TypeError for anything else (a cache written by another
+        version, or damaged), so that the claim is measured again."""
+        texts = [data[k] for k in ("verdict", "measured_text", "claimed_text", "reason", "rule")]
+        lists = [data[k] for k in ("evidence", "figures")]
+        if (data["verdict"] not in VERDICTS or not all(isinstance(t, str) for t in texts)
+                or not all(isinstance(v, list) and all(isinstance(i, str) for i in v) for v in lists)):
+            raise TypeError(f"not a cached row of {claim.id}")
         return cls(claim, data["verdict"], data["measured"], data["measured_text"], data["claimed_text"],
                    data["reason"], data["rule"], tuple(data["evidence"]), tuple(data["figures"]))
 

@@ -354,10 +354,13 @@ def test_a_cache_entry_of_the_wrong_shape_is_measured_again(toy):
     _, tmp_path, calls, run = toy
     run()
     stored = json.loads((tmp_path / "cache.json").read_text())
-    stored["entry"]["rows"]["toy.sum"] = {"verdict": "holds"}  # fields missing
-    (tmp_path / "cache.json").write_text(json.dumps(stored))
-    assert run()[0].reason.startswith("measured")
-    assert len(calls) == 2
+    good = stored["entry"]["rows"]["toy.sum"]
+    for bad in ({"verdict": "holds"}, {**good, "verdict": "bogus"}, {**good, "evidence": "results/x.json"},
+                {**good, "reason": None}, ["a", "list"]):
+        stored["entry"]["rows"]["toy.sum"] = bad
+        (tmp_path / "cache.json").write_text(json.dumps(stored))
+        assert run()[0].reason.startswith("measured")
+    assert len(calls) == 6
 
 
 def test_the_cache_is_written_atomically(toy, monkeypatch):
