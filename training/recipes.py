@@ -21,6 +21,9 @@ DOCUMENTATION_KEYS = {"source_file", "normalize", "metrics", "split_percent", "i
 #: Keys that name the network in figures (claims.figures): neither used nor stored, so adding
 #: one changes no result file and no checkpoint's key.
 DISPLAY_KEYS = {"title", "point_title"}
+#: Keys the GPU planner reads (training.estimate), neither used nor stored: the epochs the
+#: source reports for this very run, where it gives them.
+PLANNING_KEYS = {"expected_epochs"}
 
 
 class RecipeError(ValueError):
@@ -103,7 +106,7 @@ def _check(name: str, recipe: Recipe) -> Recipe:
 def parse(name: str, table: dict[str, Any]) -> Recipe:
     """A recipe from its TOML table; unknown keys are an error unless they only document."""
     known = {f.name for f in fields(Recipe)} - {"name", "extra"}
-    unknown = sorted(set(table) - known - DOCUMENTATION_KEYS - DISPLAY_KEYS)
+    unknown = sorted(set(table) - known - DOCUMENTATION_KEYS - DISPLAY_KEYS - PLANNING_KEYS)
     if unknown:
         raise RecipeError(f"recipe {name!r} ({table.get('source_file', '?')}): unknown keys "
                           f"{', '.join(unknown)}; valid: {', '.join(sorted(known))}")

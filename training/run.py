@@ -32,6 +32,17 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def use_tf32(device: torch.device) -> dict[str, bool] | None:
+    """On CUDA, let float32 matrix multiplies and convolutions use TF32 tensor cores, as
+    TensorFlow does by default on Ampere and later GPUs (the sources trained with Keras);
+    returns the settings for provenance. None on other devices (no TF32 there)."""
+    if device.type != "cuda":
+        return None
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    return {"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn": torch.backends.cudnn.allow_tf32}
+
+
 def _images(images: np.ndarray, size: tuple[int, int], device: torch.device) -> torch.Tensor:
     """uint8 (N, H, W[, C]) -> float (N, C, H', W') in [0, 1], zero-padded (centred) to ``size``."""
     x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
@@ -127,6 +138,8 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
     fixed = best_options(recipe, directory)
     origin = results.provenance(device)  # the code as it was when the run started
     origin["datasets"] = {recipe.dataset: datasets.describe(arrays)}
+    if (tf32 := use_tf32(device)) is not None:
+        origin["tf32"] = tf32
     head = {"recipe": name, "recipe_table": asdict(get(name)), "seeds": seeds, "epochs_cap": cap,
             "limit": limit}
     if add_to is not None:  # before any training: the seeds must be able to join
@@ -307,7 +320,10 @@ def needed_recipes(spec: dict[str, Any]) -> list[str]:
     named: list[str] = []
     for key in ("recipe", "versus", "also"):
         value = spec.get(key)
-        named += [value] if isinstance(value, str) else [v for v in value or [] if isinstance(v, str)]
+        if isinstance(value, str):
+            named.append(value)
+        elif isinstance(value, list):  # not a number: ``versus = 0.8643`` is the source's figure
+            named += [v for v in value if isinstance(v, str)]
     ordered: list[str] = []
     for name in named:
         for dependency in get(name).best_of.values():
