@@ -39,7 +39,7 @@ _PLUMBING = re.compile(r"^(for|if|else|def|return)\b|^[)\]]|plt\.|\bax\.|\baxes\
                        r"\.evaluate\(|\.predict|\.summary\(|get_weights|\.append\(|verbose\s*=|lambda|\"\"\"|"
                        r"cell_size|\.show\(")
 _SKIP = (
-    re.compile(r"^(Fig\.?|Figure|Table|Source|Photo|Image)\b.*", re.I),  # captions and credits
+    re.compile(r"^(Fig\.?|Figure|Table)\s*\d|^(Source|Photo|Image)\s*(by|credit|:)", re.I),  # captions
     re.compile(r"^\[\d+\]"),                                            # a reference list entry
     re.compile(r"https?://|www\."),                                     # links
     re.compile(r"^\s*(#|import\s|from\s+\S+\s+import\s)"),              # comments, imports

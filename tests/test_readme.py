@@ -26,9 +26,9 @@ def test_the_readme_verdict_tables_are_current() -> None:
 
 def test_rewrite_replaces_only_the_generated_part() -> None:
     verdicts = [judge(c) for c in registry()[:3]]
-    text = f"intro\n{readme.BEGIN}\nold\n{readme.END}\noutro\n"
+    text = f"intro\n{readme.BEGIN}\nSTALE TABLE\n{readme.END}\noutro\n"
     out = readme.rewrite(text, verdicts)
     assert out.startswith("intro\n" + readme.BEGIN) and out.endswith(readme.END + "\noutro\n")
-    assert "old" not in out and "3 claims" in out
+    assert "STALE TABLE" not in out and "3 claims" in out
     with pytest.raises(ValueError, match="no generated part"):
         readme.rewrite("no markers", verdicts)
