@@ -231,7 +231,8 @@ def format_plan(plan: Plan, calibration: Calibration | None = None) -> str:
                  f"~{_minutes(left_s)} more on this device"
                  f"{' (cap epochs are an upper bound: early stopping ends sooner)' if left_s else ''}.")
     for item in plan.blocked:
-        lines.append(f"Cannot run here: {item.recipe} ({len(item.claims)} claims): {item.blocked}")
+        many = "s" * (len(item.claims) != 1)
+        lines.append(f"Cannot run here: {item.recipe} ({len(item.claims)} claim{many}): {item.blocked}")
     lines += _memory_bound_lines(plan)
     return "\n".join(lines)
 

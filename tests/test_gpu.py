@@ -135,7 +135,7 @@ def test_a_plan_fits_in_order_and_a_recipe_waits_for_its_dependency() -> None:
     assert plan.item("fashion_1x7_linear_d50").blocked == "fashion-mnist is not here"
     text = gpu.format_plan(plan)
     assert "[RUN ] lenet0" in text and "[LEFT] lenet3_halved" in text
-    assert "Cannot run here: fashion_1x7_linear_d50 (1 claims): fashion-mnist is not here" in text
+    assert "Cannot run here: fashion_1x7_linear_d50 (1 claim): fashion-mnist is not here" in text
 
 
 def test_the_dry_run_prints_the_plan(capsys) -> None:
