@@ -212,6 +212,43 @@ def print_model_table(names: list[str], batch: int, device: torch.device, progre
             bar.write(table_line(model_row(name, batch, device)))
 
 
+def step_cpu_ms(recipe: Recipe, data: Data, seeds: list[int], rounds: int = 12,
+                steps: int = 20) -> dict[str, float]:
+    """CPU time of the calling thread per training step (ms), median of ``rounds`` alternating
+    rounds of ``steps`` steps: the plain loop's step (one model) and this trainer's (``seeds``
+    at once). CPU time, unlike wall time, is little changed by other processes on the machine."""
+    import statistics
+
+    torch.manual_seed(0)
+    model = models.build(recipe.model, **recipe.options).to(data.train.x.device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate, eps=recipe.epsilon)
+    order = torch.randperm(len(data.train), device=data.train.x.device).split(recipe.batch_size)
+    trainer = Trainer(recipe, Stack.of(_seeded_models(recipe, {}, seeds), data.train.x.device), data,
+                      seeds=seeds)
+    trainer.stack.base.train()
+    batches = trainer._batches(len(data.train))
+
+    def plain(i: int) -> None:
+        idx = order[i % len(order)]
+        loss = F.cross_entropy(model(data.train.x[idx]), data.train.y[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def ours(i: int) -> None:
+        trainer.step(batches[i % len(batches)])
+    times: dict[str, list[float]] = {"plain": [], "trainer": []}
+    for i in range(3):
+        plain(i), ours(i)
+    for r in range(rounds):
+        for name, run in (("plain", plain), ("trainer", ours)):
+            start = time.thread_time()
+            for i in range(r * steps, (r + 1) * steps):
+                run(i)
+            times[name].append((time.thread_time() - start) / steps * 1e3)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def timed(step: Callable[[], None], steps: int, device: torch.device, seeds: int = 1,
           warmup: int = 5) -> Throughput:
     for _ in range(warmup):
@@ -311,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds trained at once (0)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--rounds", type=int, default=3, help="timed epochs of each, alternating (3)")
+    parser.add_argument("--steps", action="store_true",
+                        help="time training steps in CPU time (12 alternating rounds of 20), not epochs")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -319,6 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     data = prepare(recipe, datasets.load(recipe.dataset), torch.device("cpu"))
     print(f"{recipe.name}: data loaded and prepared in {time.perf_counter() - start:.2f} s; "
           f"{torch.get_num_threads()} threads", flush=True)
+    if args.steps:
+        ms = step_cpu_ms(recipe, data, args.seeds)
+        print(f"one training step, CPU time (median of 12 rounds of 20): this trainer {ms['trainer']:.1f} "
+              f"ms for {len(args.seeds)} seed(s), the plain loop {ms['plain']:.1f} ms for one: "
+              f"{ms['trainer'] / len(args.seeds) / ms['plain']:.2f}x its time per model")
+        return 0
     r = epoch_ratio(recipe, data, args.seeds, args.rounds)
     print(f"one epoch with its evaluation (median of {args.rounds}): this trainer {r.trainer_s:.2f} s for "
           f"{r.seeds} seed(s), the plain slicing loop {r.plain_s:.2f} s for one: {r.ratio:.2f}x its time "
