@@ -494,3 +494,16 @@ def test_mnist_approach2_dense_head_replaces_gap_with_flatten_and_dense():
     assert _params(dense) - _params(gap) == (6 * 6 * 10 + 1) * 10
     assert isinstance(dense[-1], Dense) and dense[-1].activation == "softmax"
     assert tuple(dense(torch.zeros(2, 1, 28, 28, device="meta")).shape) == (2, 10)
+
+
+def test_import_models_leaves_torchvision_unimported():
+    """torchvision costs seconds to import; only the AlexNet and VGG-16 builders need it.
+    A fresh interpreter, so not marked fast (its start-up is the cost being guarded)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, models; assert 'torchvision' not in sys.modules, 'by import models'; "
+            "models.build('mnist_approach3'); assert 'torchvision' not in sys.modules, 'by a build'; "
+            "models.build('alexnet'); assert 'torchvision' in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
