@@ -10,9 +10,8 @@ requirements" when they count parameters.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from types import MappingProxyType
 
 import torch
 import torch.nn.functional as F
@@ -135,14 +134,15 @@ class PeakMemory:
     """Bytes live at the peak of one training step, by what holds them (MemTracker's classes)."""
 
     total: int
-    parts: Mapping[str, int]  # read-only: one computation is shared by every caller
+    parts: dict[str, int]
 
 
 def peak_training_memory(model: nn.Module, batch: int) -> PeakMemory:
     """Peak tensor memory of the first Adam step at ``batch`` (when Adam's state appears),
     counted on the meta device: tensor bytes, without an allocator's rounding or caching, and
     without Adam's step counts."""
-    return _memo("peak", model, batch, lambda: _peak_training_memory(model, batch))
+    peak = _memo("peak", model, batch, lambda: _peak_training_memory(model, batch))
+    return PeakMemory(peak.total, dict(peak.parts))  # the caller's own copy of the parts
 
 
 def _peak_training_memory(model: nn.Module, batch: int) -> PeakMemory:
@@ -157,7 +157,7 @@ def _peak_training_memory(model: nn.Module, batch: int) -> PeakMemory:
     peak = tracker.get_tracker_snapshot("peak")[torch.device("meta")]
     parts = {getattr(kind, "name", str(kind)).lower(): size for kind, size in peak.items()}
     total = parts.pop("total")
-    return PeakMemory(total, MappingProxyType({k: v for k, v in parts.items() if v}))
+    return PeakMemory(total, {k: v for k, v in parts.items() if v})
 
 
 @dataclass(frozen=True)
