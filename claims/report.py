@@ -31,6 +31,9 @@ SOURCE_ARITHMETIC = "source_arithmetic"
 #: Verdicts are told apart by a symbol as well as a colour.
 MARKS = {"holds": "✓", "refuted": "✗", "inconclusive": "?", "pending": "…", "unmeasurable": "∅"}
 ASCII_MARKS = {"holds": "+", "refuted": "x", "inconclusive": "?", "pending": ".", "unmeasurable": "-"}
+#: Below this many columns a claim's line shows its verdict as symbol and letter ("✓ H"); the
+#: counts above the lines say what each stands for.
+WIDE = 100
 #: ANSI SGR colours by verdict, for a terminal.
 COLOURS = {"holds": "32", "refuted": "1;31", "inconclusive": "33", "pending": "36", "unmeasurable": "2"}
 
@@ -243,11 +246,12 @@ def _value(row: Row) -> str:
 
 def _line(row: Row, total: int, id_width: int, value_width: int, marks: dict[str, str],
           colour: bool) -> str:
-    status = f"{marks[row.verdict]} {row.verdict:<12}"
+    mark = marks[row.verdict]
+    status = f"{mark} {row.verdict[0].upper()}" if total < WIDE else f"{mark} {row.verdict:<12}"
+    room = total - 2 - len(status) - 1 - id_width - 2
     if colour:
         status = f"\x1b[{COLOURS[row.verdict]}m{status}\x1b[0m"
     ident = _cut_middle(row.claim.id, id_width).ljust(id_width)
-    room = total - 2 - 14 - 1 - id_width - 2
     if room >= 90:  # wide: the value, then as much of the quote as fits
         value = _cut(_value(row), value_width).ljust(value_width)
         quote = _cut(f"“{' '.join(row.claim.quote.split())}”", room - value_width - 2)
@@ -276,8 +280,10 @@ def as_terminal(items: Sequence[Any], total: int | None = None, verbose: bool = 
     items = _rows(items)
     total = total or width()
     marks = marks or _marks()
-    id_width = min(max((len(v.claim.id) for v in items), default=10), max(16, (total - 17) * 3 // 5))
-    room = total - 2 - 14 - 1 - id_width - 2
+    status_width = 3 if total < WIDE else 14
+    share = (total - 6 - status_width) // 2 if total < WIDE else (total - 17) * 3 // 5
+    id_width = min(max((len(v.claim.id) for v in items), default=10), max(16, share))
+    room = total - 2 - status_width - 1 - id_width - 2
     value_width = min(max((len(_value(v)) for v in items), default=10), max(40, room // 2))
     out: list[str] = []
     for src, group in by_source(items):
