@@ -48,8 +48,6 @@ th { background: #f3f3f3; } th.n { text-align: center; } .counts td:first-child 
 mark { color: inherit; padding: 0 .05rem; border-bottom: 2px solid; }
 mark.v-refuted { border-bottom-style: double; border-bottom-width: 3px; }
 mark.v-inconclusive, mark.v-pending, mark.v-unmeasurable { border-bottom-style: dashed; }
-mark.v-holds { color: inherit; } mark.v-refuted, mark.v-inconclusive, mark.v-pending,
-mark.v-unmeasurable { color: inherit; }
 sup.tags { font: 600 .75rem system-ui, sans-serif; margin-left: .1rem; white-space: nowrap; }
 sup.tags a { text-decoration: none; padding: 0 .15rem; border-radius: .2rem; }
 .cards { white-space: normal; font: 14px/1.45 system-ui, sans-serif; margin: .4rem 0 .9rem 1.2rem;
@@ -65,11 +63,11 @@ sup.tags a { text-decoration: none; padding: 0 .15rem; border-radius: .2rem; }
 .figures figcaption { font-size: .8rem; color: #555; }
 .legend span { margin-right: .6rem; } .note { color: #555; font-size: .9rem; }
 #filters { margin: .5rem 0; display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: center; }
-@media (prefers-color-scheme: dark) { body { background: #fff; } }
 """
 
 FILTER_JS = """\
-// The index's filters: a text box and one checkbox per verdict; rows that do not match hide.
+// The index's filters: a text box (words of the id, quote, kind, values) and one checkbox per
+// verdict; rows that do not match hide. The address can set them: index.html#v=refuted&q=epochs
 (function () {
   var box = document.getElementById("filters");
   if (!box) return;
@@ -78,13 +76,19 @@ FILTER_JS = """\
   var checks = box.querySelectorAll("input[type=checkbox]");
   var rows = document.querySelectorAll("table.claims tbody tr");
   var shown = document.getElementById("shown");
+  var given = new URLSearchParams(location.hash.slice(1));
+  if (given.has("q")) text.value = given.get("q");
+  if (given.has("v")) {
+    var wanted = given.get("v").split(",");
+    checks.forEach(function (c) { c.checked = wanted.indexOf(c.value) >= 0; });
+  }
   function apply() {
     var words = text.value.toLowerCase().split(/\\s+/).filter(Boolean);
     var allowed = {};
     checks.forEach(function (c) { allowed[c.value] = c.checked; });
     var n = 0;
     rows.forEach(function (row) {
-      var hay = row.textContent.toLowerCase();
+      var hay = (row.textContent + " " + row.dataset.quote).toLowerCase();
       var ok = allowed[row.dataset.verdict] && words.every(function (w) { return hay.indexOf(w) >= 0; });
       row.hidden = !ok;
       if (ok) n++;
@@ -328,14 +332,15 @@ def _counts_table(groups: Sequence[tuple[Source, list[Row]]], rows: Sequence[Row
 def _index(groups: Sequence[tuple[Source, list[Row]]], rows: Sequence[Row]) -> str:
     checks = "".join(f'<label><input type="checkbox" value="{v}" checked> {badge(v)}</label>'
                      for v in VERDICTS)
-    filters = (f'<div id="filters" hidden><label>filter <input id="q" type="search" '
+    filters = (f'<div id="filters" hidden><label>filter <input id="q" type="search" size="32" '
                f'placeholder="id, words of the quote, kind"></label>{checks}<span id="shown"></span></div>')
     lines = []
     for src, group in groups:
         for r in group:
             kind = "source arithmetic" if r.apart else r.claim.kind.replace("_", " ")
             lines.append(
-                f'<tr data-verdict="{r.verdict}"><td>{badge(r.verdict)}</td>'
+                f'<tr data-verdict="{r.verdict}" data-quote="{_e(" ".join(r.claim.quote.split()))}">'
+                f"<td>{badge(r.verdict)}</td>"
                 f'<td><a href="{_e(page_name(src))}#{_e(anchor(r.claim.id))}">'
                 f"<code>{_e(r.claim.id)}</code></a></td>"
                 f"<td>{_e(src.id)}</td><td>{_e(kind)}</td><td>{_e(r.claimed_text)}</td>"

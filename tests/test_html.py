@@ -234,6 +234,16 @@ def test_the_annotated_sources_render_in_chromium(tmp_path, tmp_path_factory, mo
     assert parsed.hidden_filters is False, "the filter script did not run"
     assert re.search(rf">{len(claims)} of {len(claims)} claims shown<", index)
     assert (shots / "index.png").stat().st_size > 10_000
+    # the filters, set by the address: one verdict; a word of one quote
+    static = (site / "index.html").read_text()
+    refuted = browse(binary, (site / "index.html").as_uri() + "#v=refuted", "--dump-dom")
+    visible = re.findall(r'<tr data-verdict="(\w+)"(?![^>]*\shidden="")', refuted)
+    assert visible and set(visible) == {"refuted"}
+    assert len(visible) == static.count('<tr data-verdict="refuted"')
+    first = claims[0]
+    words = max(first.quote.split(), key=len)
+    found = browse(binary, (site / "index.html").as_uri() + f"#q={first.id}%20{words}", "--dump-dom")
+    assert re.search(r">1 of \d+ claims shown<", found), words
     (shots / "pages.json").write_text(json.dumps(sorted(p.name for p in shots.glob("*.png"))))
 
 
