@@ -45,7 +45,7 @@ th { background: #f3f3f3; } th.n { text-align: center; } .counts td:first-child 
 .v-pending { background: var(--pending); color: var(--pending-ink); }
 .v-unmeasurable { background: var(--unmeasurable); color: var(--unmeasurable-ink); }
 .text { white-space: pre-wrap; overflow-wrap: anywhere; font: 15px/1.6 Georgia, serif; }
-mark { color: inherit; padding: 0 .05rem; border-bottom: 2px solid; }
+.text mark { color: inherit; padding: 0 .05rem; border-bottom: 2px solid; }
 mark.v-refuted { border-bottom-style: double; border-bottom-width: 3px; }
 mark.v-inconclusive, mark.v-pending, mark.v-unmeasurable { border-bottom-style: dashed; }
 sup.tags { font: 600 .75rem system-ui, sans-serif; margin-left: .1rem; white-space: nowrap; }
