@@ -46,6 +46,7 @@ from typing import Any
 
 from claims.registry import Claim, ClaimError, Source
 from claims.sources import fragments
+from training.recipes import DOCUMENTATION_KEYS
 
 #: Keras layer calls, by the name the code calls them; ``Input`` makes an InputLayer.
 LAYERS = {"Conv2D": "Conv2D", "MaxPooling2D": "MaxPooling2D", "AveragePooling2D": "AveragePooling2D",
@@ -356,6 +357,8 @@ class _Block:
             claimed = _claimable(value.value)
             spec = {"recipe": self.raw["recipe"], "field": field}
             checks = ((field, "recipe_data", "fast"), (f"{field}.used", "recipe", "gpu"))
+            if field in DOCUMENTATION_KEYS:  # no trainer code reads it: a '.used' check would be vacuous
+                checks = checks[:1]
             for suffix, statistic, marker in checks:
                 how = {"statistic": statistic, **spec}
                 if isinstance(value.value, str):  # claimed as a one-item list

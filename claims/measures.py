@@ -50,10 +50,23 @@ def measure(spec: dict[str, Any]) -> Any:
     name = spec.get("statistic")
     if name not in STATISTICS:
         raise MeasureError(f"unknown statistic {name!r}; valid: {', '.join(sorted(STATISTICS))}")
+    missing = [key for key in _REQUIRED.get(name, ()) if key not in spec]
+    if missing:
+        raise MeasureError(f"statistic {name!r} needs the key(s) {', '.join(missing)}")
     try:
         return STATISTICS[name](spec)
-    except KeyError as error:
-        raise MeasureError(f"statistic {name!r} needs key {error}") from None
+    except KeyError as error:  # an unknown model, dataset, recipe or key below the statistic
+        raise MeasureError(f"statistic {name!r}: {error.args[0] if error.args else error}") from None
+    except (TypeError, IndexError, ArithmeticError, RecursionError) as error:
+        raise MeasureError(f"statistic {name!r}: {error}") from None
+
+
+#: Keys a statistic cannot do without, checked before it runs (so that an unknown model named in
+#: the table is not mistaken for a missing key).
+_REQUIRED = {"params": ("model",), "layer_params": ("model",), "output_shape": ("model",),
+             "layer_count": ("model",), "expression": ("expr",), "training": ("recipe", "metric"),
+             "recipe": ("recipe", "field"), "recipe_data": ("recipe", "field"),
+             "dataset": ("dataset", "fact")}
 
 
 def _frozen(value: Any) -> Any:
@@ -87,7 +100,11 @@ def _spec_summary(spec: dict[str, Any]) -> Summary:
 def _row(spec: dict[str, Any]):
     summary = _spec_summary(spec)
     if "row" in spec:
-        return summary.rows[spec["row"]]
+        row, count = spec["row"], len(summary.rows)
+        if not isinstance(row, int) or isinstance(row, bool) or not -count <= row < count:
+            raise MeasureError(f"row {row!r} is not a row of {spec['model']!r}, which has "
+                               f"{len(summary.rows)} rows (0 to {len(summary.rows) - 1})")
+        return summary.rows[row]
     return summary.layer(spec["layer"])
 
 
@@ -292,7 +309,16 @@ _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.m
               ast.USub: operator.neg, ast.Lt: operator.lt,
               ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
               ast.Eq: operator.eq}
-_FUNCTIONS = {"min": min, "max": max, "abs": abs, "round": round, "int": int}
+def _round(x: Any, digits: Any = None) -> Any:
+    if digits is not None and not (isinstance(digits, int) and abs(digits) <= _MAX_DIGITS):
+        raise MeasureError(f"round: digits must be an integer within ±{_MAX_DIGITS}, got {digits!r}")
+    return round(x) if digits is None else round(x, digits)
+
+
+_FUNCTIONS = {"min": min, "max": max, "abs": abs, "round": _round, "int": int}
+#: Bounds on what one expression may do, so that no claim file can hang or crash the report.
+_MAX_LENGTH, _MAX_DEPTH, _MAX_DIGITS, _MAX_MAGNITUDE, _MAX_REFERENCE_DEPTH = 1000, 40, 30, 1e30, 20
+_reference_depth = 0
 
 
 def evaluate(expr: str, names: dict[str, Any]) -> Any:
@@ -323,18 +349,47 @@ def evaluate(expr: str, names: dict[str, Any]) -> Any:
         raise MeasureError(f"expression {expr!r}: {ast.dump(node)[:60]} is not allowed "
                            f"(numbers, names {sorted(names)}, + - * / // %, comparisons, "
                            f"{', '.join(_FUNCTIONS)})")
+    if not isinstance(expr, str) or len(expr) > _MAX_LENGTH:
+        raise MeasureError(f"expression must be a string of at most {_MAX_LENGTH} characters")
     try:
         tree = ast.parse(expr, mode="eval")
-    except SyntaxError as error:
-        raise MeasureError(f"expression {expr!r} is not valid: {error.msg}") from None
-    return ev(tree)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
+        raise MeasureError(f"expression {expr!r} is not valid: {getattr(error, 'msg', error)}") from None
+    depth = _depth(tree)
+    if depth > _MAX_DEPTH:
+        raise MeasureError(f"expression {expr[:60]!r} nests {depth} deep; at most {_MAX_DEPTH}")
+    try:
+        value = ev(tree)
+    except (ArithmeticError, ValueError, TypeError) as error:  # 1/0, int(1e999), a list plus a number
+        if isinstance(error, MeasureError):
+            raise
+        raise MeasureError(f"expression {expr!r}: {type(error).__name__}: {error}") from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > _MAX_MAGNITUDE:
+        raise MeasureError(f"expression {expr!r} gives {value:.3g}, beyond ±{_MAX_MAGNITUDE:g}")
+    return value
+
+
+def _depth(node: ast.AST) -> int:
+    children = list(ast.iter_child_nodes(node))
+    return 1 + max((_depth(c) for c in children), default=0) if len(children) < 10_000 else _MAX_DEPTH + 1
 
 
 @statistic("expression")
 def expression(spec: dict[str, Any]) -> Any:
     """``expr`` over constants and ``refs``, each ref itself a measure table."""
-    refs = {name: measure(ref) for name, ref in spec.get("refs", {}).items()}
-    return evaluate(spec["expr"], refs)
+    global _reference_depth
+    if _reference_depth >= _MAX_REFERENCE_DEPTH:
+        raise MeasureError(f"references nested deeper than {_MAX_REFERENCE_DEPTH}")
+    refs = spec.get("refs", {})
+    if not isinstance(refs, dict):
+        raise MeasureError(f"refs must be a table of name = measure table, got {refs!r}")
+    _reference_depth += 1
+    try:
+        values = {name: measure(ref if isinstance(ref, dict) else {"statistic": None})
+                  for name, ref in refs.items()}
+    finally:
+        _reference_depth -= 1
+    return evaluate(spec["expr"], values)
 
 
 @statistic("dataset")
@@ -380,6 +435,11 @@ def recipe(spec: dict[str, Any]) -> Any:
         raise Pending(str(why)) from None
     table = data["recipe_table"]
     field = spec["field"]
+    from training.recipes import DOCUMENTATION_KEYS
+
+    if field in DOCUMENTATION_KEYS:
+        raise MeasureError(f"recipe field {field!r} is kept for documentation and no trainer code reads it: "
+                           "check it as the code sets it with statistic 'recipe_data'")
     head = field.split(".")[0]
     if head not in table and head not in table.get("extra", {}):
         raise MeasureError(f"recipe {spec['recipe']!r} has no field {field!r}")
@@ -426,40 +486,6 @@ def recipe_data(spec: dict[str, Any]) -> Any:
 def external(spec: dict[str, Any]) -> Any:
     """A figure about work outside this suite's reach (hardware, training days)."""
     raise Unmeasurable(spec["why"])
-
-
-@statistic("layer_types")
-def layer_types(spec: dict[str, Any]) -> list[str]:
-    """The Keras types of the summary rows ``start`` (default 0) up to ``stop`` (default the
-    end), in order: which layers a model is made of, as a sentence lists them."""
-    rows = _spec_summary(spec).rows[spec.get("start", 0):spec.get("stop")]
-    return [r.type for r in rows]
-
-
-@statistic("output_size")
-def output_size(spec: dict[str, Any]) -> int:
-    """Values per image at one summary row's output: the product of its output shape, or,
-    with ``axis``, that one axis (``-1``: the channels, i.e. the feature maps)."""
-    shape = list(_row(spec).output_shape)
-    if "axis" in spec:
-        return shape[spec["axis"]]
-    size = 1
-    for n in shape:
-        size *= n
-    return size
-
-
-@statistic("normalized_range")
-def normalized_range(spec: dict[str, Any]) -> list[float]:
-    """[lowest, highest] value the trainer's input normalization (the sources' ``x / 255``,
-    ``training.run``) gives the stored uint8 pixels 0 and 255: the range the network sees."""
-    import numpy as np
-
-    from training.run import _images
-
-    pixels = np.array([[[0, 255]]], dtype=np.uint8)  # one 1x2 greyscale image: darkest, brightest
-    x = _images(pixels, (1, 2), torch.device("cpu"))
-    return [float(x.min()), float(x.max())]
 
 
 def _keras_layers(model: nn.Module) -> list[nn.Module]:
@@ -518,6 +544,40 @@ def layer_config(spec: dict[str, Any]) -> Any:
 def as_list(spec: dict[str, Any]) -> list[Any]:
     """The measure ``of`` as a one-item list: a claimed string (a loss, an optimizer) is a list."""
     return [measure(spec["of"])]
+
+
+@statistic("layer_types")
+def layer_types(spec: dict[str, Any]) -> list[str]:
+    """The Keras types of the summary rows ``start`` (default 0) up to ``stop`` (default the
+    end), in order: which layers a model is made of, as a sentence lists them."""
+    rows = _spec_summary(spec).rows[spec.get("start", 0):spec.get("stop")]
+    return [r.type for r in rows]
+
+
+@statistic("output_size")
+def output_size(spec: dict[str, Any]) -> int:
+    """Values per image at one summary row's output: the product of its output shape, or,
+    with ``axis``, that one axis (``-1``: the channels, i.e. the feature maps)."""
+    shape = list(_row(spec).output_shape)
+    if "axis" in spec:
+        return shape[spec["axis"]]
+    size = 1
+    for n in shape:
+        size *= n
+    return size
+
+
+@statistic("normalized_range")
+def normalized_range(spec: dict[str, Any]) -> list[float]:
+    """[lowest, highest] value the trainer's input normalization (the sources' ``x / 255``,
+    ``training.run``) gives the stored uint8 pixels 0 and 255: the range the network sees."""
+    import numpy as np
+
+    from training.run import _images
+
+    pixels = np.array([[[0, 255]]], dtype=np.uint8)  # one 1x2 greyscale image: darkest, brightest
+    x = _images(pixels, (1, 2), torch.device("cpu"))
+    return [float(x.min()), float(x.max())]
 
 
 def _compose_affine(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,6 +25,16 @@ def _counts(verdicts: Sequence[Verdict]) -> list[int]:
     return [sum(v.verdict == name for v in verdicts) for name in VERDICTS]
 
 
+#: Kinds that check the suite's transcription of a source's code (a layer's arguments, a
+#: recipe's settings) against the built model or the run: counted apart in the summary.
+CODE_CHECKS = ("layer", "recipe")
+
+
+def _transcribed(verdicts: Sequence[Verdict]) -> str:
+    code = [v for v in verdicts if v.claim.kind in CODE_CHECKS]
+    return f"{len(code)} ({sum(v.verdict == 'holds' for v in code)} hold)"
+
+
 def summary(verdicts: Sequence[Verdict]) -> str:
     """Claims per source and verdict; the source's own arithmetic counted apart."""
     rows = []
@@ -34,12 +44,14 @@ def summary(verdicts: Sequence[Verdict]) -> str:
         own = [v for v in group if v.claim.kind == "source_arithmetic"]
         source = group[0].claim.source
         own_text = f"{len(own)} ({sum(v.verdict == 'refuted' for v in own)} refuted)" if own else "-"
-        rows.append([f"*{source.title}* ({source.author})", len(measured), *_counts(measured), own_text])
+        rows.append([f"*{source.title}* ({source.author})", len(measured), *_counts(measured),
+                     _transcribed(measured), own_text])
     measured = [v for v in verdicts if v.claim.kind != "source_arithmetic"]
     own = [v for v in verdicts if v.claim.kind == "source_arithmetic"]
-    rows.append(["**all sources**", len(measured), *_counts(measured),
+    rows.append(["**all sources**", len(measured), *_counts(measured), _transcribed(measured),
                  f"{len(own)} ({sum(v.verdict == 'refuted' for v in own)} refuted)"])
-    return tabulate(rows, headers=["source", "claims", *VERDICTS, "source's own arithmetic"],
+    return tabulate(rows, headers=["source", "claims", *VERDICTS, "of which code checks",
+                                   "source's own arithmetic"],
                     tablefmt="github", disable_numparse=True)
 
 
@@ -51,17 +63,19 @@ def _in_percent(v: Verdict) -> bool:
 
 def _claimed(v: Verdict) -> str:
     if not _in_percent(v) or not isinstance(v.claim.claimed, (int, float)):
-        return claimed_text(v.claim)
+        tolerance = v.claim.tolerance.get("abs")
+        return claimed_text(v.claim) + (f" (tolerance {show(tolerance)})" if tolerance else "")
     relation = "" if v.claim.relation == "==" else f"{v.claim.relation} "
     tolerance = v.claim.tolerance.get("abs")
-    return f"{relation}{v.claim.claimed * 100:.4g}%" + (f" ± {tolerance * 100:.2g}" if tolerance else "")
+    text = f"{relation}{v.claim.claimed * 100:.4g}%"
+    return text + (f" (tolerance {tolerance * 100:.2g})" if tolerance else "")
 
 
 def _measured(v: Verdict) -> str:
     m = v.measured
     if isinstance(m, Seeds):
         scale, unit = (100, "%") if _in_percent(v) else (1, "")
-        return f"{m.mean * scale:.4g}{unit} ± {m.std * scale:.2g} ({len(m.values)} seeds)"
+        return f"mean {m.mean * scale:.4g}{unit}, sd {m.std * scale:.2g} ({len(m.values)} seeds)"
     return show(m)
 
 

@@ -13,7 +13,7 @@ and the claimed value can never drift apart.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,8 @@ class Claim:
     marker: str = "fast"
     expect: str = "holds"
     note: str = ""
+    #: The claim file it was loaded from, for messages.
+    file: str = ""
 
 
 def _is_number(x: Any) -> bool:
@@ -197,7 +199,7 @@ def load_file(path: Path) -> list[Claim]:
         claims += listing.claims(raw, source, path, explicit)
     for raw in data.get("unchecked", []):
         _unchecked(raw, source, path)
-    return claims
+    return [replace(c, file=str(path)) for c in claims]
 
 
 @dataclass(frozen=True)

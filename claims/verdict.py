@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from claims import stats
-from claims.measures import Pending, Unmeasurable, measure
+from claims.measures import MeasureError, Pending, Unmeasurable, measure
 from claims.registry import Claim
 from training.metrics import AllOf, Difference, Explained, Ranking, Seeds
 
@@ -164,6 +164,8 @@ def judge(claim: Claim) -> Verdict:
     """Measure the claim and judge it by the rule for its shape."""
     try:
         measured = measure(claim.measure)
+    except MeasureError as error:  # a claim file's mistake: say which file and which claim
+        raise MeasureError(f"{claim.file or claim.source.id}, claim {claim.id!r}: {error}") from None
     except Pending as why:
         return Verdict(claim, PENDING, None, str(why))
     except Unmeasurable as why:
@@ -174,7 +176,11 @@ def judge(claim: Claim) -> Verdict:
             claim.relation in (">", ">=") and decide(claim, value).verdict == HOLDS):
         return Verdict(claim, PENDING, value, f"measured {value}: a capped run's best is a lower "
                        "bound that does not decide this claim; run the full recipe", evidence=files)
-    decision = decide(claim, measured)
+    try:
+        decision = decide(claim, measured)
+    except (TypeError, ValueError) as error:  # a claimed value the measurement cannot be compared with
+        raise MeasureError(f"{claim.file or claim.source.id}, claim {claim.id!r}: cannot compare the "
+                           f"measured {show(value)} with claimed {claimed_text(claim)}: {error}") from None
     measured_text = show(value) if not isinstance(value, (Seeds, Difference, AllOf, Ranking)) else str(value)
     reason = f"measured {measured_text}; claimed {claimed_text(claim)}{_tolerance_text(claim)}"
     if decision.detail:

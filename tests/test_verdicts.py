@@ -62,12 +62,21 @@ def test_a_measured_claims_note_carries_no_figures_beyond_its_quote(subject) -> 
 
 
 # -- the rules ------------------------------------------------------------------------------------
-def test_a_figure_needs_three_seeds_and_then_uses_the_prediction_interval() -> None:
-    assert stats.figure((0.99, 0.991), 0.99, 0).verdict == INCONCLUSIVE
+def test_a_figure_needs_three_seeds_then_is_refuted_by_the_prediction_interval() -> None:
+    assert stats.figure((0.99, 0.991), 0.99, 0.01).verdict == INCONCLUSIVE
     # mean 0.990, sd 0.001, n 3: t(2, 0.975) = 4.303, half-width 4.303 * 0.001 * sqrt(4/3) = 0.00497
-    assert stats.figure((0.989, 0.990, 0.991), 0.9949, 0).verdict == HOLDS
     assert stats.figure((0.989, 0.990, 0.991), 0.9951, 0).verdict == REFUTED
-    assert stats.figure((0.989, 0.990, 0.991), 0.9951, 0.001).verdict == HOLDS
+    assert stats.figure((0.989, 0.990, 0.991), 0.9949, 0).verdict == INCONCLUSIVE
+    assert stats.figure((0.989, 0.990, 0.991), 0.9951, 0.001).verdict == INCONCLUSIVE
+
+
+def test_a_figure_holds_only_when_the_mean_is_within_the_tolerance_at_95_percent() -> None:
+    # |mean - claimed| + t(2, 0.95) * sd / sqrt(3) = 0.0005 + 2.920 * 0.001 / 1.732 = 0.00219
+    assert stats.figure((0.989, 0.990, 0.991), 0.9905, 0.0022).verdict == HOLDS
+    decision = stats.figure((0.989, 0.990, 0.991), 0.9905, 0.0021)
+    assert decision.verdict == INCONCLUSIVE and decision.seeds_needed > 3
+    # three scattered seeds cannot make a figure hold, however wide its prediction interval
+    assert stats.figure((0.97, 0.99, 1.0), 0.99, 0.002).verdict == INCONCLUSIVE
 
 
 def test_a_bound_holds_fails_or_waits_by_its_one_sided_confidence_bound() -> None:
@@ -85,8 +94,8 @@ def test_seeds_needed_is_where_the_bound_would_clear() -> None:
     values = np.array((0.975, 0.980, 0.985, 0.978, 0.982))
     sd, gap = values.std(ddof=1), values.mean() - 0.979
 
-    def half(k):
-        return stats._t(stats.LEVEL, k - 1) * sd / np.sqrt(k)
+    def half(k):  # the one-sided bound's half-width, planned at 80% power
+        return (stats._t(stats.LEVEL, k - 1) + stats._t(stats.POWER, k - 1)) * sd / np.sqrt(k)
     assert half(n) < gap <= half(n - 1)
     assert "seeds would decide" in decision.needs
 
@@ -105,8 +114,20 @@ def test_a_ranking_is_judged_by_bootstrap_over_seeds_and_images() -> None:
     claimed = frozenset({(5, 3), (7, 2)})
     assert stats.ranking(m, claimed).verdict == HOLDS
     assert stats.ranking(m, frozenset({(5, 3), (4, 9)})).verdict == REFUTED
-    m[:, 4, 9] = 50  # a tie with 7->2: the ranking is not stable
-    assert stats.ranking(m, claimed).verdict == INCONCLUSIVE
+    m[:, 4, 9] = 55  # a close third: single runs rank 7->2 second only some of the time
+    decision = stats.ranking(m, claimed)
+    assert decision.verdict == INCONCLUSIVE and 0.05 < stats.ranking_share(m, claimed) < 0.5
+    m[:, 4, 9] = 50  # an exact tie: broken at random, about half the runs
+    assert 0.35 < stats.ranking_share(m, claimed) < 0.65
+
+
+def test_the_rules_refuse_what_they_cannot_judge() -> None:
+    with pytest.raises(ValueError, match="finite"):
+        stats.bound((0.99, float("nan"), 0.98), ">", 0.9)
+    with pytest.raises(ValueError, match="as many values"):
+        stats.difference((0.99, 0.98, 0.97), (0.9,), True, ">", 0)
+    assert stats.difference((0.99,), (0.9, 0.91, 0.92), False, ">", 0).verdict == INCONCLUSIVE
+    assert "no spread" in stats.bound((0.99,), ">", 0.9).needs
 
 
 def _write(tmp_path, monkeypatch, recipe: str, result: dict) -> None:

@@ -325,9 +325,11 @@ def epochs_to_loss_difference(spec: dict[str, Any], load: Callable[[str], Result
 
 @metric("val_loss_rise")
 def val_loss_rise(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
-    """Overfitting: per seed, the final validation loss minus its minimum."""
+    """Overfitting: per seed, the final validation loss minus its minimum, or, with ``from``,
+    minus its value at that epoch (the loss is worse at the end than it was there)."""
     curves, data = _curves(load, spec["recipe"], "val_loss")
-    return _seeds([c[-1] - min(c) for c in curves], data)
+    start = spec.get("from")
+    return _seeds([c[-1] - (min(c) if start is None else c[start - 1]) for c in curves], data)
 
 
 def _at(load: Callable[[str], Result], recipe: str, key: str, epoch: int) -> tuple[list[float], Result]:
