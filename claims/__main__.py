@@ -246,6 +246,34 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     rep.set_defaults(run=_report)
 
 
+def _readme(args: argparse.Namespace) -> int:
+    from claims import readme
+    from claims.verdict import judge
+
+    text = readme.README.read_text(encoding="utf-8")
+    new = readme.rewrite(text, [judge(c) for c in registry()])
+    if args.check:
+        print("README.md is current" if new == text else "README.md's verdict tables are stale: run "
+              "'python -m claims readme'")
+        return 0 if new == text else 1
+    readme.README.write_text(new, encoding="utf-8")
+    print("README.md's verdict tables regenerated" if new != text else "README.md was already current")
+    return 0
+
+
+def _until_decided(args: argparse.Namespace) -> int:
+    """``train --until-decided MAX``: the claims layer plans the seeds, 'train' trains them."""
+    from claims import decide
+
+    if args.recipe or args.all:
+        raise SystemExit("error: --until-decided chooses the recipes itself: name none")
+    passed = [("--device", args.device), ("--threads", args.threads), ("--results", args.results),
+              ("--data-root", args.data_root), ("--time-limit", args.time_limit)]
+    extra = [str(x) for flag, value in passed if value is not None for x in (flag, value)]
+    extra += [flag for flag, on in (("--quiet", args.quiet), ("--no-plots", args.no_plots)) if on]
+    return decide.run(args.until_decided, lambda train_argv: main(["train", *train_argv]), extra)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m claims",
@@ -279,7 +307,16 @@ def main(argv: list[str] | None = None) -> int:
 
     gpu.add(sub)
 
+    readme_parser = sub.add_parser(
+        "readme", help="regenerate the README's verdict tables from the report",
+        description="Rewrite the part of README.md between its 'BEGIN verdicts' and 'END verdicts' "
+                    "markers from the report; --check only says whether it is current (exit 1 if not).")
+    readme_parser.add_argument("--check", action="store_true", help="compare, do not write")
+    readme_parser.set_defaults(run=_readme)
+
     args = parser.parse_args(argv)
+    if getattr(args, "until_decided", None):
+        return _until_decided(args)
     try:
         return args.run(args)
     except (ClaimError, datasets.DatasetError, ResultError, FileNotFoundError, KeyError,

@@ -326,6 +326,10 @@ def add(sub: argparse._SubParsersAction) -> None:
                        help="write over an existing result file instead of adding seeds to it")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--no-plots", action="store_true", help="do not draw plots")
+    train.add_argument("--until-decided", type=positive_int, metavar="MAX",
+                       help="instead of naming recipes: add seeds to the recipes whose claims are "
+                            "inconclusive, as many as would decide them, up to MAX seeds per recipe, "
+                            "then judge again (claims that would need more are listed)")
     train.set_defaults(run=_train)
 
     plot = sub.add_parser("plots", help="draw the plots of existing result files",

@@ -80,15 +80,20 @@ def device_name(device: torch.device) -> str:
 
 def provenance(device: torch.device) -> dict[str, Any]:
     """Who ran what, where and when; the recipe, seeds, data and timings are added by the runner."""
-    import torch
-    import torchvision
+    from importlib.metadata import PackageNotFoundError, version
 
+    import torch
+
+    try:  # read the version without importing torchvision (seconds at start-up)
+        vision = version("torchvision")
+    except PackageNotFoundError:
+        vision = None
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": bool(status) if status is not None else None,
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": vision,
         "cuda": torch.version.cuda if device.type == "cuda" else None,
         "device": device_name(device),
         "python": platform.python_version(),
