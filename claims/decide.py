@@ -3,8 +3,8 @@
 A claim judged ``inconclusive`` says how many seeds would decide it at the observed mean and
 spread. This plans, per recipe, the seeds to add (up to ``MAX`` in all), trains them through
 the ordinary ``train`` command (its locks, checks and merging of new seeds into the result
-file), judges again, and goes on until every such claim is decided or its recipe has ``MAX``
-seeds. Claims that would need more than ``MAX`` are reported, not trained for.
+file) and judges again. Claims that would need more than ``MAX`` are reported, not trained for. The seeds are
+planned once and the claims judged once after them (no optional stopping).
 """
 
 from __future__ import annotations
@@ -67,9 +67,12 @@ def plan(max_seeds: int, claims: Sequence[Claim] | None = None) -> tuple[list[St
 
 
 def run(max_seeds: int, train: Callable[[list[str]], int], extra: Sequence[str] = (),
-        rounds: int = 5, claims: Sequence[Claim] | None = None) -> int:
+        rounds: int = 1, claims: Sequence[Claim] | None = None) -> int:
     """Plan, train (``train`` is the CLI's entry point, given argv), judge again; ``extra``
-    are train options passed along (device, time limit, results directory)."""
+    are train options passed along (device, time limit, results directory). One round by
+    default: the seeds are planned once, at 80% power, and the claims judged once after them,
+    because judging again after every batch of seeds and stopping when a verdict appears
+    would raise the error rate above the stated 5% (optional stopping)."""
     for _ in range(rounds):
         steps, beyond = plan(max_seeds, claims)
         for line in beyond:
