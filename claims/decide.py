@@ -87,5 +87,8 @@ def run(max_seeds: int, train: Callable[[list[str]], int], extra: Sequence[str] 
             status = train([step.recipe, "--seeds", f"{seeds[0]}-{seeds[-1]}", *extra])
             if status != 0:
                 return status
-    print(f"stopped after {rounds} rounds of adding seeds")
+        served = {c for step in steps for c in step.claims}
+        for claim in claims if claims is not None else registry():
+            if claim.id in served:
+                print(f"{claim.id}: {judge(claim).verdict}")
     return 0
