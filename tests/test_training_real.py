@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from claims.registry import registry
-from claims.verdict import HOLDS, judge
+from claims.verdict import INCONCLUSIVE, judge
 from training.run import train_recipe
 
 
@@ -46,14 +46,17 @@ def test_learns_real_mnist_and_resumes(tmp_path) -> None:
 @pytest.mark.slow
 @pytest.mark.data
 def test_cpu_verifies_the_3090_parameter_network_above_99(tmp_path, monkeypatch) -> None:
-    """The claim 'mnist-10k.a3.above-99' judged for real on the CPU: the post's full recipe
+    """The claim 'mnist-10k.a3.above-99' measured for real on the CPU: the post's full recipe
     (40 epochs, early stopping, ReduceLROnPlateau) on the full MNIST, one seed (about 4-5
-    minutes on 2 cores; the committed results/mnist_approach3.json has three)."""
+    minutes on 2 cores; the committed results/mnist_approach3.json has three). One seed
+    reaches the figure, but a bound over seeds needs two or more: the verdict says so."""
     arrays = _mnist()
     monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
     result = train_recipe("mnist_approach3", seeds=[0], arrays=arrays, progress=False,
                           device=torch.device("cpu"))
     assert result["epochs_cap"] is None and result["limit"] is None
     verdict = judge(_claim("mnist-10k.a3.above-99"))
-    assert verdict.verdict == HOLDS, verdict.reason
+    assert max(result["points"][0]["epochs"][e]["test_accuracy"][0]
+               for e in range(len(result["points"][0]["epochs"]))) > 0.99
+    assert verdict.verdict == INCONCLUSIVE and "train more seeds" in verdict.reason, verdict.reason
     assert "mnist_approach3.json" in verdict.reason  # the verdict names the result file it read
