@@ -56,8 +56,7 @@ class Row:
 
     @property
     def as_expected(self) -> bool:
-        """Only decided verdicts are held to the registry's expectation."""
-        return self.verdict not in DECIDED or self.verdict == self.claim.expect
+        return self.claim.as_expected(self.verdict)
 
     @property
     def apart(self) -> bool:

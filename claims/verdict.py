@@ -39,8 +39,7 @@ class Verdict:
 
     @property
     def as_expected(self) -> bool:
-        """Only decided verdicts are held to the registry's expectation."""
-        return self.verdict not in DECIDED or self.verdict == self.claim.expect
+        return self.claim.as_expected(self.verdict)
 
 
 def slack(claim: Claim, claimed: float) -> float:
