@@ -457,19 +457,10 @@ def _field(table: dict[str, Any], field: str, name: str) -> Any:
     return value
 
 
-@cache
-def _recipes_as_of(stamp: tuple[tuple[str, int], ...]) -> dict[str, dict[str, Any]]:
+def _recipes() -> dict[str, dict[str, Any]]:
     from claims.registry import recipes
 
     return recipes()
-
-
-def _recipes() -> dict[str, dict[str, Any]]:
-    """The registry's recipes, parsed once per state of the claim files (a listing's hundred
-    settings would otherwise parse every file a hundred times)."""
-    from claims.registry import DATA_DIR
-
-    return _recipes_as_of(tuple((p.name, p.stat().st_mtime_ns) for p in sorted(DATA_DIR.glob("*.toml"))))
 
 
 @statistic("recipe_data")
@@ -644,11 +635,11 @@ def affine_residual(spec: dict[str, Any]) -> float:
     path is composed too) in float64 and eval mode; its Dense layers are composed into one map
     ``W x + b`` of the input's pixels (``_compose_affine``: weights only, no activation); the
     result is the largest absolute difference between the network's logits and the map's over
-    ``inputs`` (default 64) random images with pixels uniform in [0, 1]. Rounding alone leaves
+    ``inputs`` (default 16) random images with pixels uniform in [0, 1]. Rounding alone leaves
     about 1e-12: the network is that affine map, i.e. a multinomial logistic regression on the
     pixels. An activation that acts between the layers (ReLU) leaves a difference of the size of
     the logits themselves."""
-    return _affine_residual(spec["model"], _options(spec), spec.get("seed", 0), spec.get("inputs", 64))
+    return _affine_residual(spec["model"], _options(spec), spec.get("seed", 0), spec.get("inputs", 16))
 
 
 @cache
@@ -661,8 +652,9 @@ def _prepared_shape(dataset: str, split: str, array: str) -> list[int]:
     data = datasets.load(dataset)
     images, labels = getattr(data, f"{split}_images"), getattr(data, f"{split}_labels")
     if array == "images":  # what the trainer feeds: x / 255 with a channel axis, shown channels-last
-        n, c, h, w = _images(images, tuple(images.shape[1:3]), torch.device("cpu")).shape
-        return [n, h, w, c]
+        # the trainer's transform maps each image alone: one image gives the shape of all
+        _, c, h, w = _images(images[:1], tuple(images.shape[1:3]), torch.device("cpu")).shape
+        return [len(images), h, w, c]
     classes = np.unique(data.test_labels).shape[0]  # num_classes = np.unique(y_test).shape[0]
     prepared = {"labels": labels,
                 "labels_expanded": np.expand_dims(labels, axis=1),

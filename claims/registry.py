@@ -20,7 +20,7 @@ from typing import Any
 
 import tomllib
 
-DATA_DIR = Path(__file__).parent / "data"
+from training.recipes import DATA_DIR, RecipeError, read_toml, recipe_tables
 
 KINDS = ("parameter_count", "output_shape", "ratio", "arithmetic", "source_arithmetic", "dataset",
          "recipe", "accuracy", "comparison", "pruning", "external", "layer")
@@ -177,7 +177,7 @@ def _summary_claims(raw: dict[str, Any], source: Source, path: Path) -> list[Cla
 
 def load_file(path: Path) -> list[Claim]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = read_toml(path)
     except tomllib.TOMLDecodeError as error:
         raise ClaimError(path, None, f"not valid TOML: {error}") from None
     raw_source = data.get("source")
@@ -227,7 +227,7 @@ def unchecked(directory: Path = DATA_DIR) -> list[Unchecked]:
     """Every source's statements that are left unchecked on purpose, each with its reason."""
     out = []
     for path in sorted(directory.glob("*.toml")):
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = read_toml(path)
         raw_source = data["source"]
         source = Source(**{k: raw_source[k] for k in ("id", "title", "author", "venue", "dataset")})
         out += [_unchecked(raw, source, path) for raw in data.get("unchecked", [])]
@@ -254,28 +254,11 @@ def load(directory: Path = DATA_DIR) -> list[Claim]:
 
 
 def recipes(directory: Path = DATA_DIR) -> dict[str, dict[str, Any]]:
-    """The training recipes the sources give, by name (run by the training machinery)."""
-    out: dict[str, dict[str, Any]] = {}
-    for path in sorted(directory.glob("*.toml")):
-        for name, recipe in tomllib.loads(path.read_text(encoding="utf-8")).get("recipes", {}).items():
-            if name in out:
-                raise ClaimError(path, None, f"recipe {name!r} is defined twice")
-            out[name] = {"source_file": path.name, **recipe}
-    return {name: _resolve(name, out, ()) for name in out}
-
-
-def _resolve(name: str, tables: dict[str, dict[str, Any]], seen: tuple[str, ...]) -> dict[str, Any]:
-    """A recipe with ``base = "OTHER"`` is OTHER's table with its own keys on top: the
-    sources vary one or two settings between runs, and the tables say only that."""
-    table = tables[name]
-    if "base" not in table:
-        return table
-    base = table["base"]
-    if base not in tables or base in seen or base == name:
-        problem = "a cycle" if base in (*seen, name) else "an unknown recipe"
-        raise ClaimError(table["source_file"], None, f"recipe {name!r}: base {base!r} is {problem}")
-    own = {k: v for k, v in table.items() if k != "base"}
-    return {**_resolve(base, tables, (*seen, name)), **own}
+    """The training recipes the sources give, by name (training.recipes reads them)."""
+    try:
+        return recipe_tables(directory)
+    except RecipeError as error:
+        raise ClaimError(directory, None, str(error)) from None
 
 
 @cache

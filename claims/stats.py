@@ -3,7 +3,8 @@
 Every training result is a sample: a few seeds of a run whose outcome varies with the
 initialisation, the data order and the Dropout masks. Each rule says ``holds``, ``refuted``
 or, when the seeds cannot tell, ``inconclusive`` with roughly how many seeds would decide.
-All intervals are at ``LEVEL`` (95%), from Student's t (scipy.stats):
+All intervals are at ``LEVEL`` (95%), from Student's t (scipy.special's ``stdtrit``, the
+inverse that ``scipy.stats.t.ppf`` calls, without the second it takes to import scipy.stats):
 
 - a **figure** the source reports from its one run ("best test accuracy of 99.24%"): refuted
   when it lies outside the 95% *prediction interval* of one more run, ``mean ± t(n-1) · s ·
@@ -34,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as st
+from scipy import special
 
 LEVEL = 0.95
 MIN_SEEDS_FIGURE = 3
@@ -78,7 +79,7 @@ def _mean_sd(values: Sequence[float]) -> tuple[float, float, int]:
 
 
 def _t(q: float, df: float) -> float:
-    return float(st.t.ppf(q, df))
+    return float(special.stdtrit(df, q))
 
 
 def _pct(x: float, scale: float) -> str:
@@ -111,7 +112,7 @@ def figure(values: Sequence[float], claimed: float, slack: float, scale: float =
     if gap < slack:  # the equivalence bound would clear with more seeds
         return Decision(INCONCLUSIVE, rule, detail, _seeds_to_clear(slack - gap, sd, n))
     # outside the tolerance but inside the interval: only a narrower interval could refute it
-    z = float(st.norm.ppf(0.5 + LEVEL / 2))
+    z = float(special.ndtri(0.5 + LEVEL / 2))
     if gap - slack <= z * sd:
         return Decision(INCONCLUSIVE, rule, detail, undecidable=(
             "no number of seeds would decide it at this mean and spread: the claimed value is outside "

