@@ -6,16 +6,26 @@ the shape its statistic returns, centred on the claimed value) and copies of it 
 just past the tolerance both ways, booleans flipped, lists changed, seeds and differences
 shifted along a ladder of steps, a ranking with the claimed errors made rare and frequent.
 The claim can fail when some copy is refuted and some copy holds.
+
+A training claim is also judged against altered copies of its result files
+(``file_reachable``): the same metric code reads them, so a verdict that does not depend on
+what the files hold is caught even where the measurement's shape looks right. Each copy
+changes one run (one recipe, one grid point or pruning iteration, or all of a file's points)
+and nothing else: its curves moved up or down, tilted over the epochs, flattened or made
+jumpier, cut short, its test evaluations thinned, its claimed confusions made rare or common.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
 from claims.measures import Pending, Unmeasurable, measure
 from claims.registry import Claim
 from claims.verdict import decide, slack
+from training import metrics
 from training.metrics import SHAPES, AllOf, Difference, Explained, Ranking, Seeds
 
 #: Shifts tried, in units of the measurement's scale, both ways.
@@ -127,3 +137,166 @@ def reachable(claim: Claim) -> set[str]:
         return set()
     return {decide(claim, v).verdict for v in perturbed(claim, value)}
 
+
+
+# -- altered copies of the result files ------------------------------------------------------------
+#: Logged keys where higher is better, and where lower is; each alteration moves both kinds the
+#: same way (a better run has a higher accuracy and a lower loss).
+UP_KEYS = ("accuracy", "val_accuracy", "test_accuracy")
+DOWN_KEYS = ("loss", "val_loss", "test_loss")
+LEVELS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
+Alteration = Callable[[dict[str, Any]], None]  # changes one point of a result in place
+
+
+def _curves(point: dict[str, Any], change: Callable[[list[float], int], list[float]],
+            only: str = "") -> None:
+    """Apply ``change(curve, direction)`` to each seed's epoch curve of each logged key
+    (direction +1 for accuracies, -1 for losses), and to the final test figures; with
+    ``only`` (``val_`` or ``test_``), to that set's curves alone."""
+    epochs = point["epochs"]
+    for key, direction in [(k, 1) for k in UP_KEYS] + [(k, -1) for k in DOWN_KEYS]:
+        if not epochs or key not in epochs[0] or not key.startswith(only):
+            continue
+        for s in range(len(epochs[0][key])):
+            alive = [i for i, e in enumerate(epochs) if not math.isnan(e[key][s])]
+            new = change([epochs[i][key][s] for i in alive], direction)
+            for i, v in zip(alive, new, strict=True):
+                epochs[i][key][s] = v
+    final = point.get("final", {}) if only in ("", "test_") else {}
+    for key, direction in (("accuracy", 1), ("loss", -1)):
+        if key in final:
+            final[key] = [change([v], direction)[0] for v in final[key]]
+
+
+def _level(d: float, only: str = "") -> Alteration:
+    return lambda p: _curves(p, lambda c, k: [v + k * d for v in c], only)
+
+
+def _lr_power(power: float) -> Alteration:
+    """Each seed's learning rate ``lr0 * (lr / lr0) ** power``: 0 never cuts it, 2 squares
+    every cut (a halving becomes a quartering)."""
+    def alter(point: dict[str, Any]) -> None:
+        epochs = point["epochs"]
+        if not epochs or "lr" not in epochs[0]:
+            return
+        first = list(epochs[0]["lr"])
+        for e in epochs:
+            e["lr"] = [v if math.isnan(v) else f * (v / f) ** power
+                       for v, f in zip(e["lr"], first, strict=True)]
+    return alter
+
+
+def _tilt(t: float) -> Alteration:
+    """Later epochs better by ``t`` overall (or worse, t < 0): moves where a curve peaks and when
+    it crosses a threshold."""
+    def change(c: list[float], k: int) -> list[float]:
+        n = max(len(c) - 1, 1)
+        return [v + k * t * (i / n - 0.5) for i, v in enumerate(c)]
+    return lambda p: _curves(p, change)
+
+
+def _swing(factor: float) -> Alteration:
+    """Each curve's wiggles around its own trend line scaled by ``factor`` (0 flattens them)."""
+    def change(c: list[float], _k: int) -> list[float]:
+        if len(c) < 3:
+            return c
+        n = len(c) - 1
+        trend = [c[0] + (c[-1] - c[0]) * i / n for i in range(len(c))]
+        return [t + factor * (v - t) for v, t in zip(c, trend, strict=True)]
+    return lambda p: _curves(p, change)
+
+
+def _cut(keep: float) -> Alteration:
+    """Every seed stopped after the first ``keep`` share of its epochs (at least two)."""
+    def alter(point: dict[str, Any]) -> None:
+        epochs = point["epochs"]
+        stop = max(2, int(len(epochs) * keep))
+        for e in epochs[stop:]:
+            for key, values in e.items():
+                e[key] = [math.nan] * len(values)
+    return alter
+
+
+def _thin(point: dict[str, Any]) -> None:
+    """The test set evaluated after every second epoch only."""
+    for e in point["epochs"][1::2]:
+        for key in ("test_accuracy", "test_loss"):
+            if key in e:
+                e[key] = [math.nan] * len(e[key])
+
+
+def _confusions(claim: Claim, count: int) -> Alteration:
+    claimed = claim.claimed if isinstance(claim.claimed, list) else []
+    cells = [tuple(int(x) for x in c.split("->")) for c in claimed if isinstance(c, str) and "->" in c]
+
+    def alter(point: dict[str, Any]) -> None:
+        for matrix in point.get("final", {}).get("confusion", []):
+            for i, j in cells:
+                matrix[i][j] = count
+    return alter
+
+
+def alterations(claim: Claim) -> Iterator[tuple[str, Alteration]]:
+    for d in LEVELS:
+        yield f"curves {d:+g}", _level(d)
+        yield f"curves {-d:+g}", _level(-d)
+    for only in ("val_", "test_"):
+        for d in (0.01, 0.1, 0.3):
+            yield f"{only}curves {d:+g}", _level(d, only)
+            yield f"{only}curves {-d:+g}", _level(-d, only)
+    for t in (0.01, 0.1, 0.5):
+        yield f"tilted {t:+g}", _tilt(t)
+        yield f"tilted {-t:+g}", _tilt(-t)
+    yield "wiggles flattened", _swing(0.0)
+    yield "wiggles x4", _swing(4.0)
+    yield "cut to a third", _cut(1 / 3)
+    yield "test every second epoch", _thin
+    yield "learning rate never cut", _lr_power(0.0)
+    yield "learning rate cuts squared", _lr_power(2.0)
+    yield "claimed confusions absent", _confusions(claim, 0)
+    yield "claimed confusions common", _confusions(claim, 10_000)
+
+
+def _copy(point: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a result's point deep enough for the alterations (its curves, its final test
+    figures and confusion matrices); ``copy.deepcopy`` took most of this test's time."""
+    final = point.get("final", {})
+    return {**point, "epochs": [{k: list(v) for k, v in e.items()} for e in point["epochs"]],
+            "final": {k: [[list(row) for row in m] for m in v] if k == "confusion" else list(v)
+                      for k, v in final.items()}}
+
+
+def _targets(result: dict[str, Any]) -> Iterator[tuple[str, list[int]]]:
+    points = range(len(result["points"]))
+    yield "every point", list(points)
+    if len(points) > 1:
+        for i in points:
+            yield f"point {i}", [i]
+
+
+def file_reachable(claim: Claim) -> dict[str, str]:
+    """The verdicts ``claim``'s rule gives over altered copies of the result files it reads,
+    each alteration (one run of one file changed) by the verdict it led to. Empty when the
+    files are not all there."""
+    from training.run import needed_recipes
+
+    read = metrics.loader()
+    try:
+        originals = {name: read(name) for name in needed_recipes(claim.measure)}
+    except (metrics.NotRun, metrics.CappedRun):
+        return {}
+    out: dict[str, str] = {}
+    for recipe, original in originals.items():
+        for where, indices in _targets(original):
+            for how, alter in alterations(claim):
+                points = [_copy(p) if i in indices else p for i, p in enumerate(original["points"])]
+                changed = {**original, "points": points}
+                for i in indices:
+                    alter(points[i])
+                files = {**originals, recipe: changed}
+                try:
+                    value = metrics.compute(claim.measure, load=files.__getitem__)
+                except (ValueError, IndexError, ArithmeticError, KeyError):
+                    continue  # this copy is not a run the metric can read (too short, say)
+                out[f"{recipe}, {where}: {how}"] = decide(claim, value).verdict
+    return out

@@ -150,10 +150,15 @@ def loader(directory: Path | None = None, *, allow_capped: bool = False) -> Call
     return load
 
 
-def compute(spec: dict[str, Any], directory: Path | None = None) -> Any:
+def compute(spec: dict[str, Any], directory: Path | None = None,
+            load: Callable[[str], Result] | None = None) -> Any:
+    """The metric ``spec`` names, over the result files under ``directory`` (or what ``load``
+    gives for a recipe: claims.perturb hands it altered copies)."""
     name = spec["metric"]
     if name not in METRICS:
         raise KeyError(f"unknown training metric {name!r}; valid: {', '.join(sorted(METRICS))}")
+    if load is not None:
+        return METRICS[name](spec, load)
     try:
         return METRICS[name](spec, loader(directory))
     except CappedRun:

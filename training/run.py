@@ -318,7 +318,7 @@ def _bar(recipe: Recipe, group: list[int], points: int, n: int, progress: bool, 
 def needed_recipes(spec: dict[str, Any]) -> list[str]:
     """The recipes whose results a training claim reads, dependencies (``best_of``) first."""
     named: list[str] = []
-    for key in ("recipe", "versus", "also"):
+    for key in ("recipe", "versus", "also", "recipes"):
         value = spec.get(key)
         if isinstance(value, str):
             named.append(value)
