@@ -127,7 +127,7 @@ def figure(values: Sequence[float], claimed: float, slack: float, scale: float =
 POWER = 0.80
 
 
-def _seeds_to_clear(gap: float, sd: float, n: int, welch: bool = False) -> int | None:
+def _seeds_to_clear(gap: float, sd: float, n: int, welch: bool = False, level: float = LEVEL) -> int | None:
     """Smallest n (per group) at which a one-sided bound would clear ``gap`` with 80% power
     if the true effect were the observed one: (t_level + t_power) * sd / sqrt(n) < gap."""
     if gap <= 0:
@@ -137,18 +137,18 @@ def _seeds_to_clear(gap: float, sd: float, n: int, welch: bool = False) -> int |
     k = max(n, 2)
     while k <= MAX_SEEDS:
         df = 2 * k - 2 if welch else k - 1
-        if (_t(LEVEL, df) + _t(POWER, df)) * sd / math.sqrt(k) < gap:
+        if (_t(level, df) + _t(POWER, df)) * sd / math.sqrt(k) < gap:
             return k
         k = k + 1 if k < 100 else int(k * 1.1)
     return MAX_SEEDS + 1
 
 
 def _bound(mean: float, se: float, df: float, relation: str, threshold: float, scale: float,
-           what: str) -> tuple[str, str]:
+           what: str, level: float = LEVEL) -> tuple[str, str]:
     """One-sided bounds of ``mean`` against ``relation threshold``: (verdict, numbers)."""
     if df < 1:
         return INCONCLUSIVE, f"{what} {_pct(mean, scale)} from one seed: no interval"
-    t = _t(LEVEL, df)
+    t = _t(level, df)
     low, high = mean - t * se, mean + t * se
     if relation in _ABOVE:
         yes = low > threshold or (relation == ">=" and low >= threshold)
@@ -157,7 +157,7 @@ def _bound(mean: float, se: float, df: float, relation: str, threshold: float, s
         yes = high < threshold or (relation == "<=" and high <= threshold)
         no = low > threshold or (relation == "<" and low >= threshold)
     verdict = HOLDS if yes else REFUTED if no else INCONCLUSIVE
-    return verdict, (f"{what} {_pct(mean, scale)}, one-sided {LEVEL:.0%} bounds "
+    return verdict, (f"{what} {_pct(mean, scale)}, one-sided {level * 100:.4g}% bounds "
                      f"[{_pct(low, scale)}, {_pct(high, scale)}] against {relation} {_pct(threshold, scale)}")
 
 
@@ -203,9 +203,15 @@ def within(values: Sequence[float], low: float, high: float, slack_low: float = 
 
 
 def difference(a: Sequence[float], b: Sequence[float], paired: bool, relation: str, claimed: float,
-               slack: float = 0.0, scale: float = 1.0) -> Decision:
-    """The mean of ``a - b`` against ``relation claimed``: paired by seed, else Welch."""
+               slack: float = 0.0, scale: float = 1.0, candidates: int = 1) -> Decision:
+    """The mean of ``a - b`` against ``relation claimed``: paired by seed, else Welch. Where the
+    compared runs were picked among ``candidates`` configurations on these same runs (the best
+    point of a grid), the bound is Bonferroni's, at 1 - (1 - LEVEL) / candidates: picking the
+    best of many on the runs that then judge it favours it by chance alone."""
     threshold = _shift(relation, claimed, slack)
+    if candidates < 1:
+        raise ValueError(f"candidates must be at least 1, got {candidates}")
+    level = 1 - (1 - LEVEL) / candidates
     if paired and len(a) != len(b):
         raise ValueError(f"a paired comparison needs as many values on each side, got {len(a)} and {len(b)}")
     if min(len(a), len(b)) < 2:
@@ -225,12 +231,15 @@ def difference(a: Sequence[float], b: Sequence[float], paired: bool, relation: s
         df = num / den if den > 0 else na + nb - 2
         sd, welch = math.sqrt((sa**2 + sb**2) / 2), True
         method = "Welch, unpaired"
+    picked = (f", picked among {candidates} configurations on the same runs (Bonferroni: "
+              f"{level * 100:.4g}%)" if candidates > 1 else "")
     rule = (f"comparison: a one-sided {LEVEL:.0%} confidence bound of the mean difference "
-            f"({method}, Student's t) must clear it")
-    verdict, detail = _bound(mean, se, df, relation, threshold, scale, "difference")
+            f"({method}, Student's t{picked}) must clear it")
+    verdict, detail = _bound(mean, se, df, relation, threshold, scale, "difference", level)
     needed = None
     if verdict == INCONCLUSIVE:
-        needed = _seeds_to_clear(abs(mean - threshold), sd * (math.sqrt(2) if welch else 1), n, welch)
+        needed = _seeds_to_clear(abs(mean - threshold), sd * (math.sqrt(2) if welch else 1), n, welch,
+                                 level)
         needed = None if needed is None else max(needed, 2)  # one seed gives no interval
     return Decision(verdict, rule, detail, needed)
 

@@ -107,7 +107,7 @@ def decide(claim: Claim, measured: Any) -> stats.Decision:
             raise ValueError(f"claim {claim.id}: a comparison needs relation >, >=, < or <=, "
                              f"not {claim.relation!r}")
         return stats.difference(measured.a, measured.b, measured.paired, claim.relation, claim.claimed,
-                                slack(claim, claim.claimed))
+                                slack(claim, claim.claimed), candidates=measured.candidates)
     if isinstance(measured, AllOf):
         return _combine([decide(claim, item) for item in measured.items])
     if isinstance(measured, Ranking):

@@ -306,3 +306,31 @@ def test_stabilizes_counts_only_the_falls_of_the_test_accuracy(tmp_path, monkeyp
     assert judge(claim).verdict == HOLDS
     _curves_run(tmp_path, monkeypatch, "mnist_approach3_no_reduce_lr", [rising] * 3)
     assert judge(claim).verdict == REFUTED
+
+
+# -- comparisons of a grid's best point ---------------------------------------------------------
+def test_a_grid_best_difference_says_how_many_configurations_it_was_picked_among() -> None:
+    def run(file: str, points: list[list[float]]) -> dict:
+        return {"_file": file, "seeds": [0, 1, 2],
+                "points": [{"final": {"accuracy": values}} for values in points]}
+    files = {"grid": run("grid.json", [[0.990, 0.991, 0.989], [0.993, 0.994, 0.992]] * 3),
+             "one": run("one.json", [[0.990, 0.990, 0.991]])}
+    spec = {"metric": "best_grid_test_accuracy_difference", "recipe": "grid", "versus": "one"}
+    measured = metrics.compute(spec, load=files.__getitem__)
+    assert measured.candidates == 6 and measured.a == (0.993, 0.994, 0.992) and measured.paired
+    assert "picked among 6 configurations" in str(measured)
+
+
+def test_picking_the_best_of_many_on_the_judging_runs_widens_the_bound() -> None:
+    a, b = [0.9915, 0.9925, 0.9920], [0.9900, 0.9905, 0.9910]
+    alone = stats.difference(a, b, True, ">", 0.0)
+    picked = stats.difference(a, b, True, ">", 0.0, candidates=36)
+    assert alone.verdict == HOLDS and picked.verdict == INCONCLUSIVE
+    assert "Bonferroni: 99.86%" in picked.rule and "99.86% bounds" in picked.detail
+    close = [0.9912, 0.9904, 0.9921]  # inconclusive either way: the correction asks for more seeds
+    assert stats.difference(a, close, True, ">", 0.0, candidates=36).seeds_needed > \
+        stats.difference(a, close, True, ">", 0.0).seeds_needed
+    far = stats.difference([0.999, 0.9991, 0.9989], b, True, ">", 0.0, candidates=36)
+    assert far.verdict == HOLDS  # a gap far outside the noise survives the correction
+    with pytest.raises(ValueError, match="candidates"):
+        stats.difference(a, b, True, ">", 0.0, candidates=0)

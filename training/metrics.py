@@ -65,12 +65,16 @@ class Difference:
     paired: bool
     what: str
     files: tuple[str, ...] = ()
+    #: How many configurations the compared runs were picked among, on these same runs (the
+    #: product of the grid sizes where a side is a grid's best point); the rule corrects for it.
+    candidates: int = 1
 
     def __str__(self) -> str:
         mean = statistics.fmean(self.a) - statistics.fmean(self.b)
         pairing = "paired by seed" if self.paired else "unpaired"
+        picked = f"; picked among {self.candidates} configurations" if self.candidates > 1 else ""
         return (f"{self.what}: mean difference {mean:.4g} ({pairing}; "
-                f"{_values(self.a)} against {_values(self.b)})")
+                f"{_values(self.a)} against {_values(self.b)}{picked})")
 
 
 @dataclass(frozen=True)
@@ -243,19 +247,23 @@ def best_grid_test_accuracy(spec: dict[str, Any], load: Callable[[str], Result])
     return _grid_best(load(spec["recipe"]))[1]
 
 
-def _difference(what: str, mine: list[float], theirs: list[float], data: Result, other: Result) -> Difference:
+def _difference(what: str, mine: list[float], theirs: list[float], data: Result, other: Result,
+                candidates: int = 1) -> Difference:
     """Paired by seed when both runs trained the same seeds (the same initialisations and orders)."""
     paired = data.get("seeds") is not None and data.get("seeds") == other.get("seeds")
     return Difference(tuple(map(float, mine)), tuple(map(float, theirs)), paired, what,
-                      (data["_file"], other["_file"]))
+                      (data["_file"], other["_file"]), candidates)
 
 
 @metric("best_grid_test_accuracy_difference", shape="difference")
 def best_grid_test_accuracy_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> Difference:
-    """Final test accuracy of one grid's best point minus another grid's best point."""
+    """Final test accuracy of one grid's best point minus another grid's best point (a recipe
+    of one point is its own best). Each best point is picked on the runs that are then
+    compared, so the difference carries how many pairs of points it was picked among."""
     data, other = load(spec["recipe"]), load(spec["versus"])
     return _difference(f"best point of {spec['recipe']} - best point of {spec['versus']}, test accuracy",
-                       list(_grid_best(data)[1].values), list(_grid_best(other)[1].values), data, other)
+                       list(_grid_best(data)[1].values), list(_grid_best(other)[1].values), data, other,
+                       len(data["points"]) * len(other["points"]))
 
 
 @metric("grid_knee", shape="value")
