@@ -261,6 +261,14 @@ def _readme(args: argparse.Namespace) -> int:
     return 0
 
 
+def _draw(result: dict, directory: Path | None) -> list[Path]:
+    """``train`` and ``plots`` draw through the claims layer: it names the networks and their
+    claims on the figures (imported when a figure is drawn: it measures the claims)."""
+    from claims import figures
+
+    return figures.draw(result, directory)
+
+
 def _until_decided(args: argparse.Namespace) -> int:
     """``train --until-decided MAX``: the claims layer plans the seeds, 'train' trains them."""
     from claims import decide
@@ -302,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     lst.set_defaults(run=_models)
 
     _add_data(sub)
-    training_cli.add(sub)
+    training_cli.add(sub, draw=_draw)
     from claims import gpu  # imports torch only when the command runs
 
     gpu.add(sub)

