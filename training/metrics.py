@@ -14,6 +14,7 @@ import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -142,8 +143,7 @@ def loader(directory: Path | None = None, *, allow_capped: bool = False) -> Call
         if not path.exists():
             raise NotRun(f"needs a training result, {path.parent.name}/{path.name}: run "
                          f"'python -m claims train {recipe}' (add --device cpu to train without a GPU)")
-        data = results.read(path)
-        data["_file"] = f"{path.parent.name}/{path.name}"
+        data = {**_read(path), "_file": f"{path.parent.name}/{path.name}"}
         if data.get("epochs_cap") and not allow_capped:
             raise CappedRun(f"needs a full run: {data['_file']} is capped at {data['epochs_cap']} of the "
                             f"recipe's {data['recipe_table']['epochs']} epochs")
@@ -152,6 +152,18 @@ def loader(directory: Path | None = None, *, allow_capped: bool = False) -> Call
                             f"{data['limit']}-image subset")
         return data
     return load
+
+
+def _read(path: Path) -> Result:
+    """A result file, parsed once per process per state of the file (a report reads each a
+    dozen times); shared between callers, which read it and never change it."""
+    st = path.stat()
+    return _read_as_of(str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+@lru_cache(maxsize=64)
+def _read_as_of(path: str, *_stamp: int) -> Result:
+    return results.read(Path(path))
 
 
 def compute(spec: dict[str, Any], directory: Path | None = None,
