@@ -507,3 +507,24 @@ def test_import_models_leaves_torchvision_unimported():
             "models.build('alexnet'); assert 'torchvision' in sys.modules")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.fast
+def test_the_papers_alexnet_takes_only_227_to_230_pixels_and_counts_the_same_on_each() -> None:
+    """What fashion.alexnet.connections' note says of the input size: the 9,216-input first
+    fully connected layer admits 227 to 230 pixels alone (224 ends at 5 x 5 maps), and the
+    multiply-accumulates are the same on each."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = models.build("alexnet_paper").to("meta").eval()
+
+    def macs(size: int) -> int:
+        with FlopCounterMode(display=False) as counter:
+            model(torch.empty(1, 3, size, size, device="meta"))
+        return counter.get_total_flops() // 2
+    counts = {size: macs(size) for size in range(227, 231)}
+    assert len(set(counts.values())) == 1 and 7.2e8 < counts[227] < 7.3e8
+    for size in (224, 226):
+        with pytest.raises(RuntimeError):
+            macs(size)
+    assert macs(231) != counts[227]
