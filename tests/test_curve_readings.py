@@ -111,3 +111,16 @@ def test_recipe_fields_read_into_tables() -> None:
     assert measure({**spec, "field": "options.dense"}) == [60, 42]
     with pytest.raises(MeasureError, match="no field"):
         measure({**spec, "field": "options.nothing"})
+
+
+def test_accuracy_drop_per_iteration_judges_each_step_not_the_telescoped_mean() -> None:
+    """(b0 - b1 + b1 - b2) / 2 is (b0 - b2) / 2: a mean over the steps would never look at
+    iteration 1. Each step is its own part: a rise between 1 and 2 shows there."""
+    def point(*best: float) -> dict:
+        return {"epochs": [{"test_accuracy": [b - 0.01 for b in best]}, {"test_accuracy": list(best)}]}
+    data = {"_file": "lottery.json", "points": [point(0.993, 0.994), point(0.992, 0.993),
+                                                 point(0.9925, 0.991)]}
+    measured = metrics.compute({"metric": "accuracy_drop_per_iteration", "recipe": "lottery"},
+                               load={"lottery": data}.__getitem__)
+    first, second = measured.items
+    assert first.values == pytest.approx((0.001, 0.001)) and second.values == pytest.approx((-0.0005, 0.002))

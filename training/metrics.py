@@ -387,12 +387,15 @@ def best_test_accuracy_at_iteration(spec: dict[str, Any], load: Callable[[str], 
     return _seeds(_iteration_best(data["points"][spec["iteration"]]), data)
 
 
-@metric("accuracy_drop_per_iteration")
-def accuracy_drop_per_iteration(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
-    """Per seed, the mean fall of the best test accuracy from one iteration to the next."""
+@metric("accuracy_drop_per_iteration", shape="all_of")
+def accuracy_drop_per_iteration(spec: dict[str, Any], load: Callable[[str], Result]) -> AllOf:
+    """Per seed, the fall of the best test accuracy from each iteration to the next, one part
+    per step ("at each iteration"): their mean over the steps would telescope to the first
+    minus the last and leave the iterations between unjudged."""
     data = load(spec["recipe"])
     best = np.array([_iteration_best(p) for p in data["points"]])  # (iterations, seeds)
-    return _seeds(list((best[:-1] - best[1:]).mean(0)), data)
+    return AllOf(tuple(Seeds(tuple(float(v) for v in best[k] - best[k + 1]), (data["_file"],))
+                       for k in range(len(best) - 1)))
 
 
 @metric("min_best_test_accuracy_over_iterations")
