@@ -4,16 +4,20 @@ A claim judged ``inconclusive`` says how many seeds would decide it at the obser
 spread. This plans, per recipe, the seeds to add (up to ``MAX`` in all), trains them through
 the ordinary ``train`` command (its locks, checks and merging of new seeds into the result
 file) and judges again. Claims that would need more than ``MAX`` are reported, not trained for. The seeds are
-planned once and the claims judged once after them (no optional stopping).
+planned once and the claims judged once after them; that judgement is a second look at the
+claim, made at Bonferroni's level over the looks (``training.metrics.looks``), and the seeds
+are planned for that level.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from claims.registry import Claim, registry
 from claims.verdict import INCONCLUSIVE, decide, judge
+from training.metrics import AllOf, Difference, Explained, Ranking, Seeds
 
 
 @dataclass
@@ -38,6 +42,17 @@ def _seeds_of(recipe: str) -> list[int]:
     return list(results.read(path).get("seeds") or []) if path.exists() else []
 
 
+def next_look(measured: Any) -> Any:
+    """``measured`` as the judgement after the planned seeds will see it: one look more."""
+    if isinstance(measured, Explained):
+        return replace(measured, value=next_look(measured.value))
+    if isinstance(measured, AllOf):
+        return AllOf(tuple(next_look(item) for item in measured.items))
+    if isinstance(measured, (Seeds, Difference, Ranking)):
+        return replace(measured, looks=measured.looks + 1)
+    return measured
+
+
 def plan(max_seeds: int, claims: Sequence[Claim] | None = None) -> tuple[list[Step], list[str]]:
     """The steps that could decide inconclusive training claims within ``max_seeds`` seeds per
     recipe, and a line for each claim that more seeds than that would not decide."""
@@ -51,7 +66,7 @@ def plan(max_seeds: int, claims: Sequence[Claim] | None = None) -> tuple[list[St
         verdict = judge(claim)
         if verdict.verdict != INCONCLUSIVE:
             continue
-        decision = decide(claim, verdict.measured)
+        decision = decide(claim, next_look(verdict.measured))
         needed = decision.seeds_needed
         if needed is None or needed > max_seeds:
             beyond.append(f"{claim.id}: {decision.needs}")

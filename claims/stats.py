@@ -86,39 +86,56 @@ def _pct(x: float, scale: float) -> str:
     return f"{x * scale:.4g}"
 
 
-def figure(values: Sequence[float], claimed: float, slack: float, scale: float = 1.0) -> Decision:
+def _level(looks: int, candidates: int = 1) -> float:
+    """The confidence level after ``looks`` judgements of growing seed sets (seeds added after an
+    inconclusive verdict) and a choice among ``candidates``: Bonferroni's 1 - 5% / (looks x
+    candidates), so that peeking until a verdict comes, or picking the best of many, cannot
+    decide a claim by chance more often than one look at one candidate would."""
+    if looks < 1 or candidates < 1:
+        raise ValueError(f"looks and candidates must be at least 1, got {looks} and {candidates}")
+    return 1 - (1 - LEVEL) / (looks * candidates)
+
+
+def _looked(looks: int) -> str:
+    return (f"; judged after {looks} looks (seeds added after an inconclusive verdict), so at "
+            f"{_level(looks) * 100:.4g}% (Bonferroni)" if looks > 1 else "")
+
+
+def figure(values: Sequence[float], claimed: float, slack: float, scale: float = 1.0,
+           looks: int = 1) -> Decision:
     """A one-run figure: refuted outside the seeds' prediction interval widened by ``slack``;
     holds only when the seed mean is within ``slack`` of it at 95% confidence (an equivalence
     bound), so that three scattered seeds cannot make a figure hold; else inconclusive."""
     mean, sd, n = _mean_sd(values)
+    level = _level(looks)
     rule = (f"figure: refuted when the claimed value lies outside the {LEVEL:.0%} prediction interval "
             f"of one more run (Student's t over the seeds) widened by the tolerance; holds when the "
             f"seed mean is within the tolerance of it at {LEVEL:.0%} confidence (one-sided bound "
-            f"of |mean - claimed|); otherwise inconclusive")
+            f"of |mean - claimed|); otherwise inconclusive{_looked(looks)}")
     if n < MIN_SEEDS_FIGURE:
         return Decision(INCONCLUSIVE, rule, f"{n} seed(s): a prediction interval needs at least "
                         f"{MIN_SEEDS_FIGURE}", MIN_SEEDS_FIGURE)
-    half = _t(0.5 + LEVEL / 2, n - 1) * sd * math.sqrt(1 + 1 / n)
+    half = _t(0.5 + level / 2, n - 1) * sd * math.sqrt(1 + 1 / n)
     gap = abs(mean - claimed)
-    bound = gap + _t(LEVEL, n - 1) * sd / math.sqrt(n)
+    bound = gap + _t(level, n - 1) * sd / math.sqrt(n)
     detail = (f"mean {_pct(mean, scale)}, prediction interval [{_pct(mean - half, scale)}, "
               f"{_pct(mean + half, scale)}] widened to [{_pct(mean - half - slack, scale)}, "
               f"{_pct(mean + half + slack, scale)}]; |mean - claimed| is at most {_pct(bound, scale)} "
-              f"at {LEVEL:.0%} confidence against a tolerance of {_pct(slack, scale)}")
+              f"at {level * 100:.4g}% confidence against a tolerance of {_pct(slack, scale)}")
     if gap > half + slack + 1e-12:
         return Decision(REFUTED, rule, detail)
     if bound <= slack + 1e-12:
         return Decision(HOLDS, rule, detail)
     if gap < slack:  # the equivalence bound would clear with more seeds
-        return Decision(INCONCLUSIVE, rule, detail, _seeds_to_clear(slack - gap, sd, n))
+        return Decision(INCONCLUSIVE, rule, detail, _seeds_to_clear(slack - gap, sd, n, level=level))
     # outside the tolerance but inside the interval: only a narrower interval could refute it
-    z = float(special.ndtri(0.5 + LEVEL / 2))
+    z = float(special.ndtri(0.5 + level / 2))
     if gap - slack <= z * sd:
         return Decision(INCONCLUSIVE, rule, detail, undecidable=(
             "no number of seeds would decide it at this mean and spread: the claimed value is outside "
             "the tolerance of the mean but inside the spread of single runs"))
     k = n
-    while k <= MAX_SEEDS and _t(0.5 + LEVEL / 2, k - 1) * sd * math.sqrt(1 + 1 / k) >= gap - slack:
+    while k <= MAX_SEEDS and _t(0.5 + level / 2, k - 1) * sd * math.sqrt(1 + 1 / k) >= gap - slack:
         k = k + 1 if k < 100 else int(k * 1.1)
     return Decision(INCONCLUSIVE, rule, detail, k)
 
@@ -167,25 +184,26 @@ def _shift(relation: str, claimed: float, slack: float) -> float:
 
 
 def bound(values: Sequence[float], relation: str, claimed: float, slack: float = 0.0,
-          scale: float = 1.0) -> Decision:
+          scale: float = 1.0, looks: int = 1) -> Decision:
     """A bound on the mean of the seeds ('>', '>=', '<', '<=')."""
     mean, sd, n = _mean_sd(values)
-    threshold = _shift(relation, claimed, slack)
-    rule = f"bound: a one-sided {LEVEL:.0%} confidence bound of the seed mean (Student's t) must clear it"
-    verdict, detail = _bound(mean, sd / math.sqrt(n), n - 1, relation, threshold, scale, "mean")
-    needed = _seeds_to_clear(abs(mean - threshold), sd, n) if verdict == INCONCLUSIVE else None
+    threshold, level = _shift(relation, claimed, slack), _level(looks)
+    rule = (f"bound: a one-sided {LEVEL:.0%} confidence bound of the seed mean (Student's t) must "
+            f"clear it{_looked(looks)}")
+    verdict, detail = _bound(mean, sd / math.sqrt(n), n - 1, relation, threshold, scale, "mean", level)
+    needed = _seeds_to_clear(abs(mean - threshold), sd, n, level=level) if verdict == INCONCLUSIVE else None
     if n < 2:
         return Decision(INCONCLUSIVE, rule, detail, undecidable="one seed gives no spread: train more seeds")
     return Decision(verdict, rule, detail, needed)
 
 
 def within(values: Sequence[float], low: float, high: float, slack_low: float = 0.0,
-           slack_high: float = 0.0, scale: float = 1.0) -> Decision:
+           slack_high: float = 0.0, scale: float = 1.0, looks: int = 1) -> Decision:
     """The seed mean inside [low, high]: both one-sided bounds (intersection-union)."""
-    lower = bound(values, ">=", low, slack_low, scale)
-    upper = bound(values, "<=", high, slack_high, scale)
+    lower = bound(values, ">=", low, slack_low, scale, looks)
+    upper = bound(values, "<=", high, slack_high, scale, looks)
     rule = (f"range: both one-sided {LEVEL:.0%} confidence bounds of the seed mean (Student's t) "
-            "must lie inside it")
+            f"must lie inside it{_looked(looks)}")
     if REFUTED in (lower.verdict, upper.verdict):
         verdict = REFUTED
     elif lower.verdict == upper.verdict == HOLDS:
@@ -195,23 +213,21 @@ def within(values: Sequence[float], low: float, high: float, slack_low: float = 
     needs = [d.seeds_needed for d in (lower, upper) if d.verdict == INCONCLUSIVE]
     needed = None if None in needs or not needs else max(needs)  # type: ignore[type-var]
     mean, sd, n = _mean_sd(values)
-    half = _t(LEVEL, n - 1) * sd / math.sqrt(n) if n > 1 else math.inf
-    detail = (f"mean {_pct(mean, scale)}, one-sided {LEVEL:.0%} bounds [{_pct(mean - half, scale)}, "
-              f"{_pct(mean + half, scale)}] against [{_pct(low - slack_low, scale)}, "
-              f"{_pct(high + slack_high, scale)}]")
+    half = _t(_level(looks), n - 1) * sd / math.sqrt(n) if n > 1 else math.inf
+    detail = (f"mean {_pct(mean, scale)}, one-sided {_level(looks) * 100:.4g}% bounds "
+              f"[{_pct(mean - half, scale)}, {_pct(mean + half, scale)}] against "
+              f"[{_pct(low - slack_low, scale)}, {_pct(high + slack_high, scale)}]")
     return Decision(verdict, rule, detail, needed)
 
 
 def difference(a: Sequence[float], b: Sequence[float], paired: bool, relation: str, claimed: float,
-               slack: float = 0.0, scale: float = 1.0, candidates: int = 1) -> Decision:
+               slack: float = 0.0, scale: float = 1.0, candidates: int = 1, looks: int = 1) -> Decision:
     """The mean of ``a - b`` against ``relation claimed``: paired by seed, else Welch. Where the
     compared runs were picked among ``candidates`` configurations on these same runs (the best
     point of a grid), the bound is Bonferroni's, at 1 - (1 - LEVEL) / candidates: picking the
     best of many on the runs that then judge it favours it by chance alone."""
     threshold = _shift(relation, claimed, slack)
-    if candidates < 1:
-        raise ValueError(f"candidates must be at least 1, got {candidates}")
-    level = 1 - (1 - LEVEL) / candidates
+    level = _level(looks, candidates)
     if paired and len(a) != len(b):
         raise ValueError(f"a paired comparison needs as many values on each side, got {len(a)} and {len(b)}")
     if min(len(a), len(b)) < 2:
@@ -232,9 +248,9 @@ def difference(a: Sequence[float], b: Sequence[float], paired: bool, relation: s
         sd, welch = math.sqrt((sa**2 + sb**2) / 2), True
         method = "Welch, unpaired"
     picked = (f", picked among {candidates} configurations on the same runs (Bonferroni: "
-              f"{level * 100:.4g}%)" if candidates > 1 else "")
+              f"{_level(1, candidates) * 100:.4g}%)" if candidates > 1 else "")
     rule = (f"comparison: a one-sided {LEVEL:.0%} confidence bound of the mean difference "
-            f"({method}, Student's t{picked}) must clear it")
+            f"({method}, Student's t{picked}) must clear it{_looked(looks)}")
     verdict, detail = _bound(mean, se, df, relation, threshold, scale, "difference", level)
     needed = None
     if verdict == INCONCLUSIVE:
@@ -278,16 +294,17 @@ def ranking_share(matrices: np.ndarray, claimed: frozenset[tuple[int, int]], dra
 RANKING_HOLDS = 0.5
 
 
-def ranking(matrices: np.ndarray, claimed: frozenset[tuple[int, int]]) -> Decision:
+def ranking(matrices: np.ndarray, claimed: frozenset[tuple[int, int]], looks: int = 1) -> Decision:
     """Is ``claimed`` what one run of ours ranks first, as the source's one run did?"""
     share = ranking_share(matrices, claimed)
+    rare = 1 - _level(looks)
     rule = (f"ranking: the share of single runs (a seed drawn at random, its test images redrawn, "
             f"{BOOTSTRAP_DRAWS:,} draws) whose top errors are the claimed ones; holds at "
-            f"{RANKING_HOLDS:.0%} or more, refuted at {1 - LEVEL:.0%} or less")
+            f"{RANKING_HOLDS:.0%} or more, refuted at {rare * 100:.3g}% or less{_looked(looks)}")
     detail = f"one run's top errors are the claimed ones in {share:.1%} of the draws"
     if share >= RANKING_HOLDS:
         return Decision(HOLDS, rule, detail)
-    if share <= 1 - LEVEL:
+    if share <= rare:
         return Decision(REFUTED, rule, detail)
     return Decision(INCONCLUSIVE, rule, detail, undecidable=(
         "more seeds would sharpen the share, but a share between the two thresholds does not "

@@ -73,15 +73,15 @@ def _cells(claimed: list[str]) -> frozenset[tuple[int, int]]:
     return frozenset(tuple(int(x) for x in c.split("->")) for c in claimed)  # type: ignore[misc]
 
 
-def _sample(claim: Claim, values: tuple[float, ...]) -> stats.Decision:
+def _sample(claim: Claim, values: tuple[float, ...], looks: int = 1) -> stats.Decision:
     """The rule for one sample of seeds, chosen by the claim's relation."""
     claimed = claim.claimed
     if claim.relation == "==":
-        return stats.figure(values, claimed, slack(claim, claimed))
+        return stats.figure(values, claimed, slack(claim, claimed), looks=looks)
     if claim.relation == "in":
         low, high = claimed
-        return stats.within(values, low, high, slack(claim, low), slack(claim, high))
-    return stats.bound(values, claim.relation, claimed, slack(claim, claimed))
+        return stats.within(values, low, high, slack(claim, low), slack(claim, high), looks=looks)
+    return stats.bound(values, claim.relation, claimed, slack(claim, claimed), looks=looks)
 
 
 def _combine(decisions: list[stats.Decision]) -> stats.Decision:
@@ -101,17 +101,18 @@ def decide(claim: Claim, measured: Any) -> stats.Decision:
     if isinstance(measured, Explained):
         measured = measured.value
     if isinstance(measured, Seeds):
-        return _sample(claim, measured.values)
+        return _sample(claim, measured.values, measured.looks)
     if isinstance(measured, Difference):
         if claim.relation not in (">", ">=", "<", "<="):
             raise ValueError(f"claim {claim.id}: a comparison needs relation >, >=, < or <=, "
                              f"not {claim.relation!r}")
         return stats.difference(measured.a, measured.b, measured.paired, claim.relation, claim.claimed,
-                                slack(claim, claim.claimed), candidates=measured.candidates)
+                                slack(claim, claim.claimed), candidates=measured.candidates,
+                                looks=measured.looks)
     if isinstance(measured, AllOf):
         return _combine([decide(claim, item) for item in measured.items])
     if isinstance(measured, Ranking):
-        return stats.ranking(measured.matrices, _cells(claim.claimed))
+        return stats.ranking(measured.matrices, _cells(claim.claimed), measured.looks)
     ok = compare(claim, measured)
     return stats.Decision(HOLDS if ok else REFUTED, EXACT_RULE, "")
 

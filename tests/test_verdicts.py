@@ -334,3 +334,43 @@ def test_picking_the_best_of_many_on_the_judging_runs_widens_the_bound() -> None
     assert far.verdict == HOLDS  # a gap far outside the noise survives the correction
     with pytest.raises(ValueError, match="candidates"):
         stats.difference(a, b, True, ">", 0.0, candidates=0)
+
+
+# -- seeds added after an inconclusive verdict: more looks, a stricter level -------------------
+def test_looks_count_each_addition_of_seeds_to_the_files_read() -> None:
+    first = {"provenance": {}}
+    twice = {"provenance": {"parts": [{"seeds": [0, 1, 2]}, {"seeds": [3, 4]}]}}
+    thrice = {"provenance": {"parts": [{"seeds": [0, 1, 2]}, {"seeds": [3]}, {"seeds": [4]}]}}
+    assert metrics.looks(first) == 1 and metrics.looks(twice) == 2 and metrics.looks(thrice) == 3
+    assert metrics.looks(twice, thrice) == 4 and metrics.looks(first, first) == 1
+
+
+def test_a_second_look_is_judged_at_bonferronis_level() -> None:
+    values = [0.9903, 0.9909, 0.9900, 0.9906, 0.9913]  # lower bounds 0.99014 (95%), 0.98999 (97.5%)
+    once, twice = stats.bound(values, ">", 0.99), stats.bound(values, ">", 0.99, looks=2)
+    assert once.verdict == HOLDS and twice.verdict == INCONCLUSIVE
+    assert "judged after 2 looks" in twice.rule and "97.5% bounds" in twice.detail
+    assert twice.seeds_needed > 5
+    a, b = [0.9915, 0.9925, 0.9920, 0.9922], [0.9900, 0.9905, 0.9910, 0.9912]
+    assert stats.difference(a, b, True, ">", 0.0, looks=3, candidates=2).rule.count("Bonferroni") == 2
+    assert "looks" in stats.figure(values, 0.9906, 0.002, looks=2).rule
+    with pytest.raises(ValueError, match="looks"):
+        stats.bound(values, ">", 0.99, looks=0)
+
+
+def test_the_verdict_uses_the_looks_its_measurement_carries() -> None:
+    claim = _claim("mnist-10k.a3.above-99")
+    values = (0.9903, 0.9909, 0.9900, 0.9906, 0.9913)
+    assert decide(claim, metrics.Seeds(values)).verdict == HOLDS
+    assert decide(claim, metrics.Seeds(values, looks=2)).verdict == INCONCLUSIVE
+
+
+def test_until_decided_plans_for_the_level_of_the_look_it_will_make() -> None:
+    from claims import decide as planner
+
+    claim = _claim("mnist-10k.a3.above-99")
+    seeds = metrics.Seeds((0.9901, 0.9912, 0.9897), looks=1)
+    later = planner.next_look(metrics.Explained(metrics.AllOf((seeds,)), "why"))
+    assert later.value.items[0].looks == 2
+    now, planned = decide(claim, seeds), decide(claim, later)
+    assert now.verdict == planned.verdict == INCONCLUSIVE and planned.seeds_needed > now.seeds_needed

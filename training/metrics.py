@@ -40,6 +40,9 @@ class Seeds:
     files: tuple[str, ...] = ()
     #: The run was a prefix (capped epochs): a maximum over it is only a lower bound.
     lower_bound: bool = False
+    #: How many times these seeds' verdict could have been judged: one, plus one for each time
+    #: seeds were added to the result files it reads (see ``looks``).
+    looks: int = 1
 
     @property
     def mean(self) -> float:
@@ -69,6 +72,7 @@ class Difference:
     #: How many configurations the compared runs were picked among, on these same runs (the
     #: product of the grid sizes where a side is a grid's best point); the rule corrects for it.
     candidates: int = 1
+    looks: int = 1  # as Seeds.looks
 
     def __str__(self) -> str:
         mean = statistics.fmean(self.a) - statistics.fmean(self.b)
@@ -94,6 +98,7 @@ class Ranking:
 
     matrices: tuple[tuple[tuple[int, ...], ...], ...]
     files: tuple[str, ...] = ()
+    looks: int = 1  # as Seeds.looks
 
     def top(self, k: int) -> list[tuple[str, int]]:
         m = np.asarray(self.matrices).sum(0)
@@ -181,7 +186,7 @@ def compute(spec: dict[str, Any], directory: Path | None = None,
         if name not in PREFIX_SAFE:
             raise
     value = METRICS[name](spec, loader(directory, allow_capped=True))
-    return Seeds(value.values, value.files, lower_bound=True)
+    return Seeds(value.values, value.files, lower_bound=True, looks=value.looks)
 
 
 def _series(point: dict[str, Any], key: str) -> list[list[float]]:
@@ -197,8 +202,15 @@ def _single(data: Result) -> dict[str, Any]:
     return data["points"][0]
 
 
+def looks(*data: Result) -> int:
+    """How many times a verdict on these result files could have been judged: once for their
+    first seeds, and once more each time seeds were added to one of them (each addition,
+    recorded as a part of the file's provenance, follows a verdict that did not decide)."""
+    return 1 + sum(max(len(d.get("provenance", {}).get("parts") or [None]), 1) - 1 for d in data)
+
+
 def _seeds(values: list[float], data: Result) -> Seeds:
-    return Seeds(tuple(float(v) for v in values), (data["_file"],))
+    return Seeds(tuple(float(v) for v in values), (data["_file"],), looks=looks(data))
 
 
 def _final(key: str) -> Metric:
@@ -264,7 +276,7 @@ def _difference(what: str, mine: list[float], theirs: list[float], data: Result,
     """Paired by seed when both runs trained the same seeds (the same initialisations and orders)."""
     paired = data.get("seeds") is not None and data.get("seeds") == other.get("seeds")
     return Difference(tuple(map(float, mine)), tuple(map(float, theirs)), paired, what,
-                      (data["_file"], other["_file"]), candidates)
+                      (data["_file"], other["_file"]), candidates, looks(data, other))
 
 
 @metric("best_grid_test_accuracy_difference", shape="difference")
@@ -304,7 +316,8 @@ def confusions(spec: dict[str, Any], load: Callable[[str], Result]) -> Ranking:
     """Each seed's confusion matrix on the test set (true, predicted)."""
     data = load(spec["recipe"])
     matrices = np.asarray(_single(data)["final"]["confusion"], dtype=np.int64)
-    return Ranking(tuple(tuple(tuple(int(v) for v in row) for row in m) for m in matrices), (data["_file"],))
+    return Ranking(tuple(tuple(tuple(int(v) for v in row) for row in m) for m in matrices), (data["_file"],),
+                   looks(data))
 
 
 def _finals(load: Callable[[str], Result], recipe: str) -> tuple[list[float], Result]:
@@ -321,7 +334,7 @@ def test_accuracy_difference(spec: dict[str, Any], load: Callable[[str], Result]
     for recipe in [spec["recipe"], *([spec["also"]] if "also" in spec else [])]:
         mine, data = _finals(load, recipe)
         if isinstance(versus, (int, float)):
-            items.append(Seeds(tuple(v - versus for v in mine), (data["_file"],)))
+            items.append(Seeds(tuple(v - versus for v in mine), (data["_file"],), looks=looks(data)))
             continue
         for other_name in versus if isinstance(versus, list) else [versus]:
             theirs, other = _finals(load, other_name)
@@ -394,8 +407,8 @@ def accuracy_drop_per_iteration(spec: dict[str, Any], load: Callable[[str], Resu
     minus the last and leave the iterations between unjudged."""
     data = load(spec["recipe"])
     best = np.array([_iteration_best(p) for p in data["points"]])  # (iterations, seeds)
-    return AllOf(tuple(Seeds(tuple(float(v) for v in best[k] - best[k + 1]), (data["_file"],))
-                       for k in range(len(best) - 1)))
+    return AllOf(tuple(Seeds(tuple(float(v) for v in best[k] - best[k + 1]), (data["_file"],),
+                             looks=looks(data)) for k in range(len(best) - 1)))
 
 
 @metric("min_best_test_accuracy_over_iterations")
@@ -419,7 +432,8 @@ def pruned_epochs_to_99_difference(spec: dict[str, Any], load: Callable[[str], R
     unpruned, pruned = epochs[0], np.mean(epochs[1:], axis=0)
     each = ", ".join(f"iteration {k}: {tuple(e)}" for k, e in enumerate(epochs))
     diff = Difference(tuple(float(v) for v in pruned), tuple(float(v) for v in unpruned), True,
-                      "epochs to 99% test accuracy, pruned iterations' mean - unpruned", (data["_file"],))
+                      "epochs to 99% test accuracy, pruned iterations' mean - unpruned", (data["_file"],),
+                      looks=looks(data))
     return Explained(diff, f"epochs to 99% per seed, {each}", (data["_file"],))
 
 
@@ -441,7 +455,7 @@ def _gaps(spec: dict[str, Any], load: Callable[[str], Result], sign: int) -> All
         pairs = zip(_series(point, a), _series(point, b), strict=True)
         values = [sign * statistics.fmean(np.subtract(_window(x, first, last), _window(y, first, last)))
                   for x, y in pairs]
-        items.append(Seeds(tuple(float(v) for v in values), (data["_file"],)))
+        items.append(Seeds(tuple(float(v) for v in values), (data["_file"],), looks=looks(data)))
     return AllOf(tuple(items))
 
 
@@ -485,7 +499,7 @@ def val_jitter_ratio(spec: dict[str, Any], load: Callable[[str], Result]) -> All
     for key in ("loss", "accuracy"):
         ratios = [_jitter(v) / max(_jitter(t), 1e-12) for v, t in
                   zip(_series(point, f"val_{key}"), _series(point, key), strict=True)]
-        items.append(Seeds(tuple(ratios), (data["_file"],)))
+        items.append(Seeds(tuple(ratios), (data["_file"],), looks=looks(data)))
     return AllOf(tuple(items))
 
 
@@ -534,16 +548,20 @@ def overfitting_gap_difference(spec: dict[str, Any], load: Callable[[str], Resul
     """Over-fitting compared between runs: per seed, the last epoch's training accuracy (Keras'
     running mean, as the post's curves plot it) minus its validation accuracy, of ``recipe``
     minus that of each ``versus`` (a recipe or a list). Below zero: ``recipe``'s fit to the
-    training data runs less far ahead of the held-out data, i.e. it over-fits less."""
+    training data runs less far ahead of the held-out data, i.e. it over-fits less. ``against``
+    names the held-out curve (default ``val_accuracy``; ``test_accuracy`` where a run monitors
+    the test set and holds no validation split)."""
+    held_out = spec.get("against", "val_accuracy")
+
     def gaps(recipe: str) -> tuple[list[float], Result]:
         train, data = _curves(load, recipe, "accuracy")
-        val, _ = _curves(load, recipe, "val_accuracy")
+        val, _ = _curves(load, recipe, held_out)
         return [t[-1] - v[-1] for t, v in zip(train, val, strict=True)], data
     mine, data = gaps(spec["recipe"])
     items = []
     for other_name in _versus(spec):
         theirs, other = gaps(other_name)
-        what = f"last epoch's training - validation accuracy, {spec['recipe']} - {other_name}"
+        what = f"last epoch's training - {held_out.replace('_', ' ')}, {spec['recipe']} - {other_name}"
         items.append(_difference(what, mine, theirs, data, other))
     return AllOf(tuple(items))
 
@@ -562,7 +580,7 @@ def curves_gap_change(spec: dict[str, Any], load: Callable[[str], Result]) -> Se
         mean = [statistics.fmean(c[0] for c in theirs), statistics.fmean(c[-1] for c in theirs)]
         theirs = [mean] * len(mine)
     change = [abs(m[-1] - t[-1]) - abs(m[0] - t[0]) for m, t in zip(mine, theirs, strict=True)]
-    return Seeds(tuple(float(c) for c in change), (data["_file"], other["_file"]))
+    return Seeds(tuple(float(c) for c in change), (data["_file"], other["_file"]), looks=looks(data, other))
 
 
 # -- the MNIST post's readings of its training curves (tds-mnist-10k), defined before measuring --
@@ -689,7 +707,8 @@ def iteration_test_accuracy_falls_difference(spec: dict[str, Any],
     return Difference(tuple(_iteration_falls(data, spec["iteration"], first, last)),
                       tuple(_iteration_falls(data, spec["versus"], first, last)), True,
                       f"mean fall of test accuracy over epochs {first}-{last or 'end'}, iteration "
-                      f"{spec['iteration']} - iteration {spec['versus']}", (data["_file"],))
+                      f"{spec['iteration']} - iteration {spec['versus']}", (data["_file"],),
+                      looks=looks(data))
 
 
 @metric("iteration_test_accuracy_falls_early_minus_late")
