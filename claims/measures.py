@@ -8,6 +8,7 @@ A statistic that cannot be measured yet raises ``Pending`` with what is missing.
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from collections.abc import Callable
 from functools import cache
@@ -20,7 +21,7 @@ import models
 from models import cost
 from models.layers import Activation, Conv2D, Dense
 from models.summary import Summary, summarize
-from training.metrics import Explained
+from training.metrics import Difference, Explained
 
 
 class Pending(Exception):
@@ -197,6 +198,9 @@ def throughput_ratio(spec: dict[str, Any]) -> Explained:
         mine, other = (bench.timing(step, spec[key], batch, device) for key in ("model", "versus"))
     except bench.BenchmarkMissing as why:
         raise Pending(str(why)) from None
+    if len(mine.rounds) < 2 or len(other.rounds) < 2:
+        raise Pending(f"needs the per-round times of both timings in {mine.file} (pytest-benchmark's "
+                      "stats.data): run the benchmarks again")
     ratio = mine.images_per_s / other.images_per_s
     theirs, ours = (cost.cost(_meta_model(spec[key], ()), batch) for key in ("versus", "model"))
     counted = {"trainable parameters": theirs.trainable / ours.trainable,
@@ -206,7 +210,11 @@ def throughput_ratio(spec: dict[str, Any]) -> Explained:
                       for what, r in counted.items())
     on_params = "holds" if counted["trainable parameters"] > 1 else "fails"
     on_time = "holds" if ratio > 1 else "fails"
-    return Explained(ratio, (
+    # the speed-up is the other's time over this one's: judged over the rounds, on log times
+    speedup = Difference(tuple(math.log(t) for t in other.rounds), tuple(math.log(t) for t in mine.rounds),
+                         False, f"{spec['versus']} over {spec['model']}, seconds per {step} of {batch} "
+                         "images", (mine.file,), log_ratio=True)
+    return Explained(speedup, (
         f"{spec['model']} {mine.seconds_per_batch * 1e3:.3g} ms and {spec['versus']} "
         f"{other.seconds_per_batch * 1e3:.3g} ms per {step} of {batch} images ({mine.device}, "
         f"{mine.threads} threads, {mine.file}); against it {spec['model']} has {fewer}: "

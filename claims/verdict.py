@@ -106,6 +106,12 @@ def decide(claim: Claim, measured: Any) -> stats.Decision:
         if claim.relation not in (">", ">=", "<", "<="):
             raise ValueError(f"claim {claim.id}: a comparison needs relation >, >=, < or <=, "
                              f"not {claim.relation!r}")
+        if measured.log_ratio:  # a ratio of timings, judged on the log scale it was measured in
+            if claim.claimed <= 0 or slack(claim, claim.claimed):
+                raise ValueError(f"claim {claim.id}: a ratio of timings needs a positive claimed "
+                                 "ratio and no tolerance")
+            return stats.difference(measured.a, measured.b, measured.paired, claim.relation,
+                                    math.log(claim.claimed), looks=measured.looks)
         return stats.difference(measured.a, measured.b, measured.paired, claim.relation, claim.claimed,
                                 slack(claim, claim.claimed), candidates=measured.candidates,
                                 looks=measured.looks)
@@ -136,7 +142,10 @@ def show(value: Any) -> str:
         bound = ", lower bound" if value.lower_bound else ""
         return f"{value.mean:.4g} ± {value.std:.2g} ({len(value.values)} seeds{bound})"
     if isinstance(value, Difference):
-        return f"Δ {sum(value.a) / len(value.a) - sum(value.b) / len(value.b):+.4g} ({len(value.a)} seeds)"
+        mean = sum(value.a) / len(value.a) - sum(value.b) / len(value.b)
+        if value.log_ratio:
+            return f"× {math.exp(mean):.4g} ({len(value.a)} and {len(value.b)} rounds)"
+        return f"Δ {mean:+.4g} ({len(value.a)} seeds)"
     if isinstance(value, AllOf):
         return "; ".join(show(i) for i in value.items)
     if isinstance(value, Ranking):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+import statistics
 from dataclasses import replace
 
 import pytest
@@ -14,7 +16,7 @@ import models
 from claims.__main__ import main
 from claims.measures import Explained, Pending, measure
 from claims.registry import registry
-from claims.verdict import HOLDS, REFUTED, judge
+from claims.verdict import HOLDS, INCONCLUSIVE, REFUTED, judge
 from models import cost
 from training import bench
 from training.results import ResultError
@@ -93,11 +95,15 @@ def test_sizes_in_binary_units(nbytes, text):
 
 # --- benchmark-backed verdicts ----------------------------------------------------------
 
-def _saved_run(directory, times: dict[tuple[str, int], float], device: str = "cpu") -> None:
-    """A pytest-benchmark JSON file as tests/test_benchmarks.py writes it, with made-up means."""
+def _saved_run(directory, times: dict[tuple[str, int], float], device: str = "cpu",
+               spread: float = 0.05) -> None:
+    """A pytest-benchmark JSON file as tests/test_benchmarks.py writes it, with made-up means
+    and 20 rounds spread by ``spread`` of the mean around it."""
+    def rounds(t: float) -> list[float]:
+        return [t * (1 + spread * ((i % 5) - 2) / 2) for i in range(20)]
     entries = [{"name": f"test_throughput[train-step-{m}-b{b}]",
                 "extra_info": {"what": "train-step", "model": m, "batch": b, "device": device, "threads": 2},
-                "stats": {"mean": t}} for (m, b), t in times.items()]
+                "stats": {"mean": t, "data": rounds(t)}} for (m, b), t in times.items()]
     (directory / f"benchmarks-{device}.json").write_text(json.dumps({"benchmarks": entries}))
 
 
@@ -109,17 +115,22 @@ def test_ratio_and_a_claim_that_holds_on_parameters_but_not_on_time(tmp_path, mo
     monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
     _saved_run(tmp_path, {("kmnist_gap", 25): 0.020, ("kmnist_traditional", 25): 0.010})
     measured = measure(SPEC)
-    assert isinstance(measured, Explained) and measured.value == pytest.approx(0.5)
+    assert isinstance(measured, Explained) and measured.value.log_ratio and len(measured.value.a) == 20
+    assert math.exp(statistics.fmean(measured.value.a) - statistics.fmean(measured.value.b)) == \
+        pytest.approx(0.5, rel=1e-3)  # the speed-up: the other's time over this one's
     assert "17.5x fewer trainable parameters" in measured.why
     assert "holds on parameters and fails on time" in measured.why
     claim = next(c for c in registry() if c.id == "kmnist.gap-vs-dense.faster-training-cpu")
     verdict = judge(claim)
-    assert verdict.verdict == REFUTED and verdict.measured == pytest.approx(0.5)
+    assert verdict.verdict == REFUTED and "ratio 0.5 of the geometric means" in verdict.reason
     assert "20 ms and kmnist_traditional 10 ms per train-step of 25 images" in verdict.reason
 
     _saved_run(tmp_path, {("kmnist_gap", 25): 0.010, ("kmnist_traditional", 25): 0.020})
     assert judge(claim).verdict == HOLDS
     assert "holds on parameters and holds on time" in judge(claim).reason
+    # 2% apart with rounds spread by 40%: the rounds cannot tell which is faster
+    _saved_run(tmp_path, {("kmnist_gap", 25): 0.0100, ("kmnist_traditional", 25): 0.0102}, spread=0.4)
+    assert judge(claim).verdict == INCONCLUSIVE
 
 
 def test_missing_or_unreadable_benchmarks_say_what_to_run(tmp_path, monkeypatch):

@@ -299,6 +299,8 @@ class Timing:
     threads: int
     device: str
     file: str
+    #: Seconds per batch in each of the run's rounds (pytest-benchmark's ``stats.data``).
+    rounds: tuple[float, ...] = ()
 
     @property
     def images_per_s(self) -> float:
@@ -330,7 +332,9 @@ def timing(what: str, model: str, batch: int, device: str, directory: Path | str
     for b in entries:
         info = b.get("extra_info", {})
         if (info.get("what"), info.get("model"), info.get("batch")) == (what, model, batch):
-            return Timing(b["stats"]["mean"], batch, info["threads"], info["device"], f"results/{path.name}")
+            stats = b["stats"]
+            return Timing(stats["mean"], batch, info["threads"], info["device"], f"results/{path.name}",
+                          tuple(float(t) for t in stats.get("data") or ()))
     raise BenchmarkMissing(f"needs a {what} timing of {model} at batch {batch}, which results/{path.name} "
                            f"lacks: {_how(device, path)}")
 

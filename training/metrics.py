@@ -10,6 +10,7 @@ measurement before any training happened.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Callable
@@ -73,9 +74,15 @@ class Difference:
     #: product of the grid sizes where a side is a grid's best point); the rule corrects for it.
     candidates: int = 1
     looks: int = 1  # as Seeds.looks
+    #: ``a`` and ``b`` are logarithms (of times per round): the claim's figure is the ratio
+    #: exp(mean a - mean b), and its threshold is judged as a logarithm too.
+    log_ratio: bool = False
 
     def __str__(self) -> str:
         mean = statistics.fmean(self.a) - statistics.fmean(self.b)
+        if self.log_ratio:
+            return (f"{self.what}: ratio {math.exp(mean):.4g} of the geometric means "
+                    f"({len(self.a)} against {len(self.b)} rounds, Welch on the log times)")
         pairing = "paired by seed" if self.paired else "unpaired"
         picked = f"; picked among {self.candidates} configurations" if self.candidates > 1 else ""
         return (f"{self.what}: mean difference {mean:.4g} ({pairing}; "
