@@ -17,17 +17,34 @@ from dataclasses import dataclass
 
 from claims.sources import fragments, squeeze
 
-#: What makes a unit checkable, by category; the first that matches names it.
+
+def _words(alternatives: str) -> re.Pattern[str]:
+    r"""Any of the whitespace-separated regex ``alternatives`` as a whole word, case ignored
+    (a space inside one is written ``\s`` or ``[\s_-]``)."""
+    return re.compile(r"\b(" + "|".join(alternatives.split()) + r")\b", re.I)
+
+
+#: What makes a unit checkable, by category; the first that matches names it. Case is ignored,
+#: a layer may be named as code or in words ("MaxPooling2D", "max pooling", "Global Average
+#: Pooling", "dense layers"), words are matched in their inflected forms ("dropouts", "reduces",
+#: "decreasing") and numbers written out count as numbers ("two iterations").
 CHECKABLE: dict[str, re.Pattern[str]] = {
-    "layer": re.compile(r"\b(Conv2D|Dense|MaxPool\w*|AveragePool\w*|GlobalAverage\w*|Flatten|Dropout|"
-                        r"BatchNorm\w*|Batch Normalization|Activation|softmax|sigmoid|ReLU|relu)\b"),
-    "hyper-parameter": re.compile(r"\b(learning rate|batch size|batch_size|epochs?|optimi[sz]er|Adam|SGD|"
-                                  r"kernel|filters?|stride|padding|patience|momentum|loss|dropout)\b", re.I),
-    # a numeric literal, not part of a name (modelDense0) and not a citation ([1, 2])
-    "number": re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*%?(?!\w)"),
-    "comparison": re.compile(r"\b(better|worse|faster|slower|higher|lower|fewer|less than|more than|"
-                             r"outperform\w*|beats?|best|worst|improve\w*|increase\w*|decrease\w*|reduce\w*|"
-                             r"smaller|larger|bigger)\b", re.I),
+    "layer": _words(r"""conv(2d|olution\w*|nets?|s)? dense (global[\s_-]?)?(max|average|avg)[\s_-]?pool\w*
+                    pool(ing)?[\s_-]?layers? flatten\w* dropouts? batch[\s_-]?norm\w* activations? softmax
+                    sigmoid relu (hidden|output|input|fully[\s-]connected)\slayers? neurons?"""),
+    "hyper-parameter": _words(r"""learning[\s_]rates? batch[\s_]size epochs? optimi[sz]\w* adam sgd kernels?
+                              filters? strides? padding patience momentum loss(es)? regulari[sz]\w*
+                              initiali[sz]\w* l1 l2 weight\sdecay"""),
+    "preprocessing": _words(r"""normali[sz]\w* standardi[sz]\w* shuffl\w* one-hot encod\w* rescal\w* resiz\w*
+                            augment\w* re-?cent(er|re)\w* cent(er|re)\sof\smass"""),
+    # a numeric literal, not part of a name (modelDense0) and not a citation ([1, 2]), or a number word
+    "number": re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*%?(?!\w)|" + _words(
+        r"""two three four five six seven eight nine ten eleven twelve \w+teen twenty thirty forty fifty
+        sixty seventy eighty ninety hundreds? thousands? millions? twice half double[sd]?""").pattern, re.I),
+    "comparison": _words(r"""better worse faster slower higher lower fewer than outperform\w* beat(s|ing)?
+                         best worst improv\w* increas\w* decreas\w* reduc\w* drop(s|ped|ping)? smaller larger
+                         bigger same similar\w* identical equal\w* close\sto exceed\w* surpass\w*
+                         compared\s(to|with)"""),
 }
 _CODE = re.compile(r"^\s*(#|import\s|from\s+\S+\s+import\s|def\s|return\s|@|"
                    r"[\w.\[\]]+(\s*,\s*[\w.]+)*\s*=[^=]|[\w.]+\.(add|compile|fit|evaluate|summary|append|show|plot|figure)\b|[\w.]+\(.*\)\s*$)")

@@ -323,7 +323,7 @@ def _round(x: Any, digits: Any = None) -> Any:
     return round(x) if digits is None else round(x, digits)
 
 
-_FUNCTIONS = {"min": min, "max": max, "abs": abs, "round": _round, "int": int}
+_FUNCTIONS = {"min": min, "max": max, "abs": abs, "round": _round, "int": int, "len": len}
 #: Bounds on what one expression may do, so that no claim file can hang or crash the report.
 _MAX_LENGTH, _MAX_DEPTH, _MAX_DIGITS, _MAX_MAGNITUDE, _MAX_REFERENCE_DEPTH = 1000, 40, 30, 1e30, 20
 _reference_depth = 0

@@ -242,6 +242,38 @@ def test_coverage_splits_prose_and_code_and_finds_what_is_checkable() -> None:
     assert [u.text for u, _ in found] == ["model.add(Dense(10))"]
 
 
+@pytest.mark.parametrize(("sentence", "category"), [
+    ("The batch normalization provides a regularization to prevent overfitting.", "layer"),
+    ("It can be concluded that too frequent use of dropouts in small networks can lead to too much "
+     "regularization.", "layer"),
+    ("For the classification, the method Global Average Pooling was used.", "layer"),
+    ("The convolutional section is made of two pairs of convolutional + average pooling.", "layer"),
+    ("L1-L2 regularization is added before the two large dense layers.", "layer"),
+    ("Outputs from the hidden layer were flattened before the output layer.", "layer"),
+    ("Indeed, Max Pooling is one of the most widely used pooling layers:", "layer"),
+    ("This experiment is conducted over two iterations.", "number"),
+    ("It runs for a hundred epochs.", "hyper-parameter"),
+    ("The model has ten outputs.", "number"),
+    ("The so-called one-hot encoding is used for this.", "preprocessing"),
+    ("The same procedure, except for the shuffling of the data, is done with the test data as well.",
+     "preprocessing"),
+    ("Digits have been recentered on the raster using the center of mass.", "preprocessing"),
+    ("The use of regularization and normalization ensures a stable training process.", "hyper-parameter"),
+    ("The performance of the CNN with L1-L2 regularization is very close to the original one.",
+     "hyper-parameter"),
+    ("This one is very close to the original.", "comparison"),
+    ("Decreasing it reduces the cost and is not always decreasing the performance.", "comparison"),
+])
+def test_coverage_catches_layers_in_words_inflections_and_number_words(sentence, category) -> None:
+    assert coverage.checkable(coverage.Unit(sentence, "sentence", 1)) == category
+
+
+def test_coverage_does_not_take_names_that_contain_a_keyword_for_one() -> None:
+    for text in ("We convert the numbers into float32 format:", "for dropoutRate1 in dropoutRange:",
+                 "It is a nice model, see the post."):
+        assert coverage.checkable(coverage.Unit(text, "sentence", 1)) is None
+
+
 # -- more seeds where they decide -----------------------------------------------------------------
 def test_until_decided_plans_the_seeds_an_inconclusive_claim_needs(tmp_path, monkeypatch) -> None:
     from claims import decide
@@ -319,6 +351,29 @@ def test_a_grid_best_difference_says_how_many_configurations_it_was_picked_among
     measured = metrics.compute(spec, load=files.__getitem__)
     assert measured.candidates == 6 and measured.a == (0.993, 0.994, 0.992) and measured.paired
     assert "picked among 6 configurations" in str(measured)
+
+
+def test_the_least_costly_grid_step_is_judged_with_its_pick_corrected() -> None:
+    def grid(accuracies: dict[int, list[float]]) -> dict:
+        return {"_file": "grid.json", "seeds": [0, 1, 2],
+                "points": [{"options": {"hidden": h}, "final": {"accuracy": a}}
+                           for h, a in accuracies.items()]}
+    claim = _claim("dense-vs-conv.conclusion.fewer-neurons-not-always-worse")
+    spec = {**claim.measure, "recipe": "grid"}
+    # accuracy rising with the width at every step (points given out of order): refuted
+    rising = grid({256: [0.984, 0.9837, 0.9835], 32: [0.953, 0.952, 0.953], 64: [0.971, 0.970, 0.972],
+                   128: [0.981, 0.9805, 0.980]})
+    measured = metrics.compute(spec, load={"grid": rising}.__getitem__)
+    assert measured.value.candidates == 3 and measured.value.paired
+    assert measured.value.a == (0.981, 0.9805, 0.980) and measured.value.b == (0.984, 0.9837, 0.9835)
+    assert "32 - 64: -0.01833" in measured.why and decide(claim, measured).verdict == REFUTED
+    # a narrower point clearly as accurate as the next wider one: holds
+    flat = grid({32: [0.953, 0.952, 0.953], 64: [0.984, 0.985, 0.9845], 128: [0.981, 0.9805, 0.980]})
+    measured = metrics.compute(spec, load={"grid": flat}.__getitem__)
+    assert measured.value.a == (0.984, 0.985, 0.9845) and decide(claim, measured).verdict == HOLDS
+    # within the seeds' noise: undecided
+    noisy = grid({64: [0.980, 0.984, 0.979], 128: [0.981, 0.9805, 0.9825]})
+    assert decide(claim, metrics.compute(spec, load={"grid": noisy}.__getitem__)).verdict == INCONCLUSIVE
 
 
 def test_picking_the_best_of_many_on_the_judging_runs_widens_the_bound() -> None:

@@ -318,6 +318,31 @@ def grid_knee(spec: dict[str, Any], load: Callable[[str], Result]) -> Explained:
         + f"; on a logarithmic axis the knee is {log_knee}", (data["_file"],))
 
 
+@metric("least_costly_grid_step", shape="difference")
+def least_costly_grid_step(spec: dict[str, Any], load: Callable[[str], Result]) -> Explained:
+    """Along a one-option grid (``option``, e.g. the width), per seed the final test accuracy of
+    each point minus that of the next larger one, paired by seed (one file, the same seeds): the
+    step down whose mean costs least, for "making it smaller is not always worse". The step is
+    picked on the runs that judge it, so it carries how many steps it was picked among (the
+    rule corrects for them); the explanation gives every step's mean difference."""
+    data = load(spec["recipe"])
+    option = spec["option"]
+    points = sorted(data["points"], key=lambda p: p["options"][option])
+    steps = list(itertools.pairwise(points))
+    if not steps:
+        raise ValueError(f"{data['_file']} holds one point: no step along {option!r}")
+
+    def mean_cost(step: tuple[dict[str, Any], dict[str, Any]]) -> float:
+        return mean_accuracy(step[0]) - mean_accuracy(step[1])
+    small, large = max(steps, key=mean_cost)
+    name = f"{option} {small['options'][option]} - {option} {large['options'][option]}"
+    difference = _difference(f"{name}, test accuracy", list(small["final"]["accuracy"]),
+                             list(large["final"]["accuracy"]), data, data, len(steps))
+    each = ", ".join(f"{a['options'][option]} - {b['options'][option]}: {mean_cost((a, b)):+.4g}"
+                     for a, b in steps)
+    return Explained(difference, f"mean difference of each step down the grid: {each}", (data["_file"],))
+
+
 @metric("confusions", shape="ranking")
 def confusions(spec: dict[str, Any], load: Callable[[str], Result]) -> Ranking:
     """Each seed's confusion matrix on the test set (true, predicted)."""
