@@ -124,3 +124,15 @@ def test_accuracy_drop_per_iteration_judges_each_step_not_the_telescoped_mean() 
                                load={"lottery": data}.__getitem__)
     first, second = measured.items
     assert first.values == pytest.approx((0.001, 0.001)) and second.values == pytest.approx((-0.0005, 0.002))
+
+
+def test_test_accuracy_rise_after_compares_the_later_half_with_the_earlier() -> None:
+    def run(*curves: list[float]) -> dict:
+        epochs = [{"test_accuracy": [c[e] for c in curves]} for e in range(len(curves[0]))]
+        return {"_file": "run.json", "points": [{"epochs": epochs}]}
+    spec = {"metric": "test_accuracy_rise_after", "recipe": "run", "after": 2}
+    rising, flat = [0.5, 0.9, 0.98, 0.985, 0.99, 0.992], [0.5, 0.9, 0.99, 0.99, 0.99, 0.99]
+    measured = metrics.compute(spec, load={"run": run(rising, flat)}.__getitem__)
+    assert measured.values == pytest.approx((0.0085, 0.0))  # (0.99 + 0.992) / 2 - (0.98 + 0.985) / 2
+    with pytest.raises(ValueError, match="fewer than two epochs after epoch 5"):
+        metrics.compute({**spec, "after": 5}, load={"run": run(rising)}.__getitem__)

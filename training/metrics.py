@@ -666,6 +666,22 @@ def mean_test_accuracy_after(spec: dict[str, Any], load: Callable[[str], Result]
     return _seeds([statistics.fmean(c[spec["after"]:]) for c in curves], data)
 
 
+@metric("test_accuracy_rise_after")
+def test_accuracy_rise_after(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
+    """Whether a run is still approaching where it settles ("converges towards 99%"): per seed,
+    over the epochs after ``after``, the mean test accuracy of their second half minus that of
+    their first half. Above 0: the curve still rises; a flat or falling curve scores 0 or less."""
+    curves, data = _curves(load, spec["recipe"], "test_accuracy")
+    rises = []
+    for curve in curves:
+        tail = curve[spec["after"]:]
+        if len(tail) < 2:
+            raise ValueError(f"{data['_file']}: fewer than two epochs after epoch {spec['after']}")
+        half = len(tail) // 2
+        rises.append(statistics.fmean(tail[half:]) - statistics.fmean(tail[:half]))
+    return _seeds(rises, data)
+
+
 @metric("test_evaluated_each_epoch")
 def test_evaluated_each_epoch(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
     """Per seed, the fraction of the epochs it ran (those with a training loss) whose log also
