@@ -47,7 +47,7 @@ def _images(images: np.ndarray, size: tuple[int, int], device: torch.device) -> 
     """uint8 (N, H, W[, C]) -> float (N, C, H', W') in [0, 1], zero-padded (centred) to ``size``."""
     x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
     x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
-    return pad_to(x.float() / 255.0, size).contiguous()
+    return pad_to(x.float().div_(255.0), size).contiguous()  # one float copy, divided in place
 
 
 def pad_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
