@@ -1,6 +1,7 @@
-"""The notebook's readings of its training curves (training/metrics.py: train_val_gap,
-early_val_advantage, val_jitter_ratio, val_jitter_difference, final_train_loss), the Keras
-l1_l2 penalty statistic and dotted recipe fields: each computes what its docstring defines."""
+"""The notebook's readings of its training curves (training/curve_metrics.py: train_val_gap,
+early_val_advantage, val_jitter_ratio, val_jitter_difference; training/metrics.py:
+final_train_loss), the Keras l1_l2 penalty statistic and dotted recipe fields: each computes
+what its docstring defines."""
 
 from __future__ import annotations
 

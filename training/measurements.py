@@ -1,0 +1,114 @@
+"""What a metric returns: measurements the verdict can judge with a stated rule (``claims.stats``).
+
+``Seeds`` (one value per seed), ``Difference`` (two runs' values, paired by seed where the
+seeds match), ``AllOf`` (several such, every one must hold), ``Ranking`` (confusion counts
+per seed) or, with what a reader needs to weigh it, ``Explained``. The metrics that build
+them are in ``training.metrics``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """One metric over the seeds of a run."""
+
+    values: tuple[float, ...]
+    files: tuple[str, ...] = ()
+    #: The run was a prefix (capped epochs): a maximum over it is only a lower bound.
+    lower_bound: bool = False
+    #: How many times these seeds' verdict could have been judged: one, plus one for each time
+    #: seeds were added to the result files it reads (see ``looks``).
+    looks: int = 1
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values)
+
+    @property
+    def std(self) -> float:
+        return statistics.stdev(self.values) if len(self.values) > 1 else 0.0
+
+    def __str__(self) -> str:
+        text = (f"mean {self.mean:.4g} ± {self.std:.2g} over {len(self.values)} seeds "
+                f"(min {min(self.values):.4g}, max {max(self.values):.4g})")
+        if self.lower_bound:
+            text += ", a lower bound (capped run)"
+        return text + (f"; {', '.join(self.files)}" if self.files else "")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Two runs' per-seed values of one quantity; judged on the mean of ``a - b``."""
+
+    a: tuple[float, ...]
+    b: tuple[float, ...]
+    paired: bool
+    what: str
+    files: tuple[str, ...] = ()
+    #: How many configurations the compared runs were picked among, on these same runs (the
+    #: product of the grid sizes where a side is a grid's best point); the rule corrects for it.
+    candidates: int = 1
+    looks: int = 1  # as Seeds.looks
+    #: ``a`` and ``b`` are logarithms (of times per round): the claim's figure is the ratio
+    #: exp(mean a - mean b), and its threshold is judged as a logarithm too.
+    log_ratio: bool = False
+
+    def __str__(self) -> str:
+        mean = statistics.fmean(self.a) - statistics.fmean(self.b)
+        if self.log_ratio:
+            return (f"{self.what}: ratio {math.exp(mean):.4g} of the geometric means "
+                    f"({len(self.a)} against {len(self.b)} rounds, Welch on the log times)")
+        pairing = "paired by seed" if self.paired else "unpaired"
+        picked = f"; picked among {self.candidates} configurations" if self.candidates > 1 else ""
+        return (f"{self.what}: mean difference {mean:.4g} ({pairing}; "
+                f"{_values(self.a)} against {_values(self.b)}{picked})")
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """Several measurements that must all satisfy the claim ("A beats B and C")."""
+
+    items: tuple[Any, ...]
+
+    def __str__(self) -> str:
+        return "; ".join(str(i) for i in self.items)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Confusion matrices per seed (seed, true, predicted): judged on the top-k errors."""
+
+    matrices: tuple[tuple[tuple[int, ...], ...], ...]
+    files: tuple[str, ...] = ()
+    looks: int = 1  # as Seeds.looks
+
+    def top(self, k: int) -> list[tuple[str, int]]:
+        m = np.asarray(self.matrices).sum(0)
+        np.fill_diagonal(m, -1)
+        order = np.argsort(-m, axis=None, kind="stable")[:k]
+        return [(f"{i // m.shape[1]}->{i % m.shape[1]}", int(m.flat[i])) for i in order]
+
+    def __str__(self) -> str:
+        top = ", ".join(f"{cell} ({n})" for cell, n in self.top(4))
+        return f"most frequent errors summed over {len(self.matrices)} seeds: {top}"
+
+
+@dataclass(frozen=True)
+class Explained:
+    """A measured value with what a reader needs to weigh it (which run, what else differs)."""
+
+    value: Any
+    why: str
+    files: tuple[str, ...] = ()
+
+
+def _values(values: tuple[float, ...]) -> str:
+    return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"

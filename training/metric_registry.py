@@ -1,0 +1,122 @@
+"""The registry of training metrics (``METRICS``, ``SHAPES``, ``@metric``), the reader of
+result files by recipe name, and what the metrics share to read per-seed histories.
+
+A metric is registered here by the module that defines it (``training.metrics``,
+``training.curve_metrics``, ``training.lottery_metrics``); ``training.metrics`` imports them
+all, so a caller imports that. Epochs count from 1, as Keras prints them.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from training import results
+from training.measurements import Difference, Seeds
+
+
+class NotRun(Exception):
+    """The result file a metric needs does not exist (yet)."""
+
+
+class CappedRun(Exception):
+    """The result comes from a run capped below the recipe's epochs: only prefix-safe
+    metrics may use it."""
+
+
+Result = dict[str, Any]
+Metric = Callable[[dict[str, Any], Callable[[str], Result]], Any]
+METRICS: dict[str, Metric] = {}
+#: What each metric returns: seeds, difference, all_of, ranking or value.
+SHAPES: dict[str, str] = {}
+#: Metrics whose value over a capped (prefix) run is a lower bound of the full run's.
+PREFIX_SAFE = {"best_test_accuracy"}
+
+
+def metric(name: str, shape: str = "seeds") -> Callable[[Metric], Metric]:
+    def wrap(fn: Metric) -> Metric:
+        METRICS[name] = fn
+        SHAPES[name] = shape
+        return fn
+    return wrap
+
+
+def loader(directory: Path | None = None, *, allow_capped: bool = False) -> Callable[[str], Result]:
+    """A reader of result files by recipe name that says how to make a missing one."""
+    def load(recipe: str) -> Result:
+        path = results.path_for(recipe, directory)
+        if not path.exists():
+            raise NotRun(f"needs a training result, {path.parent.name}/{path.name}: run "
+                         f"'python -m claims train {recipe}' (add --device cpu to train without a GPU)")
+        data = {**_read(path), "_file": f"{path.parent.name}/{path.name}"}
+        if data.get("epochs_cap") and not allow_capped:
+            raise CappedRun(f"needs a full run: {data['_file']} is capped at {data['epochs_cap']} of the "
+                            f"recipe's {data['recipe_table']['epochs']} epochs")
+        if data.get("limit"):
+            raise CappedRun(f"needs a run on the whole dataset: {data['_file']} trained on a "
+                            f"{data['limit']}-image subset")
+        return data
+    return load
+
+
+def _read(path: Path) -> Result:
+    """A result file, parsed once per process per state of the file (a report reads each a
+    dozen times); shared between callers, which read it and never change it."""
+    st = path.stat()
+    return _read_as_of(str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+@lru_cache(maxsize=64)
+def _read_as_of(path: str, *_stamp: int) -> Result:
+    return results.read(Path(path))
+
+
+def _series(point: dict[str, Any], key: str) -> list[list[float]]:
+    """Per seed, the epoch values of ``key`` up to that seed's last epoch."""
+    seeds = len(point["epochs"][0][key])
+    return [[e[key][s] for e in point["epochs"] if not math.isnan(e[key][s])] for s in range(seeds)]
+
+
+def _single(data: Result) -> dict[str, Any]:
+    if len(data["points"]) != 1:
+        raise ValueError(f"{data['_file']} holds a grid of {len(data['points'])} points; "
+                         "use a best_grid_* metric")
+    return data["points"][0]
+
+
+def looks(*data: Result) -> int:
+    """How many times a verdict on these result files could have been judged: once for their
+    first seeds, and once more each time seeds were added to one of them (each addition,
+    recorded as a part of the file's provenance, follows a verdict that did not decide)."""
+    return 1 + sum(max(len(d.get("provenance", {}).get("parts") or [None]), 1) - 1 for d in data)
+
+
+def _seeds(values: list[float], data: Result) -> Seeds:
+    return Seeds(tuple(float(v) for v in values), (data["_file"],), looks=looks(data))
+
+
+def mean_accuracy(point: dict[str, Any]) -> float:
+    """A run's final test accuracy, mean over its seeds."""
+    return statistics.fmean(point["final"]["accuracy"])
+
+
+def best_point(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """The grid point with the best mean test accuracy: how the notebook picks its winners."""
+    return max(points, key=mean_accuracy)
+
+
+def _difference(what: str, mine: list[float], theirs: list[float], data: Result, other: Result,
+                candidates: int = 1) -> Difference:
+    """Paired by seed when both runs trained the same seeds (the same initialisations and orders)."""
+    paired = data.get("seeds") is not None and data.get("seeds") == other.get("seeds")
+    return Difference(tuple(map(float, mine)), tuple(map(float, theirs)), paired, what,
+                      (data["_file"], other["_file"]), candidates, looks(data, other))
+
+
+def _curves(load: Callable[[str], Result], recipe: str, key: str) -> tuple[list[list[float]], Result]:
+    data = load(recipe)
+    return _series(_single(data), key), data
