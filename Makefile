@@ -36,7 +36,7 @@ report: data
 
 test: data
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 fast: setup
 	$(BIN)/python -m pytest -m fast
