@@ -25,16 +25,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from models import kernels
 from models.layers import Dropout, output_activation, regularized
+from training.keras import (  # noqa: F401 (KerasAdam, BETA1, BETA2: imported from here too)
+    BETA1,
+    BETA2,
+    REDUCE_LR_MIN_DELTA,
+    Callbacks,
+    History,
+    KerasAdam,
+    _correct,
+    _keras_precision_recall,
+    _loss,
+    _select,
+)
 from training.recipes import Recipe
 
-BETA1, BETA2 = 0.9, 0.999
-REDUCE_LR_MIN_DELTA = 1e-4  # Keras ReduceLROnPlateau default
 # added to a seed for its Dropout stream, apart from its shuffling stream on the CPU
 DROPOUT_STREAM = 1 << 32
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy", "lr")
@@ -114,124 +123,6 @@ class Stack:
         module = copy.deepcopy(self.base).to_empty(device="cpu")
         module.load_state_dict({k: v[seed].detach().cpu() for k, v in self.state().items()})
         return module
-
-
-def _expand(per_seed: Tensor, like: Tensor) -> Tensor:
-    return per_seed.reshape(-1, *([1] * (like.dim() - 1)))
-
-
-def _select(which: Tensor, new: dict[str, Tensor], old: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Per seed, ``new`` where ``which`` (S,) is true, else ``old``."""
-    return {k: torch.where(_expand(which, v), v, old[k]) for k, v in new.items()}
-
-
-class KerasAdam:
-    """Adam with Keras' epsilon placement, on stacked tensors, one learning rate per seed.
-
-    On the CPU each seed's update is one call of PyTorch's fused Adam kernel on that seed's
-    slices, with the epsilon that makes PyTorch's formula Keras': PyTorch divides by
-    ``sqrt(v)/sqrt(1-b2^t) + eps'``, so ``eps' = epsilon/sqrt(1-b2^t)`` gives Keras'
-    ``sqrt(1-b2^t)/(1-b1^t) * m/(sqrt(v) + epsilon)``. One pass over the weights instead of
-    six per tensor; a seed's arithmetic does not depend on the seeds beside it. Elsewhere
-    (CUDA, where the learning rates stay on the device) the formula is written out.
-    """
-
-    def __init__(self, params: dict[str, Tensor], lr: Tensor, epsilon: float) -> None:
-        self.params, self.lr, self.epsilon, self.t = params, lr, epsilon, 0
-        self.m = {k: torch.zeros_like(v) for k, v in params.items()}
-        self.v = {k: torch.zeros_like(v) for k, v in params.items()}
-
-    @torch.no_grad()
-    def step(self, active: Tensor, masks: dict[str, Tensor] | None = None) -> None:
-        self.t += 1
-        if self.lr.device.type == "cpu":
-            self._fused(active)
-        else:
-            scale = math.sqrt(1 - BETA2 ** self.t) / (1 - BETA1 ** self.t)
-            alpha = self.lr * active * scale
-            for k, p in self.params.items():
-                g = p.grad
-                self.m[k].lerp_(g, 1 - BETA1)
-                self.v[k].mul_(BETA2).addcmul_(g, g, value=1 - BETA2)
-                p.sub_(_expand(alpha, p) * self.m[k] / (self.v[k].sqrt() + self.epsilon))
-        for k, p in self.params.items():
-            if masks and k in masks:
-                p.mul_(masks[k])
-            p.grad = None
-
-    def _fused(self, active: Tensor) -> None:
-        keys = list(self.params)
-        step = torch.tensor(float(self.t))
-        eps = self.epsilon / math.sqrt(1 - BETA2 ** self.t)
-        for i, lr in enumerate((self.lr * active).tolist()):
-            torch._fused_adam_([self.params[k][i] for k in keys], [self.params[k].grad[i] for k in keys],
-                               [self.m[k][i] for k in keys], [self.v[k][i] for k in keys], [],
-                               [step] * len(keys), lr=lr, beta1=BETA1, beta2=BETA2, weight_decay=0.0,
-                               eps=eps, amsgrad=False, maximize=False)
-
-    def state(self) -> dict[str, Any]:
-        return {"t": self.t, "m": self.m, "v": self.v, "lr": self.lr}
-
-    def load(self, state: dict[str, Any]) -> None:
-        self.t = state["t"]
-        for k in self.params:
-            self.m[k].copy_(state["m"][k])
-            self.v[k].copy_(state["v"][k])
-        self.lr.copy_(state["lr"])
-
-
-@dataclass
-class Callbacks:
-    """EarlyStopping and ReduceLROnPlateau state, one entry per seed (Keras semantics)."""
-
-    seeds: int
-    mode: str
-    best: list[float] = field(default_factory=list)
-    wait: list[int] = field(default_factory=list)
-    lr_best: list[float] = field(default_factory=list)
-    lr_wait: list[int] = field(default_factory=list)
-    stopped_epoch: list[int | None] = field(default_factory=list)
-    best_epoch: list[int | None] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        worst = math.inf if self.mode == "min" else -math.inf
-        self.best = self.best or [worst] * self.seeds
-        self.wait = self.wait or [0] * self.seeds
-        self.lr_best = self.lr_best or [worst] * self.seeds
-        self.lr_wait = self.lr_wait or [0] * self.seeds
-        self.stopped_epoch = self.stopped_epoch or [None] * self.seeds
-        self.best_epoch = self.best_epoch or [None] * self.seeds
-
-    def better(self, current: float, reference: float, min_delta: float = 0.0) -> bool:
-        if self.mode == "min":
-            return current < reference - min_delta
-        return current > reference + min_delta
-
-
-@dataclass
-class History:
-    """What ``fit`` returns: per-seed, per-epoch logs and the final evaluation."""
-
-    epochs: list[dict[str, list[float]]]  # one dict per epoch: metric -> value per seed
-    stopped_epoch: list[int | None]
-    best_epoch: list[int | None]
-    final: dict[str, list[Any]]  # test_loss, test_accuracy, precision, recall, confusion
-
-
-def _loss(recipe: Recipe, logits: Tensor, y: Tensor) -> Tensor:
-    """Per-sample loss of stacked logits (S, B, K) against labels (S, B) or (B,)."""
-    if recipe.loss == "binary_crossentropy":
-        logits = logits.squeeze(-1)
-        return F.binary_cross_entropy_with_logits(logits, y.float().expand_as(logits), reduction="none")
-    s, b, k = logits.shape
-    return F.cross_entropy(logits.reshape(s * b, k), y.expand(s, b).reshape(-1),
-                           reduction="none").reshape(s, b)
-
-
-def _correct(recipe: Recipe, logits: Tensor, y: Tensor) -> Tensor:
-    if recipe.loss == "binary_crossentropy":
-        return ((logits.squeeze(-1) > 0).long() == y).float()
-    return (logits.argmax(-1) == y).float()
 
 
 class Trainer:
@@ -475,18 +366,3 @@ class Trainer:
         for g, saved in zip((*self.generators, *self.dropout_generators),
                             (*state["generators"], *state["dropout_generators"]), strict=True):
             g.set_state(saved.cpu())
-
-
-def _keras_precision_recall(probs: Tensor, y: Tensor, classes: int) -> tuple[Tensor, Tensor]:
-    """``tf.keras.metrics.Precision()/Recall()`` on one-hot labels: every (sample, class)
-    entry is a binary decision at threshold 0.5, counted over all entries (micro)."""
-    if probs.shape[-1] == 1:
-        pred = probs.squeeze(-1) > 0.5
-        truth = y.bool().expand_as(pred)
-    else:
-        pred = probs > 0.5
-        truth = F.one_hot(y, classes).bool().expand_as(pred)
-    tp = (pred & truth).sum((1, 2) if pred.dim() == 3 else 1).float()
-    predicted = pred.sum((1, 2) if pred.dim() == 3 else 1).float()
-    actual = truth.sum((1, 2) if truth.dim() == 3 else 1).float()
-    return tp / predicted.clamp(min=1), tp / actual.clamp(min=1)
