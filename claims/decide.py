@@ -47,7 +47,7 @@ def next_look(measured: Any) -> Any:
     if isinstance(measured, Explained):
         return replace(measured, value=next_look(measured.value))
     if isinstance(measured, AllOf):
-        return AllOf(tuple(next_look(item) for item in measured.items))
+        return replace(measured, items=tuple(next_look(item) for item in measured.items))
     if isinstance(measured, (Seeds, Difference, Ranking)):
         return replace(measured, looks=measured.looks + 1)
     return measured

@@ -58,7 +58,7 @@ from claims.measures_weights import (  # noqa: F401
 )
 from models import cost
 from models.layers import Activation, Conv2D, Dense
-from training.metrics import Difference, Explained
+from training.metrics import AllOf, Difference, Explained
 
 
 @statistic("params")
@@ -141,16 +141,20 @@ def peak_training_memory(spec: dict[str, Any]) -> int:
 @statistic("throughput_ratio")
 def throughput_ratio(spec: dict[str, Any]) -> Explained:
     """Images per second of ``model`` over ``versus``, both timed in one saved pytest-benchmark
-    run on ``device`` (``step``: forward or train-step, at ``batch``). The explanation puts the
-    time beside the counted costs, so a claim that holds on parameters but not on time says so."""
+    run on ``device`` (``step``: forward or train-step, at ``batch``), judged over its rounds;
+    where earlier sessions are kept beside it, in each session, and decided only where they
+    agree. The explanation puts the latest session's time beside the counted costs, so a claim
+    that holds on parameters but not on time says so."""
     from training import bench
 
     step, batch, device = spec["step"], spec["batch"], spec["device"]
     try:
-        mine, other = (bench.timing(step, spec[key], batch, device) for key in ("model", "versus"))
+        mines, others = (bench.timings(step, spec[key], batch, device) for key in ("model", "versus"))
     except bench.BenchmarkMissing as why:
         raise Pending(str(why)) from None
-    if len(mine.rounds) < 2 or len(other.rounds) < 2:
+    pairs = [(m, o) for m in mines for o in others if m.file == o.file]
+    mine, other = pairs[0]
+    if any(len(t.rounds) < 2 for pair in pairs for t in pair):
         raise Pending(f"needs the per-round times of both timings in {mine.file} (pytest-benchmark's "
                       "stats.data): run the benchmarks again")
     ratio = mine.images_per_s / other.images_per_s
@@ -163,14 +167,15 @@ def throughput_ratio(spec: dict[str, Any]) -> Explained:
     on_params = "holds" if counted["trainable parameters"] > 1 else "fails"
     on_time = "holds" if ratio > 1 else "fails"
     # the speed-up is the other's time over this one's: judged over the rounds, on log times
-    speedup = Difference(tuple(math.log(t) for t in other.rounds), tuple(math.log(t) for t in mine.rounds),
-                         False, f"{spec['versus']} over {spec['model']}, seconds per {step} of {batch} "
-                         "images", (mine.file,), log_ratio=True)
+    speedups = [Difference(tuple(math.log(t) for t in o.rounds), tuple(math.log(t) for t in m.rounds),
+                           False, f"{spec['versus']} over {spec['model']}, seconds per {step} of {batch} "
+                           f"images in {m.file}", (m.file,), log_ratio=True) for m, o in pairs]
+    speedup = speedups[0] if len(speedups) == 1 else AllOf(tuple(speedups), agree=True)
     return Explained(speedup, (
         f"{spec['model']} {mine.seconds_per_batch * 1e3:.3g} ms and {spec['versus']} "
         f"{other.seconds_per_batch * 1e3:.3g} ms per {step} of {batch} images ({mine.device}, "
         f"{mine.threads} threads, {mine.file}); against it {spec['model']} has {fewer}: "
-        f"the claim {on_params} on parameters and {on_time} on time"), (mine.file,))
+        f"the claim {on_params} on parameters and {on_time} on time"), tuple(m.file for m, _ in pairs))
 
 
 def _keras_layers(model: nn.Module) -> list[nn.Module]:

@@ -80,7 +80,7 @@ def _shifted(value: Any, step: float) -> Any:
     if isinstance(value, Difference):
         return replace(value, a=tuple(v + step for v in value.a))
     if isinstance(value, AllOf):
-        return AllOf(tuple(_shifted(i, step) for i in value.items))
+        return replace(value, items=tuple(_shifted(i, step) for i in value.items))
     raise TypeError(type(value))
 
 

@@ -84,9 +84,17 @@ def _sample(claim: Claim, values: tuple[float, ...], looks: int = 1) -> stats.De
     return stats.bound(values, claim.relation, claimed, slack(claim, claimed), looks=looks)
 
 
-def _combine(decisions: list[stats.Decision]) -> stats.Decision:
-    """Every part must hold; any refuted part refutes; otherwise inconclusive."""
+def _combine(decisions: list[stats.Decision], agree: bool = False) -> stats.Decision:
+    """Every part must hold; any refuted part refutes; otherwise inconclusive. With ``agree``
+    (sessions measuring one quantity): holds or refuted only when every session says so."""
     verdicts = [d.verdict for d in decisions]
+    if agree:
+        verdict = verdicts[0] if len(set(verdicts)) == 1 else INCONCLUSIVE
+        parts = "; ".join(f"session {i + 1}: {d.verdict}, {d.detail}" for i, d in enumerate(decisions))
+        return stats.Decision(verdict, decisions[0].rule + "; every session must decide alike", parts,
+                              undecidable="" if verdict != INCONCLUSIVE else
+                              "the benchmark sessions disagree: the timing depends on the day and the "
+                              "machine's load more than the claim allows")
     verdict = REFUTED if REFUTED in verdicts else HOLDS if set(verdicts) == {HOLDS} else INCONCLUSIVE
     undecided = [d for d in decisions if d.verdict == INCONCLUSIVE]
     needed = [d.seeds_needed for d in undecided]
@@ -116,7 +124,7 @@ def decide(claim: Claim, measured: Any) -> stats.Decision:
                                 slack(claim, claim.claimed), candidates=measured.candidates,
                                 looks=measured.looks)
     if isinstance(measured, AllOf):
-        return _combine([decide(claim, item) for item in measured.items])
+        return _combine([decide(claim, item) for item in measured.items], measured.agree)
     if isinstance(measured, Ranking):
         return stats.ranking(measured.matrices, _cells(claim.claimed), measured.looks)
     ok = compare(claim, measured)

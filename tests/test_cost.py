@@ -215,3 +215,21 @@ def test_bench_prints_each_models_row_as_it_is_measured(capsys, monkeypatch):
                                 "forward", "img/s", "train", "img/s"]
     assert printed[1].splitlines()[-1].split() == ["mnist_approach3", "3,090", "0.42", "8", "1.0", "5", "6"]
     assert lines[-1].startswith("lenet ") and len(lines[-1]) == len(lines[0])
+
+
+def test_benchmark_sessions_decide_a_timing_claim_only_where_they_agree(tmp_path, monkeypatch):
+    """The latest run is benchmarks-cpu.json; earlier ones kept as benchmarks-cpu-DATE.json are
+    sessions of their own: a claim holds or is refuted only when every session says so."""
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
+    claim = next(c for c in registry() if c.id == "kmnist.gap-vs-dense.faster-training-cpu")
+    _saved_run(tmp_path, {("kmnist_gap", 25): 0.010, ("kmnist_traditional", 25): 0.020})
+    assert judge(claim).verdict == HOLDS
+    earlier = tmp_path / "benchmarks-cpu-2026-01-01.json"
+    (tmp_path / "benchmarks-cpu.json").rename(earlier)
+    _saved_run(tmp_path, {("kmnist_gap", 25): 0.020, ("kmnist_traditional", 25): 0.010})
+    assert [p.name for p in bench.sessions("cpu")] == ["benchmarks-cpu.json", earlier.name]
+    verdict = judge(claim)
+    assert verdict.verdict == INCONCLUSIVE and "sessions disagree" in verdict.reason
+    assert verdict.evidence == ("results/benchmarks-cpu.json", f"results/{earlier.name}")
+    _saved_run(tmp_path, {("kmnist_gap", 25): 0.011, ("kmnist_traditional", 25): 0.020})
+    assert judge(claim).verdict == HOLDS  # both sessions: faster

@@ -317,10 +317,32 @@ def _how(device: str, path: Path) -> str:
             "and commit the file")
 
 
-def timing(what: str, model: str, batch: int, device: str, directory: Path | str | None = None) -> Timing:
+def sessions(device: str, directory: Path | str | None = None) -> list[Path]:
+    """The saved benchmark runs for ``device``: the latest, ``benchmarks-DEVICE.json``, then
+    earlier ones kept beside it as ``benchmarks-DEVICE-DATE.json``, newest first. A timing is
+    a sample of one day's machine: sessions are what show how much it varies."""
+    latest = benchmark_file(device, directory)
+    earlier = sorted(latest.parent.glob(f"benchmarks-{device}-*.json"), reverse=True)
+    return [latest, *earlier]
+
+
+def timings(what: str, model: str, batch: int, device: str,
+            directory: Path | str | None = None) -> list[Timing]:
+    """``timing`` in every saved session that holds it, the latest first."""
+    found = [timing(what, model, batch, device, directory)]
+    for path in sessions(device, directory)[1:]:
+        try:
+            found.append(timing(what, model, batch, device, path=path))
+        except BenchmarkMissing:
+            continue
+    return found
+
+
+def timing(what: str, model: str, batch: int, device: str, directory: Path | str | None = None,
+           path: Path | None = None) -> Timing:
     """The mean time of ``tests/test_benchmarks.py::test_throughput`` for (what, model, batch)
-    in the saved run for ``device``."""
-    path = benchmark_file(device, directory)
+    in the saved run for ``device`` (or in the session file ``path``)."""
+    path = path or benchmark_file(device, directory)
     if not path.exists():
         raise BenchmarkMissing(f"needs a benchmark run, results/{path.name}: {_how(device, path)}")
     try:

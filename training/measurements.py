@@ -74,11 +74,16 @@ class Difference:
 
 @dataclass(frozen=True)
 class AllOf:
-    """Several measurements that must all satisfy the claim ("A beats B and C")."""
+    """Several measurements that must all satisfy the claim ("A beats B and C"); with
+    ``agree``, independent measurements of one quantity (benchmark sessions on different days)
+    that decide the claim only where they all decide it alike."""
 
     items: tuple[Any, ...]
+    agree: bool = False
 
     def __str__(self) -> str:
+        if self.agree:
+            return "; ".join(f"session {i + 1}: {item}" for i, item in enumerate(self.items))
         return "; ".join(str(i) for i in self.items)
 
 
