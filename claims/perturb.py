@@ -207,13 +207,14 @@ def _swing(factor: float) -> Alteration:
 
 
 def _cut(keep: float) -> Alteration:
-    """Every seed stopped after the first ``keep`` share of its epochs (at least two)."""
+    """Every seed stopped after the first ``keep`` share of the run's epochs (at least two),
+    seed ``s`` ``s`` epochs later than the first (counts that never vary decide nothing)."""
     def alter(point: dict[str, Any]) -> None:
         epochs = point["epochs"]
-        stop = max(2, int(len(epochs) * keep))
-        for e in epochs[stop:]:
-            for key, values in e.items():
-                e[key] = [math.nan] * len(values)
+        for e, row in enumerate(epochs):
+            for key, values in row.items():
+                row[key] = [math.nan if e >= max(2, int(len(epochs) * keep)) + s else v
+                            for s, v in enumerate(values)]
     return alter
 
 

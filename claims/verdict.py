@@ -104,10 +104,30 @@ def _combine(decisions: list[stats.Decision], agree: bool = False) -> stats.Deci
     return stats.Decision(verdict, decisions[0].rule + "; every part must hold", parts, seeds, undecidable)
 
 
+#: Why seeds that agree exactly on a count decide nothing.
+NO_SPREAD = ("the seeds agree exactly on a count (epochs), which shows no spread, not a spread of "
+             "zero: an interval from them would have no width; seeds that differ would decide")
+
+
+def _no_spread(measured: Seeds | Difference) -> bool:
+    """A count that varies with the seed, observed with no variation at all."""
+    if not measured.discrete:
+        return False
+    if isinstance(measured, Seeds):
+        return len(measured.values) > 1 and len(set(measured.values)) == 1
+    if measured.paired:
+        return len(measured.a) > 1 and len({a - b for a, b in zip(measured.a, measured.b, strict=True)}) == 1
+    return len(set(measured.a)) == 1 and len(set(measured.b)) == 1
+
+
 def decide(claim: Claim, measured: Any) -> stats.Decision:
     """Judge a measurement of ``claim`` by the rule for its shape."""
     if isinstance(measured, Explained):
         measured = measured.value
+    if isinstance(measured, (Seeds, Difference)) and _no_spread(measured):
+        return stats.Decision(INCONCLUSIVE, "no spread: a count observed without variation",
+                              f"{len(getattr(measured, 'values', getattr(measured, 'a', ())))} seeds",
+                              undecidable=NO_SPREAD)
     if isinstance(measured, Seeds):
         return _sample(claim, measured.values, measured.looks)
     if isinstance(measured, Difference):

@@ -8,7 +8,7 @@ import pytest
 
 from claims.measures import measure
 from claims.registry import registry
-from claims.verdict import HOLDS, REFUTED, judge
+from claims.verdict import HOLDS, INCONCLUSIVE, REFUTED, judge
 from training import metrics, results
 
 pytestmark = pytest.mark.fast
@@ -38,6 +38,11 @@ def test_epochs_to_near_best_is_the_first_epoch_within_the_margin(tmp_path, monk
     late = [[0.5 + 0.01 * e for e in range(25)]] * 3  # within 0.01 of the best only at the end
     _write(tmp_path, monkeypatch, "kmnist_traditional", [0, 1, 2], {"val_accuracy": late})
     assert metrics.compute(spec).values == (24, 24, 24)
+    verdict = judge(_claim("kmnist.traditional.converges-quickly"))  # a count with no spread
+    assert verdict.verdict == INCONCLUSIVE and "seeds that differ would decide" in verdict.reason
+    late = [[0.5 + step * e for e in range(25)] for step in (0.01, 0.02, 0.005)]
+    _write(tmp_path, monkeypatch, "kmnist_traditional", [0, 1, 2], {"val_accuracy": late})
+    assert metrics.compute(spec).values == (24, 25, 23)
     assert judge(_claim("kmnist.traditional.converges-quickly")).verdict == REFUTED
 
 

@@ -171,7 +171,7 @@ def test_grid_knee_is_kneedle(tmp_path, monkeypatch, accuracies, knee) -> None:
 @pytest.mark.parametrize(("pruned", "verdict"), [
     # unpruned reaches 99% at epochs 4, 5, 4; the pruned iterations later in every seed
     (((0.97, 0.98, 0.98, 0.98, 0.98, 0.991), (0.97, 0.98, 0.98, 0.98, 0.98, 0.98, 0.992),
-      (0.95, 0.96, 0.97, 0.98, 0.98, 0.99)), HOLDS),
+      (0.95, 0.96, 0.97, 0.98, 0.99)), HOLDS),
     # the pruned iterations get there at epoch 1 in every seed: faster by more than the margin
     (((0.995, 0.996), (0.995, 0.996), (0.995, 0.996)), REFUTED),
 ])
@@ -429,3 +429,17 @@ def test_until_decided_plans_for_the_level_of_the_look_it_will_make() -> None:
     assert later.value.items[0].looks == 2
     now, planned = decide(claim, seeds), decide(claim, later)
     assert now.verdict == planned.verdict == INCONCLUSIVE and planned.seeds_needed > now.seeds_needed
+
+
+def test_a_count_the_seeds_agree_on_exactly_decides_nothing() -> None:
+    """Three seeds stopping at epoch 11 show no spread, not a spread of zero (a zero-width
+    interval refuted dense0.val-loss-worsens at three seeds; six seeds spread by 1.7 epochs).
+    Deterministic measurements (a learning-rate factor) keep their exact verdicts."""
+    claim = _claim("dense-vs-conv.dense0.val-loss-worsens")  # 20 epochs, tolerance 5
+    assert decide(claim, metrics.Seeds((11.0, 11.0, 11.0))).verdict == REFUTED
+    counted = decide(claim, metrics.Seeds((11.0, 11.0, 11.0), discrete=True))
+    assert counted.verdict == INCONCLUSIVE and "seeds that differ would decide" in counted.needs
+    spread = metrics.Seeds((11.0, 12.0, 10.0, 11.0, 12.0, 10.0), discrete=True)
+    assert decide(claim, spread).verdict == REFUTED
+    same = metrics.Difference((6.0, 7.0, 6.0), (4.0, 5.0, 4.0), True, "epochs", discrete=True)
+    assert decide(_claim("mnist-10k.prune.not-faster"), same).verdict == INCONCLUSIVE

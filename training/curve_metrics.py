@@ -118,7 +118,7 @@ def epochs_to_near_best(spec: dict[str, Any], load: Callable[[str], Result]) -> 
         best = min(curve) if lower else max(curve)
         near = [v <= best + margin if lower else v >= best - margin for v in curve]
         return near.index(True) + 1
-    return _seeds([first(c) for c in curves], data)
+    return _seeds([first(c) for c in curves], data, discrete=True)
 
 
 @metric("overfitting_gap_difference", shape="all_of")
@@ -172,7 +172,7 @@ def epochs_to_test_accuracy(spec: dict[str, Any], load: Callable[[str], Result])
     """How fast a run converges: per seed, the first epoch (from 1) at which the test accuracy
     reaches ``threshold``; a seed that never reaches it counts one past its last epoch."""
     curves, data = _curves(load, spec["recipe"], "test_accuracy")
-    return _seeds([_first_epoch_reaching(c, spec["threshold"]) for c in curves], data)
+    return _seeds([_first_epoch_reaching(c, spec["threshold"]) for c in curves], data, discrete=True)
 
 
 def _falls(curve: list[float], first: int, last: int | None = None) -> float:

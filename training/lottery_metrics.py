@@ -58,7 +58,7 @@ def pruned_epochs_to_99_difference(spec: dict[str, Any], load: Callable[[str], R
     each = ", ".join(f"iteration {k}: {tuple(e)}" for k, e in enumerate(epochs))
     diff = Difference(tuple(float(v) for v in pruned), tuple(float(v) for v in unpruned), True,
                       "epochs to 99% test accuracy, pruned iterations' mean - unpruned", (data["_file"],),
-                      looks=looks(data))
+                      looks=looks(data), discrete=True)
     return Explained(diff, f"epochs to 99% per seed, {each}", (data["_file"],))
 
 
@@ -67,7 +67,7 @@ def epochs_run_at_iteration(spec: dict[str, Any], load: Callable[[str], Result])
     """Per seed, how many epochs pruning iteration ``iteration`` (0 = unpruned) ran before
     EarlyStopping (or the recipe's end) stopped it."""
     data = load(spec["recipe"])
-    return _seeds([len(s) for s in _series(data["points"][spec["iteration"]], "loss")], data)
+    return _seeds([len(s) for s in _series(data["points"][spec["iteration"]], "loss")], data, discrete=True)
 
 
 def _iteration_falls(data: Result, iteration: int, first: int, last: int | None) -> list[float]:

@@ -27,6 +27,9 @@ class Seeds:
     #: How many times these seeds' verdict could have been judged: one, plus one for each time
     #: seeds were added to the result files it reads (see ``looks``).
     looks: int = 1
+    #: Counts (epochs) that vary with the seed: seeds that agree exactly show no spread, which
+    #: is not a spread of zero (the verdict waits for seeds that differ).
+    discrete: bool = False
 
     @property
     def mean(self) -> float:
@@ -57,6 +60,7 @@ class Difference:
     #: product of the grid sizes where a side is a grid's best point); the rule corrects for it.
     candidates: int = 1
     looks: int = 1  # as Seeds.looks
+    discrete: bool = False  # as Seeds.discrete
     #: ``a`` and ``b`` are logarithms (of times per round): the claim's figure is the ratio
     #: exp(mean a - mean b), and its threshold is judged as a logarithm too.
     log_ratio: bool = False

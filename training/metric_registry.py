@@ -95,8 +95,8 @@ def looks(*data: Result) -> int:
     return 1 + sum(max(len(d.get("provenance", {}).get("parts") or [None]), 1) - 1 for d in data)
 
 
-def _seeds(values: list[float], data: Result) -> Seeds:
-    return Seeds(tuple(float(v) for v in values), (data["_file"],), looks=looks(data))
+def _seeds(values: list[float], data: Result, discrete: bool = False) -> Seeds:
+    return Seeds(tuple(float(v) for v in values), (data["_file"],), looks=looks(data), discrete=discrete)
 
 
 def mean_accuracy(point: dict[str, Any]) -> float:
@@ -110,11 +110,11 @@ def best_point(points: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _difference(what: str, mine: list[float], theirs: list[float], data: Result, other: Result,
-                candidates: int = 1) -> Difference:
+                candidates: int = 1, discrete: bool = False) -> Difference:
     """Paired by seed when both runs trained the same seeds (the same initialisations and orders)."""
     paired = data.get("seeds") is not None and data.get("seeds") == other.get("seeds")
     return Difference(tuple(map(float, mine)), tuple(map(float, theirs)), paired, what,
-                      (data["_file"], other["_file"]), candidates, looks(data, other))
+                      (data["_file"], other["_file"]), candidates, looks(data, other), discrete=discrete)
 
 
 def _curves(load: Callable[[str], Result], recipe: str, key: str) -> tuple[list[list[float]], Result]:

@@ -105,11 +105,12 @@ for _name, _key in {"test_accuracy": "accuracy", "test_loss": "loss", "test_prec
     metric(_name)(_final(_key))
 
 
-def _per_seed(key: str, reduce: Callable[[list[float], dict[str, Any]], float]) -> Metric:
+def _per_seed(key: str, reduce: Callable[[list[float], dict[str, Any]], float],
+              discrete: bool = False) -> Metric:
     """A metric of each seed's epoch series of ``key`` (its values up to that seed's stop)."""
     def fn(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
         data = load(spec["recipe"])
-        return _seeds([reduce(s, spec) for s in _series(_single(data), key)], data)
+        return _seeds([reduce(s, spec) for s in _series(_single(data), key)], data, discrete)
     return fn
 
 
@@ -126,8 +127,10 @@ _SERIES_METRICS: dict[str, tuple[str, Callable[[list[float], dict[str, Any]], fl
     # mean validation accuracy over the second half of the epochs (where it 'stagnates')
     "val_accuracy_plateau": ("val_accuracy", lambda s, _: statistics.fmean(s[len(s) // 2:])),
 }
+#: Those of them that count epochs.
+_EPOCH_COUNTS = {"epochs_run", "best_val_loss_epoch"}
 for _name, (_key, _reduce) in _SERIES_METRICS.items():
-    metric(_name)(_per_seed(_key, _reduce))
+    metric(_name)(_per_seed(_key, _reduce, _name in _EPOCH_COUNTS))
 
 
 metric("final_train_loss")(_per_seed("loss", lambda s, _: s[-1]))
@@ -243,7 +246,7 @@ def epochs_to_loss_difference(spec: dict[str, Any], load: Callable[[str], Result
     def first(curve: list[float]) -> int:
         return next((i + 1 for i, v in enumerate(curve) if v <= target), len(curve) + 1)
     return _difference(f"epochs to a validation loss of {target:.4g}, {spec['recipe']} - {spec['versus']}",
-                       [first(c) for c in mine], [first(c) for c in theirs], data, other)
+                       [first(c) for c in mine], [first(c) for c in theirs], data, other, discrete=True)
 
 
 @metric("val_loss_rise")
@@ -296,5 +299,6 @@ def paired_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> Al
         for other_name in versus:
             theirs = METRICS[name]({**spec, "recipe": other_name}, load)
             items.append(_difference(f"{name}, {spec['recipe']} - {other_name}", list(mine.values),
-                                     list(theirs.values), data, load(other_name)))
+                                     list(theirs.values), data, load(other_name),
+                                     discrete=getattr(mine, "discrete", False)))
     return AllOf(tuple(items))
