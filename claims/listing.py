@@ -44,45 +44,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from claims.keras_code import (
+    ARITHMETIC,
+    DEFAULTS,
+    FIELDS,
+    IGNORED_ARGUMENTS,
+    LAYERS,
+    LIBRARIES,
+    OPTIMIZERS,
+    PLUMBING,
+    POOLS,
+    POSITIONAL,
+    callee,
+    claimable,
+    normalise,
+    parse_line,
+    root_name,
+)
 from claims.registry import Claim, ClaimError, Source
 from claims.sources import fragments
 from training.recipes import DOCUMENTATION_KEYS
 
-#: Keras layer calls, by the name the code calls them; ``Input`` makes an InputLayer.
-LAYERS = {"Conv2D": "Conv2D", "MaxPooling2D": "MaxPooling2D", "AveragePooling2D": "AveragePooling2D",
-          "GlobalAveragePooling2D": "GlobalAveragePooling2D", "Dense": "Dense", "Dropout": "Dropout",
-          "Flatten": "Flatten", "Activation": "Activation", "BatchNormalization": "BatchNormalization",
-          "Input": "InputLayer"}
-#: Keras' positional parameters of each layer call.
-POSITIONAL = {"Conv2D": ("filters", "kernel_size", "strides", "padding"),
-              "MaxPooling2D": ("pool_size", "strides", "padding"),
-              "AveragePooling2D": ("pool_size", "strides", "padding"),
-              "Dense": ("units", "activation"), "Dropout": ("rate",), "Activation": ("activation",),
-              "Input": ("input_shape",)}
-#: Keras defaults that decide what a layer computes; each becomes a claim when the call omits it.
-DEFAULTS = {"Conv2D": {"strides": [1, 1], "padding": "valid", "activation": "linear"},
-            "MaxPooling2D": {"pool_size": [2, 2], "padding": "valid"},
-            "AveragePooling2D": {"pool_size": [2, 2], "padding": "valid"},
-            "Dense": {"activation": "linear"},
-            "BatchNormalization": {"momentum": 0.99, "epsilon": 0.001}}
-#: Pooling layers, whose ``strides`` default to their ``pool_size``.
-POOLS = ("MaxPooling2D", "AveragePooling2D")
-#: Arguments that do not change what is checked (a layer's name) or that Keras fills in.
-IGNORED_ARGUMENTS = {"name"}
-PAIRS = {"kernel_size", "pool_size", "strides"}
-#: Optimizers the code constructs; Keras' defaults (TF 2) stand where the call omits them.
-OPTIMIZERS = {"Adam": {"learning_rate": 0.001, "epsilon": 1e-7}, "RMSprop": {}, "SGD": {}}
-#: Code keys that name a recipe field the same way in every source; ``fields`` adds more.
-FIELDS = {"batch_size": "batch_size", "epochs": "epochs", "validation_split": "validation_split",
-          "loss": "loss", "optimizer": "optimizer", "learning_rate": "learning_rate",
-          "epsilon": "epsilon", "steps_per_epoch": "steps_per_epoch",
-          "validation_steps": "validation_steps", "patience": "early_stopping_patience",
-          "monitor": "monitor"}
-#: Keywords of fit, compile and callbacks that log, name or wire things up: no hyper-parameter.
-PLUMBING = {"verbose", "metrics", "callbacks", "validation_data", "filepath", "mode", "save_weights_only",
-            "name"}
-#: Modules whose attributes name a Keras function by its name (activations.relu, losses.mse).
-LIBRARIES = {"activations", "losses", "optimizers", "tensorflow", "tf", "keras"}
 _KEYS = {"id", "model", "options", "recipe", "lines", "names", "unresolved", "fields", "first_layer"}
 
 
@@ -150,15 +132,15 @@ class _Block:
             return self._combine([self.resolve(e) for e in node.elts], list)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             return self._combine([self.resolve(node.operand)], lambda v: -v[0])
-        if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
-            op = _ARITHMETIC[type(node.op)]
+        if isinstance(node, ast.BinOp) and type(node.op) in ARITHMETIC:
+            op = ARITHMETIC[type(node.op)]
             return self._combine([self.resolve(node.left), self.resolve(node.right)], lambda v: op(*v))
         if isinstance(node, ast.Subscript):
             return self._subscript(node)
-        if isinstance(node, ast.Attribute) and _root(node) in LIBRARIES:
+        if isinstance(node, ast.Attribute) and root_name(node) in LIBRARIES:
             return Value(node.attr, frozenset())  # a library reference: activations.relu, losses.mse
         if isinstance(node, ast.Call):
-            func = _callee(node)
+            func = callee(node)
             if func in OPTIMIZERS:
                 return Value(func.lower(), frozenset())
             if func == "l1_l2":
@@ -203,11 +185,11 @@ class _Block:
                 layer_lines += [index] if layers else []
                 row += layers
                 continue
-            tree = _parse(text)
+            tree = parse_line(text)
             if tree is None:
                 self.fail(f"line {index + 1} does not parse as Python: {text!r}; give it as "
                           f"{{ line = ..., unchecked = \"why\", layers = N }}")
-            calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and _callee(n) in LAYERS]
+            calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and callee(n) in LAYERS]
             if len(calls) > 1:
                 self.fail(f"line {index + 1} holds {len(calls)} layer calls; paste one layer a line: "
                           f"{text!r}")
@@ -237,7 +219,7 @@ class _Block:
         return entry["line"], entry["unchecked"], entry.get("layers", 0)
 
     def _layer(self, index: int, row: int, call: ast.Call) -> None:
-        name = _callee(call)
+        name = callee(call)
         keras = LAYERS[name]
         given: dict[str, ast.AST] = {}
         for param, arg in zip(POSITIONAL.get(name, ()), call.args, strict=False):
@@ -257,7 +239,7 @@ class _Block:
                 self._skip(self.texts[index], f"{param}={value.text}: {value.reason}")
                 continue
             self.used |= value.lines
-            claimed, extra = _normalise(param, value.value)
+            claimed, extra = normalise(param, value.value)
             self._claim(f"{row}.{param}", "layer", self.quote(index, value), claimed,
                         {**base, "attribute": param, **extra})
         defaults = dict(DEFAULTS.get(name, {}))
@@ -267,7 +249,7 @@ class _Block:
                 defaults["strides"] = pool.value
         for param, default in defaults.items():
             if param not in given:
-                claimed, _ = _normalise(param, default)
+                claimed, _ = normalise(param, default)
                 self._claim(f"{row}.{param}", "layer", self.texts[index], claimed,
                             {**base, "attribute": param}, note=f"Keras' default for {name}: {default!r}")
 
@@ -309,7 +291,7 @@ class _Block:
             return None
 
     def _call_settings(self, index: int, call: ast.Call) -> None:
-        func = _callee(call)
+        func = callee(call)
         for keyword in call.keywords:
             key = "learning_rate" if keyword.arg == "lr" else keyword.arg
             if key in self.fields:
@@ -354,7 +336,7 @@ class _Block:
             note = note or f"the code's {self.keys[field]} is the recipe's {field!r}"
             lines = value.lines | set(indices[1:])
             quote = self.quote(indices[0], Value(value.value, frozenset(lines), value.quotes))
-            claimed = _claimable(value.value)
+            claimed = claimable(value.value)
             spec = {"recipe": self.raw["recipe"], "field": field}
             checks = ((field, "recipe_data", "fast"), (f"{field}.used", "recipe", "gpu"))
             if field in DOCUMENTATION_KEYS:  # no trainer code reads it: a '.used' check would be vacuous
@@ -370,57 +352,6 @@ class _Block:
         quote = " ".join(quote.split())  # whitespace does not count in a quote
         self.claims.append(Claim(f"{self.id}.{suffix}", self.source, kind, quote, claimed, measure,
                                  marker=marker, note=note))
-
-
-_ARITHMETIC = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
-               ast.Div: lambda a, b: a / b, ast.FloorDiv: lambda a, b: a // b}
-
-
-def _root(node: ast.AST) -> str:
-    while isinstance(node, ast.Attribute):
-        node = node.value
-    return node.id if isinstance(node, ast.Name) else ""
-
-
-def _callee(call: ast.Call) -> str:
-    func = call.func
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    return func.id if isinstance(func, ast.Name) else ""
-
-
-def _parse(text: str) -> ast.Module | None:
-    """The line as Python; the closing ``])`` or ``,`` of an enclosing list is dropped."""
-    code = text.strip()
-    while code:
-        try:
-            return ast.parse(code)
-        except SyntaxError:
-            if code[-1] not in ",;)] ":
-                return None
-            code = code[:-1]
-    return None
-
-
-def _normalise(param: str, value: Any) -> tuple[Any, dict[str, Any]]:
-    """Keras' spelling of an argument, as a claimable value, and any measure option it needs."""
-    if param in PAIRS and isinstance(value, (int, float)):
-        value = [value, value]
-    if param == "activation" and value is None:
-        value = "linear"
-    extra = {}
-    if param == "input_shape" and isinstance(value, list) and len(value) == 2:
-        extra = {"channel_axis": False}  # Keras' (28, 28): images without a channel axis
-    return _claimable(value), extra
-
-
-def _claimable(value: Any) -> Any:
-    """Strings are claimed as one-item lists: a claimed value is a number, a bool or a list."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, tuple):
-        return list(value)
-    return value
 
 
 def claims(raw: Any, source: Source, path: Path, explicit: list[Claim]) -> list[Claim]:
