@@ -42,14 +42,15 @@ def _seeds_of(recipe: str) -> list[int]:
     return list(results.read(path).get("seeds") or []) if path.exists() else []
 
 
-def next_look(measured: Any) -> Any:
-    """``measured`` as the judgement after the planned seeds will see it: one look more."""
+def next_look(measured: Any, additions: int = 1) -> Any:
+    """``measured`` as the judgement after the planned seeds will see it: one look more for
+    each result file that gains seeds (both sides of a comparison do)."""
     if isinstance(measured, Explained):
-        return replace(measured, value=next_look(measured.value))
+        return replace(measured, value=next_look(measured.value, additions))
     if isinstance(measured, AllOf):
-        return replace(measured, items=tuple(next_look(item) for item in measured.items))
+        return replace(measured, items=tuple(next_look(item, additions) for item in measured.items))
     if isinstance(measured, (Seeds, Difference, Ranking)):
-        return replace(measured, looks=measured.looks + 1)
+        return replace(measured, looks=measured.looks + additions)
     return measured
 
 
@@ -66,7 +67,7 @@ def plan(max_seeds: int, claims: Sequence[Claim] | None = None) -> tuple[list[St
         verdict = judge(claim)
         if verdict.verdict != INCONCLUSIVE:
             continue
-        decision = decide(claim, next_look(verdict.measured))
+        decision = decide(claim, next_look(verdict.measured, len(needed_recipes(claim.measure))))
         needed = decision.seeds_needed
         if needed is None or needed > max_seeds:
             beyond.append(f"{claim.id}: {decision.needs}")

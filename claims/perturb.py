@@ -58,7 +58,10 @@ def stand_in(claim: Claim) -> Any:
     if shape == "seeds":
         return Seeds(values)
     diff = Difference(values, (0.0, 0.0, 0.0), True, "stand-in")
-    return diff if shape == "difference" else AllOf((diff,))
+    if shape == "difference":
+        return diff
+    # an all_of of figures or ranges is made of Seeds parts; of comparisons, of differences
+    return AllOf((Seeds(values),)) if claim.relation in ("==", "in") else AllOf((diff,))
 
 
 def _ranking_with(claim: Claim, count: int) -> Ranking:

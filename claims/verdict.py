@@ -84,17 +84,27 @@ def _sample(claim: Claim, values: tuple[float, ...], looks: int = 1) -> stats.De
     return stats.bound(values, claim.relation, claimed, slack(claim, claimed), looks=looks)
 
 
-def _combine(decisions: list[stats.Decision], agree: bool = False) -> stats.Decision:
-    """Every part must hold; any refuted part refutes; otherwise inconclusive. With ``agree``
-    (sessions measuring one quantity): holds or refuted only when every session says so."""
+def _combine(decisions: list[stats.Decision], mode: str = "all") -> stats.Decision:
+    """``mode`` "all": every part must hold; any refuted part refutes; otherwise inconclusive.
+    "agree" (sessions measuring one quantity): holds or refuted only when every session says
+    so. "any": holds when some part holds, refuted only when every part is refuted."""
     verdicts = [d.verdict for d in decisions]
-    if agree:
+    undecided = [d for d in decisions if d.verdict == INCONCLUSIVE]
+    needed = [d.seeds_needed for d in undecided]
+    seeds = None if not needed or None in needed else max(needed)  # type: ignore[type-var]
+    if mode == "agree":
         verdict = verdicts[0] if len(set(verdicts)) == 1 else INCONCLUSIVE
         parts = "; ".join(f"session {i + 1}: {d.verdict}, {d.detail}" for i, d in enumerate(decisions))
+        split = {HOLDS, REFUTED} <= set(verdicts)
         return stats.Decision(verdict, decisions[0].rule + "; every session must decide alike", parts,
-                              undecidable="" if verdict != INCONCLUSIVE else
-                              "the benchmark sessions disagree: the timing depends on the day and the "
-                              "machine's load more than the claim allows")
+                              None if split else seeds, undecidable=(
+                                  "the benchmark sessions disagree: the timing depends on the day and "
+                                  "the machine's load more than the claim allows" if split else ""))
+    if mode == "any":
+        verdict = HOLDS if HOLDS in verdicts else REFUTED if set(verdicts) == {REFUTED} else INCONCLUSIVE
+        parts = "; ".join(f"part {i + 1}: {d.verdict}, {d.detail}" for i, d in enumerate(decisions))
+        return stats.Decision(verdict, decisions[0].rule + "; one part holding is enough, every part "
+                              "must fail to refute", parts, seeds if verdict == INCONCLUSIVE else None)
     verdict = REFUTED if REFUTED in verdicts else HOLDS if set(verdicts) == {HOLDS} else INCONCLUSIVE
     undecided = [d for d in decisions if d.verdict == INCONCLUSIVE]
     needed = [d.seeds_needed for d in undecided]
@@ -144,7 +154,7 @@ def decide(claim: Claim, measured: Any) -> stats.Decision:
                                 slack(claim, claim.claimed), candidates=measured.candidates,
                                 looks=measured.looks)
     if isinstance(measured, AllOf):
-        return _combine([decide(claim, item) for item in measured.items], measured.agree)
+        return _combine([decide(claim, item) for item in measured.items], measured.mode)
     if isinstance(measured, Ranking):
         return stats.ranking(measured.matrices, _cells(claim.claimed), measured.looks)
     ok = compare(claim, measured)

@@ -353,7 +353,11 @@ def test_a_grid_best_difference_says_how_many_configurations_it_was_picked_among
     assert "picked among 6 configurations" in str(measured)
 
 
-def test_the_least_costly_grid_step_is_judged_with_its_pick_corrected() -> None:
+def test_not_always_worse_judges_every_step_of_the_grid() -> None:
+    """Holds if some step down the grid loses nothing (each step at Bonferroni's level over
+    the steps, as picking one would need); refuted only if every step loses accuracy. Judging
+    only the least costly step refuted a true claim in about 31% of simulated grids where a
+    noisy step truly cost nothing (found by a reviewer)."""
     def grid(accuracies: dict[int, list[float]]) -> dict:
         return {"_file": "grid.json", "seeds": [0, 1, 2],
                 "points": [{"options": {"hidden": h}, "final": {"accuracy": a}}
@@ -364,15 +368,16 @@ def test_the_least_costly_grid_step_is_judged_with_its_pick_corrected() -> None:
     rising = grid({256: [0.984, 0.9837, 0.9835], 32: [0.953, 0.952, 0.953], 64: [0.971, 0.970, 0.972],
                    128: [0.981, 0.9805, 0.980]})
     measured = metrics.compute(spec, load={"grid": rising}.__getitem__)
-    assert measured.value.candidates == 3 and measured.value.paired
-    assert measured.value.a == (0.981, 0.9805, 0.980) and measured.value.b == (0.984, 0.9837, 0.9835)
+    steps = measured.value.items
+    assert measured.value.mode == "any" and len(steps) == 3
+    assert all(d.candidates == 3 and d.paired for d in steps)
+    assert steps[2].a == (0.981, 0.9805, 0.980) and steps[2].b == (0.984, 0.9837, 0.9835)
     assert "32 - 64: -0.01833" in measured.why and decide(claim, measured).verdict == REFUTED
     # a narrower point clearly as accurate as the next wider one: holds
     flat = grid({32: [0.953, 0.952, 0.953], 64: [0.984, 0.985, 0.9845], 128: [0.981, 0.9805, 0.980]})
-    measured = metrics.compute(spec, load={"grid": flat}.__getitem__)
-    assert measured.value.a == (0.984, 0.985, 0.9845) and decide(claim, measured).verdict == HOLDS
-    # within the seeds' noise: undecided
-    noisy = grid({64: [0.980, 0.984, 0.979], 128: [0.981, 0.9805, 0.9825]})
+    assert decide(claim, metrics.compute(spec, load={"grid": flat}.__getitem__)).verdict == HOLDS
+    # one step clearly worse, the other within its noise: not refuted, undecided
+    noisy = grid({32: [0.953, 0.952, 0.953], 64: [0.980, 0.984, 0.979], 128: [0.981, 0.9805, 0.9825]})
     assert decide(claim, metrics.compute(spec, load={"grid": noisy}.__getitem__)).verdict == INCONCLUSIVE
 
 

@@ -15,7 +15,17 @@ from typing import Any
 import numpy as np
 
 from training.measurements import AllOf, Seeds
-from training.metric_registry import Result, _curves, _difference, _seeds, _series, _single, looks, metric
+from training.metric_registry import (
+    Result,
+    _counts,
+    _curves,
+    _difference,
+    _seeds,
+    _series,
+    _single,
+    looks,
+    metric,
+)
 
 
 # -- the notebook's readings of its training curves (dense-vs-conv), defined before measuring ------
@@ -172,7 +182,8 @@ def epochs_to_test_accuracy(spec: dict[str, Any], load: Callable[[str], Result])
     """How fast a run converges: per seed, the first epoch (from 1) at which the test accuracy
     reaches ``threshold``; a seed that never reaches it counts one past its last epoch."""
     curves, data = _curves(load, spec["recipe"], "test_accuracy")
-    return _seeds([_first_epoch_reaching(c, spec["threshold"]) for c in curves], data, discrete=True)
+    reached = [_first_epoch_reaching(c, spec["threshold"]) for c in curves]
+    return _counts(reached, [len(c) + 1 for c in curves], data)
 
 
 def _falls(curve: list[float], first: int, last: int | None = None) -> float:

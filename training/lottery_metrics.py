@@ -12,7 +12,7 @@ import numpy as np
 
 from training.curve_metrics import _falls
 from training.measurements import AllOf, Difference, Explained, Seeds
-from training.metric_registry import Result, _seeds, _series, looks, metric
+from training.metric_registry import Result, _counts, _seeds, _series, looks, metric
 
 
 def _iteration_best(point: dict[str, Any]) -> list[float]:
@@ -67,7 +67,9 @@ def epochs_run_at_iteration(spec: dict[str, Any], load: Callable[[str], Result])
     """Per seed, how many epochs pruning iteration ``iteration`` (0 = unpruned) ran before
     EarlyStopping (or the recipe's end) stopped it."""
     data = load(spec["recipe"])
-    return _seeds([len(s) for s in _series(data["points"][spec["iteration"]], "loss")], data, discrete=True)
+    point = data["points"][spec["iteration"]]
+    runs = [len(s) for s in _series(point, "loss")]
+    return _counts(runs, [len(point["epochs"])] * len(runs), data)
 
 
 def _iteration_falls(data: Result, iteration: int, first: int, last: int | None) -> list[float]:

@@ -78,15 +78,21 @@ class Difference:
 
 @dataclass(frozen=True)
 class AllOf:
-    """Several measurements that must all satisfy the claim ("A beats B and C"); with
-    ``agree``, independent measurements of one quantity (benchmark sessions on different days)
-    that decide the claim only where they all decide it alike."""
+    """Several measurements judged together. ``mode`` "all": each must satisfy the claim ("A
+    beats B and C"); "agree": independent measurements of one quantity (benchmark sessions on
+    different days) that decide the claim only where they all decide it alike; "any": the
+    claim holds if one of them satisfies it and is refuted only if every one fails it ("not
+    always worse": some step of a grid)."""
 
     items: tuple[Any, ...]
-    agree: bool = False
+    mode: str = "all"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("all", "agree", "any"):
+            raise ValueError(f"AllOf mode must be all, agree or any, got {self.mode!r}")
 
     def __str__(self) -> str:
-        if self.agree:
+        if self.mode == "agree":
             return "; ".join(f"session {i + 1}: {item}" for i, item in enumerate(self.items))
         return "; ".join(str(i) for i in self.items)
 

@@ -92,7 +92,15 @@ def looks(*data: Result) -> int:
     """How many times a verdict on these result files could have been judged: once for their
     first seeds, and once more each time seeds were added to one of them (each addition,
     recorded as a part of the file's provenance, follows a verdict that did not decide)."""
-    return 1 + sum(max(len(d.get("provenance", {}).get("parts") or [None]), 1) - 1 for d in data)
+    distinct = {d.get("_file", id(d)): d for d in data}.values()  # a file read twice is one file
+    return 1 + sum(max(len(d.get("provenance", {}).get("parts") or [None]), 1) - 1 for d in distinct)
+
+
+def _counts(values: list[float], ceilings: list[float], data: Result) -> Seeds:
+    """Epoch counts per seed, discrete unless every seed sits at its ceiling (ran every epoch,
+    or never reached the mark and scored one past its end): the same count there is the run's
+    limit, which more seeds would not move, not a sample without spread."""
+    return _seeds(values, data, discrete=not all(v >= c for v, c in zip(values, ceilings, strict=True)))
 
 
 def _seeds(values: list[float], data: Result, discrete: bool = False) -> Seeds:
