@@ -55,6 +55,7 @@ from claims.keras_code import (
     PLUMBING,
     POOLS,
     POSITIONAL,
+    TRAINER_SETTINGS,
     callee,
     claimable,
     normalise,
@@ -296,6 +297,8 @@ class _Block:
             key = "learning_rate" if keyword.arg == "lr" else keyword.arg
             if key in self.fields:
                 self._setting(index, key, keyword.value)
+            elif key in TRAINER_SETTINGS.get(func, ()):
+                self._trainer_setting(index, func, key, keyword.value)
             elif key not in PLUMBING:
                 self._skip(self.texts[index], f"{key}={ast.unparse(keyword.value)}: no recipe field holds it")
         if isinstance(call.func, ast.Attribute) and call.args and f"{func}()" in self.fields:
@@ -305,6 +308,18 @@ class _Block:
             if key not in given and key in self.fields:
                 self._record(index, key, Value(default, frozenset()),
                              f"Keras' default for {func}(): {default!r}")
+
+    def _trainer_setting(self, index: int, func: str, key: str, node: ast.AST) -> None:
+        """An argument every run here shares (Adam's betas): checked against the trainer's."""
+        value = self.resolve(node)
+        if isinstance(value, Unresolved):
+            self._skip(self.texts[index], f"{key}={value.text}: {value.reason}")
+        else:
+            self._claim(f"trainer.{key}", "recipe", self.quote(index, value), claimable(value.value),
+                        {"statistic": "trainer_setting", "name": key},
+                        f"the code's {func}({key}=...) against the trainer's, which is Keras' default for "
+                        "every recipe (training/keras.py)")
+        self.used |= {index}
 
     def _setting(self, index: int, key: str, node: ast.AST) -> None:
         value = self.resolve(node)

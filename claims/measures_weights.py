@@ -177,6 +177,20 @@ def affine_residual(spec: dict[str, Any]) -> float:
     return _affine_residual(spec["model"], _options(spec), spec.get("seed", 0), spec.get("inputs", 16))
 
 
+@statistic("trainer_setting")
+def trainer_setting(spec: dict[str, Any]) -> Any:
+    """An optimizer setting the trainer fixes for every recipe (``name``: beta_1, beta_2 or
+    amsgrad), as ``training.keras`` sets it: what a source's Keras code passes is checked
+    against what the runs here used."""
+    from training import keras
+
+    settings = {"beta_1": keras.BETA1, "beta_2": keras.BETA2, "amsgrad": keras.AMSGRAD}
+    if spec["name"] not in settings:
+        raise MeasureError(f"trainer_setting: name must be one of {', '.join(settings)}, "
+                           f"got {spec['name']!r}")
+    return settings[spec["name"]]
+
+
 @statistic("keras_init")
 def keras_init(spec: dict[str, Any]) -> float:
     """How the built ``model``'s Dense and Conv2D layers start (seed 0), against Keras' defaults:

@@ -12,7 +12,7 @@ import tomllib
 from claims import listing, sources
 from claims.measures import MeasureError, measure
 from claims.registry import DATA_DIR, ClaimError, Source, load_file, registry
-from claims.verdict import judge
+from claims.verdict import HOLDS, REFUTED, judge
 
 pytestmark = pytest.mark.fast
 
@@ -151,12 +151,24 @@ def test_hyper_parameter_lines_become_claims_on_the_recipe_and_on_the_run(tmp_pa
 
 
 def test_a_keyword_no_recipe_field_holds_is_listed_unchecked(tmp_path):
-    lines = ["optimizer_2 = keras.optimizers.Adam(lr=0.001, beta_1=0.9)",
+    lines = ["optimizer_2 = keras.optimizers.Adam(lr=0.001, rho=0.9)",
              "model.compile(optimizer=optimizer_2, loss='categorical_crossentropy', metrics=['accuracy'])"]
     load(tmp_path, block(lines, recipe='"kmnist_gap"'))
     data = tomllib.loads((tmp_path / "src.toml").read_text())
     skipped = listing.unchecked(data["listing"][0], Source("src", "A post", "", "", ""), tmp_path)
-    assert [(u.quote, u.reason) for u in skipped] == [(lines[0], "beta_1=0.9: no recipe field holds it")]
+    assert [(u.quote, u.reason) for u in skipped] == [(lines[0], "rho=0.9: no recipe field holds it")]
+
+
+def test_adams_betas_and_amsgrad_are_checked_against_the_trainer(tmp_path):
+    """No recipe varies them; the trainer fixes Keras' defaults (training/keras.py), so a
+    listing's Adam(beta_1=..., beta_2=..., amsgrad=...) is a claim on the trainer's settings."""
+    lines = ["optimizer_2 = keras.optimizers.Adam(lr=0.001, beta_1=0.9, beta_2=0.99, amsgrad=False)",
+             "model.compile(optimizer=optimizer_2, loss='categorical_crossentropy', metrics=['accuracy'])"]
+    claims = load(tmp_path, block(lines, recipe='"kmnist_gap"'))
+    checked = {k: claims[f"src.code.trainer.{k}"] for k in ("beta_1", "beta_2", "amsgrad")}
+    assert all(c.measure == {"statistic": "trainer_setting", "name": k} for k, c in checked.items())
+    assert judge(checked["beta_1"]).verdict == HOLDS and judge(checked["amsgrad"]).verdict == HOLDS
+    assert judge(checked["beta_2"]).verdict == REFUTED  # the trainer's is Keras' 0.999
 
 
 def test_a_setting_a_claims_entry_already_checks_is_not_repeated(tmp_path):
@@ -251,8 +263,8 @@ def test_every_listing_claim_measures_or_waits_for_a_run():
         spec = claim.measure.get("of", claim.measure)
         if spec["statistic"] == "layer_config":
             measure(spec)  # a build on the meta device; raises on an attribute it cannot read
-        elif spec["statistic"] == "recipe_data":
-            measure(spec)  # a field the recipe lacks is a MeasureError
+        elif spec["statistic"] in ("recipe_data", "trainer_setting"):
+            measure(spec)  # a field the recipe lacks, or a setting the trainer lacks, is a MeasureError
         else:
             assert spec["statistic"] == "recipe" and claim.marker == "gpu", claim.id
 

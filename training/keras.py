@@ -18,7 +18,8 @@ from torch import Tensor
 
 from training.recipes import Recipe
 
-BETA1, BETA2 = 0.9, 0.999  # Keras' Adam defaults (beta_1, beta_2; no AMSGrad)
+BETA1, BETA2 = 0.9, 0.999  # Keras' Adam defaults (beta_1, beta_2)
+AMSGRAD = False  # nor AMSGrad (Keras' default too)
 REDUCE_LR_MIN_DELTA = 1e-4  # Keras ReduceLROnPlateau default
 
 
@@ -43,6 +44,8 @@ class KerasAdam:
     """
 
     def __init__(self, params: dict[str, Tensor], lr: Tensor, epsilon: float) -> None:
+        if AMSGRAD:
+            raise NotImplementedError("AMSGrad: the written-out update (CUDA) has none")
         self.params, self.lr, self.epsilon, self.t = params, lr, epsilon, 0
         self.m = {k: torch.zeros_like(v) for k, v in params.items()}
         self.v = {k: torch.zeros_like(v) for k, v in params.items()}
@@ -73,7 +76,7 @@ class KerasAdam:
             torch._fused_adam_([self.params[k][i] for k in keys], [self.params[k].grad[i] for k in keys],
                                [self.m[k][i] for k in keys], [self.v[k][i] for k in keys], [],
                                [step] * len(keys), lr=lr, beta1=BETA1, beta2=BETA2, weight_decay=0.0,
-                               eps=eps, amsgrad=False, maximize=False)
+                               eps=eps, amsgrad=AMSGRAD, maximize=False)
 
     def state(self) -> dict[str, Any]:
         return {"t": self.t, "m": self.m, "v": self.v, "lr": self.lr}
