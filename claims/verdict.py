@@ -92,9 +92,10 @@ def _combine(decisions: list[stats.Decision], mode: str = "all") -> stats.Decisi
     undecided = [d for d in decisions if d.verdict == INCONCLUSIVE]
     needed = [d.seeds_needed for d in undecided]
     seeds = None if not needed or None in needed else max(needed)  # type: ignore[type-var]
+    label = "session" if mode == "agree" else "part"
+    parts = "; ".join(f"{label} {i + 1}: {d.verdict}, {d.detail}" for i, d in enumerate(decisions))
     if mode == "agree":
         verdict = verdicts[0] if len(set(verdicts)) == 1 else INCONCLUSIVE
-        parts = "; ".join(f"session {i + 1}: {d.verdict}, {d.detail}" for i, d in enumerate(decisions))
         split = {HOLDS, REFUTED} <= set(verdicts)
         return stats.Decision(verdict, decisions[0].rule + "; every session must decide alike", parts,
                               None if split else seeds, undecidable=(
@@ -102,14 +103,9 @@ def _combine(decisions: list[stats.Decision], mode: str = "all") -> stats.Decisi
                                   "the machine's load more than the claim allows" if split else ""))
     if mode == "any":
         verdict = HOLDS if HOLDS in verdicts else REFUTED if set(verdicts) == {REFUTED} else INCONCLUSIVE
-        parts = "; ".join(f"part {i + 1}: {d.verdict}, {d.detail}" for i, d in enumerate(decisions))
         return stats.Decision(verdict, decisions[0].rule + "; one part holding is enough, every part "
                               "must fail to refute", parts, seeds if verdict == INCONCLUSIVE else None)
     verdict = REFUTED if REFUTED in verdicts else HOLDS if set(verdicts) == {HOLDS} else INCONCLUSIVE
-    undecided = [d for d in decisions if d.verdict == INCONCLUSIVE]
-    needed = [d.seeds_needed for d in undecided]
-    seeds = None if not needed or None in needed else max(needed)  # type: ignore[type-var]
-    parts = "; ".join(f"part {i + 1}: {d.verdict}, {d.detail}" for i, d in enumerate(decisions))
     undecidable = next((d.undecidable for d in undecided if d.undecidable), "")
     return stats.Decision(verdict, decisions[0].rule + "; every part must hold", parts, seeds, undecidable)
 
@@ -135,9 +131,9 @@ def decide(claim: Claim, measured: Any) -> stats.Decision:
     if isinstance(measured, Explained):
         measured = measured.value
     if isinstance(measured, (Seeds, Difference)) and _no_spread(measured):
+        seeds = len(measured.values if isinstance(measured, Seeds) else measured.a)
         return stats.Decision(INCONCLUSIVE, "no spread: a count observed without variation",
-                              f"{len(getattr(measured, 'values', getattr(measured, 'a', ())))} seeds",
-                              undecidable=NO_SPREAD)
+                              f"{seeds} seeds", undecidable=NO_SPREAD)
     if isinstance(measured, Seeds):
         return _sample(claim, measured.values, measured.looks)
     if isinstance(measured, Difference):
