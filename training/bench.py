@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 import models
-from training import results
+from training import files, results
 from training.recipes import Recipe
 from training.run import _seeded_models, pad_to, prepare
 from training.trainer import Data, Stack, Trainer
@@ -345,20 +346,29 @@ def timing(what: str, model: str, batch: int, device: str, directory: Path | str
     path = path or benchmark_file(device, directory)
     if not path.exists():
         raise BenchmarkMissing(f"needs a benchmark run, results/{path.name}: {_how(device, path)}")
+    found = files.read_once(path, _timings_in).get((what, model, batch))
+    if found is None:
+        raise BenchmarkMissing(f"needs a {what} timing of {model} at batch {batch}, which "
+                               f"results/{path.name} lacks: {_how(device, path)}")
+    return found
+
+
+def _timings_in(path: Path) -> dict[tuple[Any, Any, Any], Timing]:
+    """A pytest-benchmark JSON file's throughput timings by (what, model, batch)."""
     try:
-        saved = json.loads(path.read_text())
-        entries = saved["benchmarks"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        entries = json.loads(path.read_text())["benchmarks"]
+        out = {}
+        for b in entries:
+            info = b.get("extra_info", {})
+            key = (info.get("what"), info.get("model"), info.get("batch"))
+            if key[0] is not None and key not in out:
+                stats = b["stats"]
+                out[key] = Timing(stats["mean"], key[2], info["threads"], info["device"],
+                                  f"results/{path.name}", tuple(float(t) for t in stats.get("data") or ()))
+        return out
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as error:
         raise results.ResultError(f"{path} is not a pytest-benchmark JSON file ({error}); "
-                                  f"{_how(device, path)}") from None
-    for b in entries:
-        info = b.get("extra_info", {})
-        if (info.get("what"), info.get("model"), info.get("batch")) == (what, model, batch):
-            stats = b["stats"]
-            return Timing(stats["mean"], batch, info["threads"], info["device"], f"results/{path.name}",
-                          tuple(float(t) for t in stats.get("data") or ()))
-    raise BenchmarkMissing(f"needs a {what} timing of {model} at batch {batch}, which results/{path.name} "
-                           f"lacks: {_how(device, path)}")
+                                  f"{_how(path.stem.split('-')[1], path)}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

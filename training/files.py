@@ -14,7 +14,9 @@ import re
 import secrets
 import shutil
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 SUFFIX = ".tmp"
 _PID = re.compile(r"\.(\d+)\.[0-9a-f]{8}\.tmp$")
@@ -77,3 +79,17 @@ def write_atomic(target: Path, data: bytes | Path, *, check: Callable[[Path], No
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)  # gone already after a successful replace
+
+
+def read_once(path: Path, parse: Callable[[Path], Any]) -> Any:
+    """``parse(path)``, computed once per process for each state of the file (size, times,
+    inode): a report reads the same result and benchmark files dozens of times, and a file
+    rewritten since is parsed again, so a stale parse is never served. The parse is shared
+    between callers, which must not change it."""
+    st = path.stat()
+    return _parsed(parse, str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+@lru_cache(maxsize=128)
+def _parsed(parse: Callable[[Path], Any], path: str, *_state: int) -> Any:
+    return parse(Path(path))

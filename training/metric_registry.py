@@ -11,11 +11,10 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from training import results
+from training import files, results
 from training.measurements import Difference, Seeds
 
 
@@ -66,13 +65,7 @@ def loader(directory: Path | None = None, *, allow_capped: bool = False) -> Call
 def _read(path: Path) -> Result:
     """A result file, parsed once per process per state of the file (a report reads each a
     dozen times); shared between callers, which read it and never change it."""
-    st = path.stat()
-    return _read_as_of(str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-
-
-@lru_cache(maxsize=64)
-def _read_as_of(path: str, *_stamp: int) -> Result:
-    return results.read(Path(path))
+    return files.read_once(path, results.read)
 
 
 def _series(point: dict[str, Any], key: str) -> list[list[float]]:

@@ -64,7 +64,6 @@ from training.metric_registry import (  # noqa: F401
     _curves,
     _difference,
     _read,
-    _read_as_of,
     _seeds,
     _series,
     _single,
