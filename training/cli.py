@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import signal
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -186,7 +188,37 @@ def _train(args: argparse.Namespace) -> int:
         for name in names:  # a second run of these recipes into this directory stops here
             held.enter_context(results.lock(name, args.results))
         targets = {name: _target(name, seeds, args) for name in names}
-        return _train_locked(args, names, seeds, device, targets)
+        held.enter_context(_stopped_by_signals())
+        try:
+            return _train_locked(args, names, seeds, device, targets)
+        except KeyboardInterrupt as why:
+            print(f"stopped by {why or 'an interrupt'}: each recipe keeps the checkpoint of its last "
+                  "finished epoch; run the same command again to go on", file=sys.stderr)
+            return 130
+
+
+#: The signals that stop a training run as Ctrl-C does.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt while a run trains, so ``kill`` stops it as
+    Ctrl-C does: the lock is released and the last finished epoch's checkpoint is kept (a
+    checkpoint is written whole or not at all). SIGINT is caught even where the shell set it
+    to be ignored, as it does for a background job (``cmd &``), so ``kill -INT`` stops that too."""
+    def stop(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    if threading.current_thread() is not threading.main_thread():  # only it may set handlers
+        yield
+        return
+    before = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 def _train_locked(args: argparse.Namespace, names: list[str], seeds: list[int], device: torch.device,
