@@ -87,19 +87,24 @@ def _depth(node: ast.AST) -> int:
 @statistic("expression")
 def expression(spec: dict[str, Any]) -> Any:
     """``expr`` over constants and ``refs``, each ref itself a measure table."""
-    global _reference_depth
     if _reference_depth >= _MAX_REFERENCE_DEPTH:
         raise MeasureError(f"references nested deeper than {_MAX_REFERENCE_DEPTH}")
     refs = spec.get("refs", {})
     if not isinstance(refs, dict):
         raise MeasureError(f"refs must be a table of name = measure table, got {refs!r}")
+    return evaluate(spec["expr"], inputs(spec))
+
+
+def inputs(spec: dict[str, Any]) -> dict[str, Any]:
+    """The named measurements an ``expression`` table computes over, measured now: what a reason
+    shows beside the result, so that its arithmetic is read from the models, not written down."""
+    global _reference_depth
     _reference_depth += 1
     try:
-        values = {name: measure(ref if isinstance(ref, dict) else {"statistic": None})
-                  for name, ref in refs.items()}
+        return {name: measure(ref if isinstance(ref, dict) else {"statistic": None})
+                for name, ref in spec.get("refs", {}).items()}
     finally:
         _reference_depth -= 1
-    return evaluate(spec["expr"], values)
 
 
 @statistic("as_list")

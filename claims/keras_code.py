@@ -34,7 +34,7 @@ PAIRS = {"kernel_size", "pool_size", "strides"}
 OPTIMIZERS = {"Adam": {"learning_rate": 0.001, "epsilon": 1e-7}, "RMSprop": {}, "SGD": {}}
 #: Optimizer arguments no recipe varies: the trainer fixes Keras' default for every run, and a
 #: listing's argument is checked against the trainer's setting (statistic ``trainer_setting``).
-TRAINER_SETTINGS = {"Adam": ("beta_1", "beta_2", "amsgrad")}
+TRAINER_SETTINGS = {"Adam": ("beta_1", "beta_2", "amsgrad"), "fit": ("shuffle",)}
 #: Code keys that name a recipe field the same way in every source; ``fields`` adds more.
 FIELDS = {"batch_size": "batch_size", "epochs": "epochs", "validation_split": "validation_split",
           "loss": "loss", "optimizer": "optimizer", "learning_rate": "learning_rate",

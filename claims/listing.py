@@ -315,10 +315,12 @@ class _Block:
         if isinstance(value, Unresolved):
             self._skip(self.texts[index], f"{key}={value.text}: {value.reason}")
         else:
+            how = ("as the trainer feeds each epoch (training/trainer.py): two epochs' batches, "
+                   "each every training image once, in different orders" if key == "shuffle" else
+                   "which is Keras' default for every recipe (training/keras.py)")
             self._claim(f"trainer.{key}", "recipe", self.quote(index, value), claimable(value.value),
                         {"statistic": "trainer_setting", "name": key},
-                        f"the code's {func}({key}=...) against the trainer's, which is Keras' default for "
-                        "every recipe (training/keras.py)")
+                        f"the code's {func}({key}=...) against the trainer's, {how}")
         self.used |= {index}
 
     def _setting(self, index: int, key: str, node: ast.AST) -> None:

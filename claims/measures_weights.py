@@ -179,16 +179,31 @@ def affine_residual(spec: dict[str, Any]) -> float:
 
 @statistic("trainer_setting")
 def trainer_setting(spec: dict[str, Any]) -> Any:
-    """An optimizer setting the trainer fixes for every recipe (``name``: beta_1, beta_2 or
-    amsgrad), as ``training.keras`` sets it: what a source's Keras code passes is checked
-    against what the runs here used."""
+    """A setting the trainer fixes for every recipe (``name``: Adam's beta_1, beta_2 or amsgrad,
+    as ``training.keras`` sets them, or fit's shuffle, as the trainer behaves): what a source's
+    Keras code passes is checked against what the runs here used."""
     from training import keras
 
-    settings = {"beta_1": keras.BETA1, "beta_2": keras.BETA2, "amsgrad": keras.AMSGRAD}
+    settings = {"beta_1": lambda: keras.BETA1, "beta_2": lambda: keras.BETA2,
+                "amsgrad": lambda: keras.AMSGRAD, "shuffle": _shuffles_every_epoch}
     if spec["name"] not in settings:
         raise MeasureError(f"trainer_setting: name must be one of {', '.join(settings)}, "
                            f"got {spec['name']!r}")
-    return settings[spec["name"]]
+    return settings[spec["name"]]()
+
+
+def _shuffles_every_epoch(images: int = 20) -> bool:
+    """Keras' ``fit(shuffle=True)``, observed in the trainer: two consecutive epochs' batches of
+    one seed, each a permutation of the training images, in different orders."""
+    from types import SimpleNamespace
+
+    from training.trainer import Trainer
+
+    run = SimpleNamespace(recipe=SimpleNamespace(batch_size=4, steps_per_epoch=None),
+                          generators=[torch.Generator().manual_seed(0)], device=torch.device("cpu"))
+    first, second = (torch.cat(Trainer._batches(run, images), dim=1)[0].tolist() for _ in range(2))
+    every = list(range(images))
+    return sorted(first) == every and sorted(second) == every and first != second
 
 
 @statistic("keras_init")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from claims import stats
+from claims.expressions import inputs
 from claims.measures import MeasureError, Pending, Unmeasurable, measure
 from claims.registry import Claim
 from training.metrics import AllOf, Difference, Explained, Ranking, Seeds
@@ -203,6 +204,22 @@ def _tolerance_text(claim: Claim) -> str:
     return f" (tolerance {' '.join(parts)})" if parts else ""
 
 
+def _brief(value: Any) -> str:
+    if isinstance(value, (list, tuple)) and len(value) > 12:
+        return f"[{', '.join(show(v) for v in value[:12])}, … {len(value)} in all]"
+    if isinstance(value, (list, tuple)):
+        return f"[{', '.join(show(v) for v in value)}]"
+    return show(value)
+
+
+def _arithmetic(spec: dict[str, Any]) -> str:
+    """' = expr, where name = value, …' for an expression over measurements, each measured now."""
+    if spec.get("statistic") != "expression" or not spec.get("refs"):
+        return ""
+    named = ", ".join(f"{name} = {_brief(v)}" for name, v in inputs(spec).items())
+    return f" = {spec['expr']}, where {named}"
+
+
 def judge(claim: Claim) -> Verdict:
     """Measure the claim and judge it by the rule for its shape."""
     try:
@@ -225,7 +242,8 @@ def judge(claim: Claim) -> Verdict:
         raise MeasureError(f"{claim.file or claim.source.id}, claim {claim.id!r}: cannot compare the "
                            f"measured {show(value)} with claimed {claimed_text(claim)}: {error}") from None
     measured_text = show(value) if not isinstance(value, (Seeds, Difference, AllOf, Ranking)) else str(value)
-    reason = f"measured {measured_text}; claimed {claimed_text(claim)}{_tolerance_text(claim)}"
+    reason = f"measured {measured_text}{_arithmetic(claim.measure)}; claimed {claimed_text(claim)}" \
+             f"{_tolerance_text(claim)}"
     if decision.detail:
         reason += f"; {decision.detail}"
     if decision.needs:

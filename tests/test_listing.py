@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+import torch
 
 from claims import listing, sources
 from claims.measures import MeasureError, measure
@@ -228,6 +229,20 @@ def test_an_unparseable_line_listed_unchecked_still_counts_its_layers(tmp_path):
     claims = load(tmp_path, block(lines))
     assert claims["src.code.1.type"].claimed == ["MaxPooling2D"]
     assert judge(claims["src.code.1.type"]).verdict == "holds"
+
+
+def test_fits_shuffle_is_observed_in_the_trainers_batches(monkeypatch):
+    """fit(shuffle=True) is checked against what the trainer does, so a trainer that fed the
+    same order every epoch (or dropped images) would refute it."""
+    from training.trainer import Trainer
+
+    spec = {"statistic": "trainer_setting", "name": "shuffle"}
+    assert measure(spec) is True
+    monkeypatch.setattr(Trainer, "_batches", lambda self, n: list(torch.arange(n)[None].split(4, dim=1)))
+    assert measure(spec) is False
+    dropped = lambda self, n: list(torch.randperm(n)[None, 1:].split(4, dim=1))  # noqa: E731
+    monkeypatch.setattr(Trainer, "_batches", dropped)
+    assert measure(spec) is False
 
 
 def test_layer_config_rejects_an_unknown_attribute_and_misses_an_absent_one():

@@ -3,6 +3,8 @@ carry measurements, source arithmetic is counted apart, and the rules themselves
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 
 from claims import coverage, perturb, sources, stats
 from claims.registry import registry, unchecked
-from claims.verdict import HOLDS, INCONCLUSIVE, REFUTED, decide, judge
+from claims.verdict import HOLDS, INCONCLUSIVE, REFUTED, claimed_text, decide, judge
 from training import metrics, results
 
 pytestmark = pytest.mark.fast
@@ -59,6 +61,49 @@ def test_a_measured_claims_note_carries_no_figures_beyond_its_quote(subject) -> 
     extra = [n for n in _NUMBER.findall(subject.note) if n.replace(",", "") not in quoted]
     assert not extra, f"{subject.id}: its note states {extra}, which its quote does not: numbers in a " \
                       "reason must come from the evidence"
+
+
+def _figures(text: str) -> set[str]:
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
+@functools.cache
+def _source_figures(title: str) -> frozenset[str]:
+    return frozenset(_figures(sources.files()[title].read_text(encoding="utf-8")))
+
+
+def _uncomputed_figures(claim) -> list[str]:
+    """The figures of a note that neither its source, its claimed value nor the reason computed
+    at report time states: a figure worked out by hand, which a changed builder would leave stale.
+    A figure the source prints (a layer's width, a reported accuracy) is a citation, not a
+    measurement."""
+    computed = judge(claim).reason.removesuffix(f". {claim.note}")
+    known = _source_figures(claim.source.title) | _figures(claimed_text(claim)) | _figures(computed)
+    return [n for n in _NUMBER.findall(claim.note) if n.replace(",", "") not in known]
+
+
+@pytest.mark.parametrize("subject", [c for c in registry() if c.measure["statistic"] not in MEASURED
+                                     and _NUMBER.search(c.note)], ids=lambda c: c.id)
+def test_a_structural_claims_note_states_only_figures_its_measurement_computes(subject) -> None:
+    if not sources.available():
+        pytest.skip(f"the source documents are not at {sources.directory()}: set LEAN_CNN_SOURCES")
+    extra = _uncomputed_figures(subject)
+    assert not extra, f"{subject.id}: its note states {extra}, which neither its quote, its claimed " \
+                      "value nor its measurement gives: compute them in the measurement's explanation"
+
+
+def test_an_expressions_reason_shows_the_measurements_it_computes_over() -> None:
+    reason = judge(_claim("kmnist.gap-vs-dense.param-ratio")).reason
+    assert reason.startswith("measured 17.5401 = dense / gap, where dense = 431,242, gap = 24,586;")
+
+
+def test_a_hand_written_figure_in_a_structural_note_is_caught() -> None:
+    if not sources.available():
+        pytest.skip(f"the source documents are not at {sources.directory()}: set LEAN_CNN_SOURCES")
+    claim = _claim("mnist-10k.a3.filters-ascending")
+    assert not _uncomputed_figures(claim)
+    stale = dataclasses.replace(claim, note=claim.note + " The network has 12,345 weights.")
+    assert _uncomputed_figures(stale) == ["12,345"]
 
 
 # -- the rules ------------------------------------------------------------------------------------
