@@ -443,3 +443,22 @@ def test_a_directory_where_the_result_goes_is_a_clear_error(tmp_path):
     (tmp_path / "lenet0.json").mkdir()
     with pytest.raises(results.ResultError, match=r"lenet0\.json is a directory where a file should be"):
         results.write(tmp_path / "lenet0.json", {"points": []})
+
+
+@pytest.mark.fast
+def test_a_file_read_once_is_parsed_again_whenever_it_changes(tmp_path):
+    """files.read_once serves a parse only while the file is as it was: rewritten in place
+    (another size) or replaced (another inode), it is parsed again, so no stale parse is served."""
+    parsed: list[str] = []
+
+    def parse(path: Path) -> str:
+        parsed.append(path.read_text())
+        return parsed[-1]
+    target = tmp_path / "r.json"
+    target.write_text("one")
+    assert files.read_once(target, parse) == files.read_once(target, parse) == "one"
+    assert len(parsed) == 1
+    target.write_text("three")  # in place, another size
+    assert files.read_once(target, parse) == "three"
+    files.write_atomic(target, b"four!")  # same size, a new inode
+    assert files.read_once(target, parse) == "four!" and len(parsed) == 3

@@ -368,7 +368,7 @@ def _timings_in(path: Path) -> dict[tuple[Any, Any, Any], Timing]:
         return out
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as error:
         raise results.ResultError(f"{path} is not a pytest-benchmark JSON file ({error}); "
-                                  f"{_how(path.stem.split('-')[1], path)}") from None
+                                  f"{_how('cuda' if 'cuda' in path.name else 'cpu', path)}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
