@@ -166,29 +166,37 @@ def test_a_second_train_run_stops_while_another_process_holds_the_recipe(tmp_pat
 
 
 @pytest.mark.train
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
-def test_a_signal_stops_a_background_run_keeping_its_checkpoint_and_freeing_its_lock(tmp_path, stop):
-    """``kill -INT`` or ``kill -TERM`` stops a run started in the background (where the shell
-    ignores SIGINT for it): the lock is released and the checkpoint kept, for the same command
-    to resume from (the resume tests of tests/test_training_runs.py)."""
+@pytest.mark.parametrize("background", [False, True], ids=["foreground", "background"])
+def test_a_signal_stops_a_run_keeping_its_checkpoint_and_freeing_its_lock(tmp_path, background):
+    """Ctrl-C (SIGINT) or ``kill -TERM`` stops a run: exit 128 + the signal's number, the lock
+    released, the checkpoint kept for the same command to resume from (the resume tests are in
+    tests/test_training_runs.py). A run started in the background by a script, whose shell set
+    SIGINT to be ignored, keeps ignoring it (the terminal's Ctrl-C is not for it) and stops on
+    SIGTERM."""
     script = ("import sys\nfrom training import datasets\nfrom tests.test_reliability import noise\n"
               "datasets.load = lambda name, root=None: noise(1000)\nfrom claims.__main__ import main\n"
               "sys.exit(main(['train', 'lenet0', '--results', sys.argv[1], '--device', 'cpu', '--quiet',"
               " '--no-plots', '--seeds', '0', '--threads', '1']))\n")
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if background else None
     run = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=REPO, stderr=subprocess.PIPE,
-                           text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+                           text=True, preexec_fn=ignore)
     checkpoint = results.checkpoint_path("lenet0", 0, tmp_path)
+    stop = signal.SIGTERM if background else signal.SIGINT
     try:
         deadline = time.time() + 120
         while not checkpoint.exists() and run.poll() is None and time.time() < deadline:
             time.sleep(0.05)
         assert checkpoint.exists(), "no checkpoint was written"
+        if background:
+            run.send_signal(signal.SIGINT)
+            with pytest.raises(subprocess.TimeoutExpired):
+                run.wait(timeout=3)
         run.send_signal(stop)
         _, err = run.communicate(timeout=60)
     finally:
         run.kill()
-    assert run.returncode == 130, err
-    assert f"stopped by {stop.name}" in err and "run the same command again" in err
+    assert run.returncode == 128 + stop, err
+    assert f"stopped by {stop.name}: lenet0 keeps the checkpoint" in err and "Run the same command" in err
     assert results.load_checkpoint(checkpoint, CPU)["trainer"]["epoch"] >= 1
     assert not results.path_for("lenet0", tmp_path).exists()
     with results.lock("lenet0", tmp_path):  # released

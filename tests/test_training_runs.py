@@ -116,6 +116,30 @@ def test_a_stacked_grid_gives_each_point_its_own_run(tmp_path) -> None:
     assert stacked["points"][0]["epochs"][0]["loss"] != stacked["points"][-1]["epochs"][0]["loss"]
 
 
+def test_a_stacked_group_stopped_while_saving_its_points_resumes_without_retraining(tmp_path, monkeypatch):
+    """A stacked group's finished points are written over its in-progress checkpoint last, so a
+    run stopped among those writes resumes the group from its last epoch instead of epoch 0."""
+    from training.trainer import Trainer
+
+    kwargs = {"seeds": [0], "arrays": blobs(60), "progress": False, "max_epochs": 2,
+              "directory": tmp_path}
+    save, written = results.save_checkpoint, []
+
+    def stop_after_one_finished(path, state):
+        if "finished" in state and written:
+            raise KeyboardInterrupt
+        save(path, state)
+        written.extend(["finished"] if "finished" in state else [])
+    monkeypatch.setattr(results, "save_checkpoint", stop_after_one_finished)
+    with pytest.raises(KeyboardInterrupt):
+        train_recipe("lenet1_l1l2_grid", **kwargs)
+    monkeypatch.setattr(results, "save_checkpoint", save)
+    epochs, run_epoch = [], Trainer.run_epoch
+    monkeypatch.setattr(Trainer, "run_epoch", lambda self, *a: epochs.append(1) or run_epoch(self, *a))
+    resumed = train_recipe("lenet1_l1l2_grid", **kwargs)
+    assert len(resumed["points"]) == 36 and not epochs
+
+
 @pytest.mark.parametrize("vmapped", [False, True])
 def test_a_stacked_dropout_grid_gives_each_point_its_own_run(tmp_path, vmapped) -> None:
     kwargs = {"seeds": [0], "arrays": blobs(60), "progress": False, "max_epochs": 2, "vmapped": vmapped}

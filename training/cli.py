@@ -188,32 +188,31 @@ def _train(args: argparse.Namespace) -> int:
         for name in names:  # a second run of these recipes into this directory stops here
             held.enter_context(results.lock(name, args.results))
         targets = {name: _target(name, seeds, args) for name in names}
-        held.enter_context(_stopped_by_signals())
-        try:
-            return _train_locked(args, names, seeds, device, targets)
-        except KeyboardInterrupt as why:
-            print(f"stopped by {why or 'an interrupt'}: each recipe keeps the checkpoint of its last "
-                  "finished epoch; run the same command again to go on", file=sys.stderr)
-            return 130
+        return _train_locked(args, names, seeds, device, targets)
 
 
-#: The signals that stop a training run as Ctrl-C does.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+class Stopped(KeyboardInterrupt):
+    """A signal asked a training run to stop (see ``_stopped_by_signals``)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 @contextmanager
 def _stopped_by_signals() -> Iterator[None]:
-    """SIGINT and SIGTERM raise KeyboardInterrupt while a run trains, so ``kill`` stops it as
-    Ctrl-C does: the lock is released and the last finished epoch's checkpoint is kept (a
-    checkpoint is written whole or not at all). SIGINT is caught even where the shell set it
-    to be ignored, as it does for a background job (``cmd &``), so ``kill -INT`` stops that too."""
+    """While a recipe trains, SIGTERM (and SIGINT, where it is not ignored) raise ``Stopped``,
+    so ``kill`` stops a run as Ctrl-C does: the lock is released and the last finished epoch's
+    checkpoint is kept (a checkpoint is written whole or not at all). A SIGINT the shell set to
+    be ignored stays ignored: a script's background job is spared the terminal's Ctrl-C."""
     def stop(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+        raise Stopped(signum)
 
     if threading.current_thread() is not threading.main_thread():  # only it may set handlers
         yield
         return
-    before = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+    caught = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN]
+    before = {s: signal.signal(s, stop) for s in caught}
     try:
         yield
     finally:
@@ -236,12 +235,18 @@ def _train_locked(args: argparse.Namespace, names: list[str], seeds: list[int], 
             print(f"{name}: {path} already holds seeds {' '.join(map(str, seeds))}: nothing to train "
                   "(--replace trains them again)")
             continue
-        result = train_recipe(name, seeds=seeds, device=device, directory=args.results,
-                              max_epochs=args.max_epochs, data_root=args.data_root,
-                              progress=not args.quiet, resume=not args.restart, deadline=deadline,
-                              add_to=held)
+        left = " ".join(names[number:])
+        try:
+            with _stopped_by_signals():
+                result = train_recipe(name, seeds=seeds, device=device, directory=args.results,
+                                      max_epochs=args.max_epochs, data_root=args.data_root,
+                                      progress=not args.quiet, resume=not args.restart,
+                                      deadline=deadline, add_to=held)
+        except Stopped as signalled:
+            print(f"stopped by {signalled}: {name} keeps the checkpoint of its last finished epoch. "
+                  f"Not finished: {left}. Run the same command again to go on.", file=sys.stderr)
+            return 128 + signalled.signum
         if result is None:
-            left = " ".join(names[number:])
             print(f"time limit of {args.time_limit:g} s reached: {name} stopped at its last finished epoch "
                   f"(checkpoint kept). Not finished: {left}. Run the same command again to go on.",
                   file=sys.stderr)

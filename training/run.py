@@ -200,12 +200,14 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
             carried = {"states": [stack.module(i).state_dict() for i in range(len(seeds))], "masks": masks}
             remaining = [sum(int(v.sum()) for v in m.values()) for m in masks] if masks else None
             group_options[0]["remaining"] = remaining
-        for j, (number, options) in enumerate(zip(group, group_options, strict=True)):
-            share = _members(history, j * len(seeds), (j + 1) * len(seeds))
-            results.save_checkpoint(results.checkpoint_path(name, number, directory), {
-                "key": keys[j], "finished": share, "options": options,
+        shares = [_members(history, j * len(seeds), (j + 1) * len(seeds)) for j in range(len(group))]
+        # The group's first point holds the in-progress checkpoint: it is written over last, so
+        # that a run stopped among these writes still resumes the group from its last epoch.
+        for j in reversed(range(len(group))):
+            results.save_checkpoint(results.checkpoint_path(name, group[j], directory), {
+                "key": keys[j], "finished": shares[j], "options": group_options[j],
                 "wall_s": group_wall / len(group), "carried": carried})
-            points.append({"options": options, **share})
+        points += [{"options": o, **share} for o, share in zip(group_options, shares, strict=True)]
     result = {
         **head,
         "provenance": {**origin, "wall_s": round(wall, 1), "finished": results.now(),
