@@ -315,8 +315,9 @@ class _Block:
         if isinstance(value, Unresolved):
             self._skip(self.texts[index], f"{key}={value.text}: {value.reason}")
         else:
-            how = ("as the trainer feeds each epoch (training/trainer.py): two epochs' batches, "
-                   "each every training image once, in different orders" if key == "shuffle" else
+            how = ("observed in what a real trainer of two seeds feeds its steps over two epochs: "
+                   "every training image once an epoch, in an order new each epoch and each run"
+                   if key == "shuffle" else
                    "which is Keras' default for every recipe (training/keras.py)")
             self._claim(f"trainer.{key}", "recipe", self.quote(index, value), claimable(value.value),
                         {"statistic": "trainer_setting", "name": key},

@@ -193,17 +193,38 @@ def trainer_setting(spec: dict[str, Any]) -> Any:
 
 
 def _shuffles_every_epoch(images: int = 20) -> bool:
-    """Keras' ``fit(shuffle=True)``, observed in the trainer: two consecutive epochs' batches of
-    one seed, each a permutation of the training images, in different orders."""
+    """Keras' ``fit(shuffle=True)``, observed in a real trainer of two seeds over two epochs:
+    the indices its steps are fed give each seed every training image once an epoch, in an
+    order that changes from epoch to epoch and differs between the seeds' runs."""
+    from dataclasses import replace
     from types import SimpleNamespace
 
-    from training.trainer import Trainer
+    import numpy as np
 
-    run = SimpleNamespace(recipe=SimpleNamespace(batch_size=4, steps_per_epoch=None),
-                          generators=[torch.Generator().manual_seed(0)], device=torch.device("cpu"))
-    first, second = (torch.cat(Trainer._batches(run, images), dim=1)[0].tolist() for _ in range(2))
+    from training.recipes import get
+    from training.run import _seeded_models, prepare
+    from training.trainer import Stack, Trainer
+
+    cpu, seeds, rng = torch.device("cpu"), [0, 1], np.random.default_rng(0)
+    recipe = replace(get("mnist_dense0"), batch_size=4, validation_split=None, steps_per_epoch=None)
+    arrays = SimpleNamespace(train_images=rng.integers(0, 256, (images, 28, 28), dtype=np.uint8),
+                             train_labels=rng.integers(0, 10, images), classes=tuple("0123456789"),
+                             test_images=np.zeros((4, 28, 28), np.uint8), test_labels=np.zeros(4, int))
+    trainer = Trainer(recipe, Stack.of(_seeded_models(recipe, {}, seeds), cpu), prepare(recipe, arrays, cpu),
+                      seeds=seeds)
+    fed: list[torch.Tensor] = []
+    step = trainer.step
+    trainer.step = lambda idx: fed.append(idx) or step(idx)
+    epochs = []
+    for _ in range(2):
+        fed.clear()
+        trainer.train_epoch()
+        epochs.append(torch.cat(fed, dim=1).tolist())  # per seed, the images in the order fed
     every = list(range(images))
-    return sorted(first) == every and sorted(second) == every and first != second
+    whole = all(sorted(order) == every for epoch in epochs for order in epoch)
+    new_each_epoch = all(first != second for first, second in zip(*epochs, strict=True))
+    new_each_run = all(epoch[0] != epoch[1] for epoch in epochs)
+    return whole and new_each_epoch and new_each_run
 
 
 @statistic("keras_init")

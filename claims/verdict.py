@@ -204,11 +204,16 @@ def _tolerance_text(claim: Claim) -> str:
     return f" (tolerance {' '.join(parts)})" if parts else ""
 
 
+#: How much of a reason an expression's inputs may take; longer ones end in '…'.
+ARITHMETIC_CHARS = 300
+
+
 def _brief(value: Any) -> str:
-    if isinstance(value, (list, tuple)) and len(value) > 12:
-        return f"[{', '.join(show(v) for v in value[:12])}, … {len(value)} in all]"
+    if isinstance(value, str):
+        return repr(value)
     if isinstance(value, (list, tuple)):
-        return f"[{', '.join(show(v) for v in value)}]"
+        shown = ", ".join(_brief(v) for v in value[:12])
+        return f"[{shown}, … {len(value)} in all]" if len(value) > 12 else f"[{shown}]"
     return show(value)
 
 
@@ -217,7 +222,8 @@ def _arithmetic(spec: dict[str, Any]) -> str:
     if spec.get("statistic") != "expression" or not spec.get("refs"):
         return ""
     named = ", ".join(f"{name} = {_brief(v)}" for name, v in inputs(spec).items())
-    return f" = {spec['expr']}, where {named}"
+    text = f" = {spec['expr']}, where {named}"
+    return text if len(text) <= ARITHMETIC_CHARS else text[:ARITHMETIC_CHARS - 1] + "…"
 
 
 def judge(claim: Claim) -> Verdict:

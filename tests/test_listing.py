@@ -231,18 +231,25 @@ def test_an_unparseable_line_listed_unchecked_still_counts_its_layers(tmp_path):
     assert judge(claims["src.code.1.type"]).verdict == "holds"
 
 
-def test_fits_shuffle_is_observed_in_the_trainers_batches(monkeypatch):
-    """fit(shuffle=True) is checked against what the trainer does, so a trainer that fed the
-    same order every epoch (or dropped images) would refute it."""
+def test_fits_shuffle_is_observed_in_what_a_real_trainer_feeds(monkeypatch):
+    """fit(shuffle=True) is checked against the indices a trainer's steps are fed, so a trainer
+    that fed one order every epoch, dropped an image, or gave every seed the same order would
+    refute it."""
     from training.trainer import Trainer
 
     spec = {"statistic": "trainer_setting", "name": "shuffle"}
     assert measure(spec) is True
-    monkeypatch.setattr(Trainer, "_batches", lambda self, n: list(torch.arange(n)[None].split(4, dim=1)))
-    assert measure(spec) is False
-    dropped = lambda self, n: list(torch.randperm(n)[None, 1:].split(4, dim=1))  # noqa: E731
-    monkeypatch.setattr(Trainer, "_batches", dropped)
-    assert measure(spec) is False
+    batches = Trainer._batches
+    with monkeypatch.context() as m:  # the same order every epoch
+        m.setattr(Trainer, "_batches", lambda self, n: list(torch.arange(n).expand(2, n).split(4, dim=1)))
+        assert measure(spec) is False
+    with monkeypatch.context() as m:  # an image left out
+        m.setattr(Trainer, "_batches", lambda self, n: [b[:, :-1] if i == 0 else b
+                                                        for i, b in enumerate(batches(self, n))])
+        assert measure(spec) is False
+    with monkeypatch.context() as m:  # every seed's run in one order
+        m.setattr(Trainer, "_batches", lambda self, n: [b[:1].expand_as(b) for b in batches(self, n)])
+        assert measure(spec) is False
 
 
 def test_layer_config_rejects_an_unknown_attribute_and_misses_an_absent_one():
