@@ -147,6 +147,22 @@ def test_missing_or_unreadable_benchmarks_say_what_to_run(tmp_path, monkeypatch)
         bench.timing("train-step", "kmnist_gap", 25, "cpu")
 
 
+def test_a_malformed_benchmark_entry_fails_only_its_own_lookup(tmp_path):
+    _saved_run(tmp_path, {("kmnist_gap", 25): 0.01, ("kmnist_traditional", 25): 0.02})
+    path = tmp_path / "benchmarks-cpu.json"
+    saved = json.loads(path.read_text())
+    del saved["benchmarks"][1]["extra_info"]["threads"]
+    saved["benchmarks"].append({"extra_info": {"what": "train-step", "model": ["a list"], "batch": 25}})
+    path.write_text(json.dumps(saved))
+    assert bench.timing("train-step", "kmnist_gap", 25, "cpu", tmp_path).seconds_per_batch == 0.01
+    with pytest.raises(ResultError, match=r"train-step timing of kmnist_traditional at batch 25 is not a "
+                                          r"pytest-benchmark entry \(KeyError\('threads'\)\).*without a GPU"):
+        bench.timing("train-step", "kmnist_traditional", 25, "cpu", tmp_path)
+    path.write_text("[]")
+    with pytest.raises(ResultError, match=r"is not a pytest-benchmark JSON file.*on a CUDA machine"):
+        bench.timing("train-step", "kmnist_gap", 25, "cuda", path=path)
+
+
 def test_pending_cost_claim_is_pending_not_refuted(tmp_path, monkeypatch):
     monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
     claim = next(c for c in registry() if c.id == "kmnist.gap-vs-dense.faster-training-cuda")

@@ -346,29 +346,43 @@ def timing(what: str, model: str, batch: int, device: str, directory: Path | str
     path = path or benchmark_file(device, directory)
     if not path.exists():
         raise BenchmarkMissing(f"needs a benchmark run, results/{path.name}: {_how(device, path)}")
-    found = files.read_once(path, _timings_in).get((what, model, batch))
+    try:
+        found = files.read_once(path, _timings_in).get((what, model, batch))
+    except ValueError as error:  # the file as a whole is unreadable
+        raise results.ResultError(f"{error}; {_how(device, path)}") from None
+    if isinstance(found, ValueError):  # this entry is malformed; the others may be sound
+        raise results.ResultError(f"{found}; {_how(device, path)}")
     if found is None:
         raise BenchmarkMissing(f"needs a {what} timing of {model} at batch {batch}, which "
                                f"results/{path.name} lacks: {_how(device, path)}")
     return found
 
 
-def _timings_in(path: Path) -> dict[tuple[Any, Any, Any], Timing]:
-    """A pytest-benchmark JSON file's throughput timings by (what, model, batch)."""
+def _timings_in(path: Path) -> dict[tuple[Any, Any, Any], Timing | ValueError]:
+    """A pytest-benchmark JSON file's throughput timings by (what, model, batch), the first of
+    each; an entry that cannot be read is kept as the error its lookup raises."""
     try:
         entries = json.loads(path.read_text())["benchmarks"]
-        out = {}
-        for b in entries:
-            info = b.get("extra_info", {})
-            key = (info.get("what"), info.get("model"), info.get("batch"))
-            if key[0] is not None and key not in out:
-                stats = b["stats"]
-                out[key] = Timing(stats["mean"], key[2], info["threads"], info["device"],
-                                  f"results/{path.name}", tuple(float(t) for t in stats.get("data") or ()))
-        return out
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as error:
-        raise results.ResultError(f"{path} is not a pytest-benchmark JSON file ({error}); "
-                                  f"{_how('cuda' if 'cuda' in path.name else 'cpu', path)}") from None
+        iter(entries)
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} is not a pytest-benchmark JSON file ({error})") from None
+    out: dict[tuple[Any, Any, Any], Timing | ValueError] = {}
+    for b in entries:
+        info = b.get("extra_info", {}) if isinstance(b, dict) else {}
+        key = (info.get("what"), info.get("model"), info.get("batch")) if isinstance(info, dict) else (None,)
+        try:
+            if key[0] is None or key in out:
+                continue
+        except TypeError:  # an unhashable field: no lookup can name this entry
+            continue
+        try:
+            stats = b["stats"]
+            out[key] = Timing(stats["mean"], key[2], info["threads"], info["device"],
+                              f"results/{path.name}", tuple(float(t) for t in stats.get("data") or ()))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            out[key] = ValueError(f"{path}: the {key[0]} timing of {key[1]} at batch {key[2]} is not "
+                                  f"a pytest-benchmark entry ({error!r})")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
