@@ -162,6 +162,18 @@ def test_a_paired_comparison_uses_the_per_seed_differences() -> None:
     assert stats.difference(b, a, True, ">", 0).verdict == REFUTED
 
 
+def test_a_comparison_pairs_the_seeds_both_runs_trained() -> None:
+    from training.metric_registry import _difference
+
+    a = {"seeds": [0, 1, 2, 3, 4], "_file": "a.json"}
+    b = {"seeds": [4, 0, 1, 2], "_file": "b.json"}
+    d = _difference("x", [10.0, 11.0, 12.0, 13.0, 14.0], [4.0, 0.0, 1.0, 2.0], a, b)
+    assert d.paired and d.a == (10.0, 11.0, 12.0, 14.0) and d.b == (0.0, 1.0, 2.0, 4.0)
+    assert "the 4 seeds both trained" in d.what
+    few = _difference("x", [10.0, 11.0, 12.0, 13.0, 14.0], [1.0, 2.0], a, {"seeds": [0, 9], "_file": "c"})
+    assert not few.paired and len(few.a) == 5  # two shared seeds: compared unpaired, every seed kept
+
+
 def test_a_ranking_is_judged_by_bootstrap_over_seeds_and_images() -> None:
     m = np.full((3, 10, 10), 2)
     np.fill_diagonal(m[0], 950), np.fill_diagonal(m[1], 950), np.fill_diagonal(m[2], 950)

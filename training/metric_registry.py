@@ -110,10 +110,23 @@ def best_point(points: list[dict[str, Any]]) -> dict[str, Any]:
     return max(points, key=mean_accuracy)
 
 
+#: The fewest shared seeds a comparison pairs; with fewer it compares the runs unpaired.
+MIN_PAIRED = 3
+
+
 def _difference(what: str, mine: list[float], theirs: list[float], data: Result, other: Result,
                 candidates: int = 1, discrete: bool = False) -> Difference:
-    """Paired by seed when both runs trained the same seeds (the same initialisations and orders)."""
-    paired = data.get("seeds") is not None and data.get("seeds") == other.get("seeds")
+    """Paired by seed over the seeds both runs trained (the same initialisations and orders),
+    when they share at least ``MIN_PAIRED`` seeds; unpaired otherwise. A run that gained seeds
+    its counterpart lacks is thus still compared seed for seed, on the seeds they share."""
+    mine_seeds, their_seeds = list(data.get("seeds") or []), list(other.get("seeds") or [])
+    common = [s for s in mine_seeds if s in their_seeds]
+    per_seed = len(mine_seeds) == len(mine) and len(their_seeds) == len(theirs)
+    paired = per_seed and len(common) >= MIN_PAIRED
+    if paired and (common != mine_seeds or common != their_seeds):
+        mine = [mine[mine_seeds.index(s)] for s in common]
+        theirs = [theirs[their_seeds.index(s)] for s in common]
+        what += f" (the {len(common)} seeds both trained)"
     return Difference(tuple(map(float, mine)), tuple(map(float, theirs)), paired, what,
                       (data["_file"], other["_file"]), candidates, looks(data, other), discrete=discrete)
 
