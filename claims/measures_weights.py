@@ -192,26 +192,26 @@ def trainer_setting(spec: dict[str, Any]) -> Any:
     return settings[spec["name"]]()
 
 
+@cache
 def _shuffles_every_epoch(images: int = 20) -> bool:
     """Keras' ``fit(shuffle=True)``, observed in a real trainer of two seeds over two epochs:
     the indices its steps are fed give each seed every training image once an epoch, in an
-    order that changes from epoch to epoch and differs between the seeds' runs."""
+    order that changes from epoch to epoch and differs between the seeds' runs. Once per
+    process (about a second): the claims that ask and the report's checks ask it again."""
     from dataclasses import replace
     from types import SimpleNamespace
 
     import numpy as np
 
     from training.recipes import get
-    from training.run import _seeded_models, prepare
-    from training.trainer import Stack, Trainer
+    from training.run import prepare, seeded_trainer
 
     cpu, seeds, rng = torch.device("cpu"), [0, 1], np.random.default_rng(0)
     recipe = replace(get("mnist_dense0"), batch_size=4, validation_split=None, steps_per_epoch=None)
     arrays = SimpleNamespace(train_images=rng.integers(0, 256, (images, 28, 28), dtype=np.uint8),
                              train_labels=rng.integers(0, 10, images), classes=tuple("0123456789"),
                              test_images=np.zeros((4, 28, 28), np.uint8), test_labels=np.zeros(4, int))
-    trainer = Trainer(recipe, Stack.of(_seeded_models(recipe, {}, seeds), cpu), prepare(recipe, arrays, cpu),
-                      seeds=seeds)
+    trainer = seeded_trainer(recipe, prepare(recipe, arrays, cpu), seeds)
     fed: list[torch.Tensor] = []
     step = trainer.step
     trainer.step = lambda idx: fed.append(idx) or step(idx)

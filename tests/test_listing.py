@@ -235,21 +235,27 @@ def test_fits_shuffle_is_observed_in_what_a_real_trainer_feeds(monkeypatch):
     """fit(shuffle=True) is checked against the indices a trainer's steps are fed, so a trainer
     that fed one order every epoch, dropped an image, or gave every seed the same order would
     refute it."""
+    from claims.measures_weights import _shuffles_every_epoch
     from training.trainer import Trainer
+
+    def measured(trainer_batches) -> bool:  # the measurement is kept per process: measure afresh
+        _shuffles_every_epoch.cache_clear()
+        with monkeypatch.context() as m:
+            m.setattr(Trainer, "_batches", trainer_batches)
+            return measure(spec)
 
     spec = {"statistic": "trainer_setting", "name": "shuffle"}
     assert measure(spec) is True
     batches = Trainer._batches
-    with monkeypatch.context() as m:  # the same order every epoch
-        m.setattr(Trainer, "_batches", lambda self, n: list(torch.arange(n).expand(2, n).split(4, dim=1)))
-        assert measure(spec) is False
-    with monkeypatch.context() as m:  # an image left out
-        m.setattr(Trainer, "_batches", lambda self, n: [b[:, :-1] if i == 0 else b
-                                                        for i, b in enumerate(batches(self, n))])
-        assert measure(spec) is False
-    with monkeypatch.context() as m:  # every seed's run in one order
-        m.setattr(Trainer, "_batches", lambda self, n: [b[:1].expand_as(b) for b in batches(self, n)])
-        assert measure(spec) is False
+    assert measured(batches) is True
+    # the same order every epoch
+    assert measured(lambda self, n: list(torch.arange(n).expand(2, n).split(4, dim=1))) is False
+    # an image left out
+    assert measured(lambda self, n: [b[:, :-1] if i == 0 else b
+                                     for i, b in enumerate(batches(self, n))]) is False
+    # every seed's run in one order
+    assert measured(lambda self, n: [b[:1].expand_as(b) for b in batches(self, n)]) is False
+    _shuffles_every_epoch.cache_clear()  # no altered trainer's answer is left for other tests
 
 
 def test_layer_config_rejects_an_unknown_attribute_and_misses_an_absent_one():

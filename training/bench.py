@@ -24,8 +24,8 @@ from torch.utils.data import DataLoader, Dataset
 import models
 from training import files, results
 from training.recipes import Recipe
-from training.run import _seeded_models, pad_to, prepare
-from training.trainer import Data, Stack, Trainer
+from training.run import pad_to, prepare, seeded_trainer
+from training.trainer import Data
 
 #: ImageNet-sized models, left out of the default table (seconds per batch on a CPU).
 LARGE = ("alexnet", "alexnet_paper", "vgg16")
@@ -91,8 +91,7 @@ def dataloader_step(recipe: Recipe, arrays, device: torch.device) -> Callable[[]
 def trainer_step(recipe: Recipe, arrays, device: torch.device, seeds: int = 3) -> Callable[[], None]:
     """One step of this trainer: device-resident data, an index slice, ``seeds`` models at once."""
     data = prepare(recipe, arrays, device)
-    trainer = Trainer(recipe, Stack.of(_seeded_models(recipe, {}, list(range(seeds))), device), data,
-                      seeds=list(range(seeds)))
+    trainer = seeded_trainer(recipe, data, list(range(seeds)))
     trainer.stack.base.train()
     batches = trainer._batches(len(data.train))
     count = 0
@@ -135,8 +134,7 @@ def plain_epoch(recipe: Recipe, data: Data, seed: int = 0) -> Callable[[], float
 def trainer_epoch(recipe: Recipe, data: Data, seeds: list[int]) -> Callable[[], float]:
     """One Keras epoch of this trainer (train, evaluate, callbacks) for ``seeds`` at once;
     the function returns the mean test accuracy."""
-    device = data.train.x.device
-    trainer = Trainer(recipe, Stack.of(_seeded_models(recipe, {}, seeds), device), data, seeds=seeds)
+    trainer = seeded_trainer(recipe, data, seeds)
 
     def epoch() -> float:
         row = trainer.run_epoch()
@@ -224,8 +222,7 @@ def step_cpu_ms(recipe: Recipe, data: Data, seeds: list[int], rounds: int = 12,
     model = models.build(recipe.model, **recipe.options).to(data.train.x.device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate, eps=recipe.epsilon)
     order = torch.randperm(len(data.train), device=data.train.x.device).split(recipe.batch_size)
-    trainer = Trainer(recipe, Stack.of(_seeded_models(recipe, {}, seeds), data.train.x.device), data,
-                      seeds=seeds)
+    trainer = seeded_trainer(recipe, data, seeds)
     trainer.stack.base.train()
     batches = trainer._batches(len(data.train))
 

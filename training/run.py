@@ -92,6 +92,12 @@ def _seeded_models(recipe: Recipe, options: dict[str, Any], seeds: list[int]) ->
     return out
 
 
+def seeded_trainer(recipe: Recipe, data: Data, seeds: list[int]) -> Trainer:
+    """A trainer of ``seeds`` on ``data``'s device, each seed's model built as a run builds it."""
+    stack = Stack.of(_seeded_models(recipe, {}, seeds), data.train.x.device)
+    return Trainer(recipe, stack, data, seeds=seeds)
+
+
 def best_options(recipe: Recipe, directory: Path | None) -> dict[str, Any]:
     """Options a recipe takes from another recipe's best grid point (its mean test accuracy)."""
     chosen = {}
