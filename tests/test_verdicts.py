@@ -56,17 +56,17 @@ _NUMBER = re.compile(r"(?<![a-wyzA-Z_])\d+(?:[.,]\d+)*")
 MEASURED = ("training", "throughput_ratio")
 
 
+def _figures(text: str) -> set[str]:
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
 @pytest.mark.parametrize("subject", [c for c in registry() if c.measure["statistic"] in MEASURED],
                          ids=lambda c: c.id)
 def test_a_measured_claims_note_carries_no_figures_beyond_its_quote(subject) -> None:
-    quoted = {n.replace(",", "") for n in _NUMBER.findall(subject.quote)}
+    quoted = _figures(subject.quote)
     extra = [n for n in _NUMBER.findall(subject.note) if n.replace(",", "") not in quoted]
     assert not extra, f"{subject.id}: its note states {extra}, which its quote does not: numbers in a " \
                       "reason must come from the evidence"
-
-
-def _figures(text: str) -> set[str]:
-    return {n.replace(",", "") for n in _NUMBER.findall(text)}
 
 
 @functools.cache
