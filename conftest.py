@@ -115,6 +115,7 @@ RATIOS = {
     "trainer_vs_dataloader": Ratio("loop", "trainer", "dataloader", "model_steps_per_round", "recipe"),
     "compiled_vs_eager": Ratio("compile", "compiled", "eager", "images_per_round", "model"),
     "trainer_vs_plain_loop": Ratio("epoch_loop", "trainer", "plain", "models_per_round", "recipe"),
+    "seeds_vs_one": Ratio("seed_count", "three", "one", "models_per_round", "recipe"),
 }
 
 
@@ -143,7 +144,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     timed = [{"extra_info": b.extra_info, "stats": {"mean": b.stats.mean}} for b in session.benchmarks if b]
     for key, ratio in RATIOS.items():
         variant, baseline = ratio.variant, ratio.baseline
-        unit = "model-steps/s" if ratio.per == "model_steps_per_round" else "images/s"
+        unit = {"model_steps_per_round": "model-steps/s", "models_per_round": "model-epochs/s"}.get(
+            ratio.per, "images/s")
         for name, r in _ratios(timed, key).items():
             terminalreporter.write_line(
                 f"{variant} vs {baseline}, {name}: {r[variant]:.1f} vs {r[baseline]:.1f} {unit} "

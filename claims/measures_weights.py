@@ -212,14 +212,12 @@ def _shuffles_every_epoch(images: int = 20) -> bool:
                              train_labels=rng.integers(0, 10, images), classes=tuple("0123456789"),
                              test_images=np.zeros((4, 28, 28), np.uint8), test_labels=np.zeros(4, int))
     trainer = seeded_trainer(recipe, prepare(recipe, arrays, cpu), seeds)
-    fed: list[torch.Tensor] = []
-    step = trainer.step
-    trainer.step = lambda idx: fed.append(idx) or step(idx)
     epochs = []
     for _ in range(2):
-        fed.clear()
+        fed: list[list[torch.Tensor]] = [[] for _ in seeds]
+        trainer.fed = lambda seed, idx, fed=fed: fed[seed].append(idx.clone())
         trainer.train_epoch()
-        epochs.append(torch.cat(fed, dim=1).tolist())  # per seed, the images in the order fed
+        epochs.append([torch.cat(mine).tolist() for mine in fed])  # per seed, the images in the order fed
     every = list(range(images))
     whole = all(sorted(order) == every for epoch in epochs for order in epoch)
     new_each_epoch = all(first != second for first, second in zip(*epochs, strict=True))

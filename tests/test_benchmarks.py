@@ -111,6 +111,22 @@ def test_trainer_epoch_against_plain_loop(benchmark, recipe: str, loop: str) -> 
     benchmark.pedantic(_synced(epoch), rounds=5, warmup_rounds=1)
 
 
+@pytest.mark.parametrize("recipe", ["mnist_approach3"])
+@pytest.mark.parametrize("seeds", ["one", "three"])
+def test_seeds_epoch_against_one_seed(benchmark, recipe: str, seeds: str) -> None:
+    """One epoch with its evaluation of this trainer, one seed or three side by side (on the
+    CPU, in threads: training.parallel). conftest.py turns the pair into three seeds' models
+    per second over one seed's (``seeds_vs_one``; goal on the CPU: 1/0.6 = 1.67 or more)."""
+    r = get(recipe)
+    data = bench.prepare(r, bench.synthetic(bench.image_shape(r.model), n=2000), DEVICE)
+    count = {"one": 1, "three": 3}[seeds]
+    epoch = bench.trainer_epoch(r, data, list(range(count)))
+    benchmark.group = f"seeds-vs-one-{recipe}"
+    benchmark.extra_info.update(seed_count=seeds, recipe=recipe, models_per_round=count, images=2000,
+                                device=str(DEVICE), threads=torch.get_num_threads())
+    benchmark.pedantic(_synced(epoch), rounds=5, warmup_rounds=1)
+
+
 #: Models whose training step is timed compiled (torch.compile, inductor) against eager.
 COMPILED = ("mnist_approach3", "lenet", "kmnist_gap")
 

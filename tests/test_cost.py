@@ -190,12 +190,16 @@ def test_timed_pairs_become_ratios():
              entry(0.5, loop="trainer", recipe="lenet0", model_steps_per_round=60),
              entry(0.25, loop="dataloader", recipe="lenet0", model_steps_per_round=20),
              entry(2.0, epoch_loop="trainer", recipe="mnist_approach3", models_per_round=1),
-             entry(3.0, epoch_loop="plain", recipe="mnist_approach3", models_per_round=1)]
+             entry(3.0, epoch_loop="plain", recipe="mnist_approach3", models_per_round=1),
+             entry(5.0, seed_count="three", recipe="mnist_approach3", models_per_round=3),
+             entry(3.0, seed_count="one", recipe="mnist_approach3", models_per_round=1)]
     assert _ratios(timed, "compiled_vs_eager") == {"lenet": {"compiled": 12800, "eager": 6400, "ratio": 2.0}}
     assert _ratios(timed, "trainer_vs_dataloader") == {
         "lenet0": {"trainer": 120, "dataloader": 80, "ratio": 1.5}}
     assert _ratios(timed, "trainer_vs_plain_loop") == {
         "mnist_approach3": {"trainer": 0.5, "plain": pytest.approx(1 / 3), "ratio": pytest.approx(1.5)}}
+    assert _ratios(timed, "seeds_vs_one") == {  # three seeds in 5/3 of one seed's time: 1.8x
+        "mnist_approach3": {"three": 0.6, "one": pytest.approx(1 / 3), "ratio": pytest.approx(1.8)}}
 
 
 def test_counted_costs_are_computed_once_per_process_for_alike_models(monkeypatch):

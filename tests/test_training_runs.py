@@ -9,6 +9,7 @@ without training (Adam's formula, the callbacks, the data split) are in test_tra
 from __future__ import annotations
 
 import json
+import time
 import types
 
 import numpy as np
@@ -32,8 +33,50 @@ def test_stacked_seeds_train_exactly_as_separate_runs(name: str) -> None:
     for t in (together, alone):
         while not t.done:
             t.run_epoch()
-    for key, value in alone.stack.state().items():
-        torch.testing.assert_close(together.stack.state()[key][1], value[0], rtol=1e-4, atol=1e-5)
+    assert together.history[-1]["loss"][1] == alone.history[-1]["loss"][0]
+    for key, value in alone.stack.state().items():  # bit for bit: each seed runs on its own
+        torch.testing.assert_close(together.stack.state()[key][1], value[0], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["mnist_approach3", "mnist_dense1"])
+def test_a_seed_computes_the_same_on_any_number_of_workers_and_threads(name: str) -> None:
+    """The CPU path runs seeds side by side in threads of one intra-op thread each: neither
+    the number of worker threads nor torch's thread count changes a bit of any seed's run
+    (oneDNN and MKL sum in another order with more intra-op threads; a seed never gets them)."""
+    runs = []
+    threads = torch.get_num_threads()
+    try:
+        for workers, intra_op in [(1, 1), (2, 2), (3, 2), (2, 1)]:
+            torch.set_num_threads(intra_op)
+            t = _trainer(name, [3, 4, 5], epochs=2, batch_size=50)
+            t.workers = workers
+            rows = [t.run_epoch() for _ in range(2)]
+            runs.append((rows, t.stack.state(), t.finish().final))
+    finally:
+        torch.set_num_threads(threads)
+    for rows, state, final in runs[1:]:
+        assert rows == runs[0][0] and final == runs[0][2]
+        for key, value in state.items():
+            torch.testing.assert_close(value, runs[0][1][key], rtol=0, atol=0)
+
+
+def test_a_stopped_epoch_leaves_no_seed_thread_running() -> None:
+    """A signal's exception (here from the progress callback, in the calling thread) ends the
+    epoch only once the chunks in flight have ended: nothing writes weights afterwards."""
+    t = _trainer("mnist_approach3", [0, 1, 2], epochs=1, batch_size=10)
+    t.workers = 2
+    calls = []
+
+    def progress() -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        t.run_epoch(progress)
+    before = t.stack.state()
+    time.sleep(0.2)
+    for key, value in t.stack.state().items():
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
 
 
 # BatchNorm's batched kernels drift by ~2e-3 in an epoch; with other Dropout masks the Dense

@@ -359,7 +359,8 @@ def add(sub: argparse._SubParsersAction, draw: Draw = draw_plain) -> None:
     train.add_argument("--device", type=device_spec,
                        help="cpu, cuda or cuda:N (default: cuda when there is one)")
     train.add_argument("--threads", type=positive_int,
-                       help="CPU threads for torch (default: torch's choice)")
+                       help="CPU cores to use: on the CPU the seeds train side by side in this many "
+                            "threads, one core each (default: torch's thread count, often the cores)")
     train.add_argument("--results", type=Path, metavar="DIR",
                        help="where result files go (default: $LEAN_CNN_RESULTS or results/)")
     train.add_argument("--data-root", type=Path, metavar="DIR",

@@ -70,13 +70,25 @@ class KerasAdam:
 
     def _fused(self, active: Tensor) -> None:
         keys = list(self.params)
-        step = torch.tensor(float(self.t))
-        eps = self.epsilon / math.sqrt(1 - BETA2 ** self.t)
         for i, lr in enumerate((self.lr * active).tolist()):
-            torch._fused_adam_([self.params[k][i] for k in keys], [self.params[k].grad[i] for k in keys],
-                               [self.m[k][i] for k in keys], [self.v[k][i] for k in keys], [],
-                               [step] * len(keys), lr=lr, beta1=BETA1, beta2=BETA2, weight_decay=0.0,
-                               eps=eps, amsgrad=AMSGRAD, maximize=False)
+            self.update(i, [self.params[k][i] for k in keys], [self.params[k].grad[i] for k in keys],
+                        self.t, lr)
+
+    @torch.no_grad()
+    def update(self, seed: int, params: list[Tensor], grads: list[Tensor] | tuple[Tensor, ...], t: int,
+               lr: float) -> None:
+        """Step ``t`` of one seed: its ``params`` (in the order of ``self.params``) and their
+        ``grads``, with PyTorch's fused kernel on the seed's slices of the moments. The
+        trainer's CPU path calls it from the seed's thread; ``self.t`` is the caller's to keep."""
+        keys = list(self.params)
+        # the kernel walks a gradient's memory in its parameter's order: a gradient of another
+        # layout (models.kernels' weight gradient is a transpose) must be made contiguous
+        grads = [g.contiguous() for g in grads]
+        moments = [self.m[k][seed] for k in keys], [self.v[k][seed] for k in keys]
+        steps = [torch.tensor(float(t), device=params[0].device)] * len(keys)
+        torch._fused_adam_(params, grads, *moments, [], steps, lr=lr, beta1=BETA1, beta2=BETA2,
+                           weight_decay=0.0, eps=self.epsilon / math.sqrt(1 - BETA2 ** t), amsgrad=AMSGRAD,
+                           maximize=False)
 
     def state(self) -> dict[str, Any]:
         return {"t": self.t, "m": self.m, "v": self.v, "lr": self.lr}

@@ -3,8 +3,10 @@
 Why not ``model.fit`` in PyTorch with a DataLoader: the networks here are tiny, so a run is
 dominated by per-batch overhead. The data lives on the device as one tensor, batches are
 index slices of it, and the seeds are one *stack*: every parameter carries a leading seed
-axis, and one step runs all seeds (``torch.func.vmap`` over ``functional_call`` on CUDA,
-a loop over seed slices on the CPU, where vmapped convolutions are slower than a loop).
+axis. On CUDA one step runs all seeds (``torch.func.vmap`` over ``functional_call``). On the
+CPU, where vmapped convolutions are slower than a loop, each seed is a chain of steps of its
+own, and the chains run side by side in threads, one core each (``training.parallel``):
+a seed computes exactly what it would alone.
 
 What Keras does and PyTorch does not, reproduced here:
 - Adam as Keras writes it: ``p -= lr * sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + epsilon)``
@@ -21,15 +23,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor, nn
-from torch.func import functional_call, stack_module_state, vmap
+from torch import Tensor
+from torch.func import vmap
 
 from models import kernels
-from models.layers import Dropout, output_activation, regularized
+from models.layers import output_activation
 from training.keras import (  # noqa: F401 (KerasAdam, BETA1, BETA2: imported from here too)
     BETA1,
     BETA2,
@@ -42,7 +44,9 @@ from training.keras import (  # noqa: F401 (KerasAdam, BETA1, BETA2: imported fr
     _loss,
     _select,
 )
+from training.parallel import SeedPool
 from training.recipes import Recipe
+from training.stack import Stack
 
 # added to a seed for its Dropout stream, apart from its shuffling stream on the CPU
 DROPOUT_STREAM = 1 << 32
@@ -68,68 +72,14 @@ class Data:
     classes: int = 10
 
 
-@dataclass
-class Stack:
-    """S copies of one architecture as stacked tensors, plus a stateless copy to call.
-
-    The copies (seeds, or grid points times seeds) share one architecture; they may differ
-    in their Keras ``l1_l2`` penalties, which act in the loss (``penalties``: per regularized
-    kernel, the (S,) l1 and l2 coefficients), and in their Dropout rates (``rates``: per
-    Dropout layer, the (S,) rates; empty when every copy has the same ones).
-    """
-
-    base: nn.Module
-    params: dict[str, Tensor]
-    buffers: dict[str, Tensor]
-    penalties: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
-    rates: dict[str, Tensor] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, modules: list[nn.Module], device: torch.device) -> Stack:
-        penalties: dict[str, tuple[Tensor, Tensor]] = {}
-        for i, module in enumerate(modules):
-            for name, l1, l2 in regularized(module):
-                pair = penalties.setdefault(name, (torch.zeros(len(modules), device=device),
-                                                   torch.zeros(len(modules), device=device)))
-                pair[0][i], pair[1][i] = l1, l2
-        rates = {name: torch.tensor([m.get_submodule(name).p for m in modules], device=device)
-                 for name, layer in modules[0].named_modules() if isinstance(layer, Dropout)}
-        rates = {name: r for name, r in rates.items() if bool((r != r[0]).any())}
-        params, buffers = stack_module_state([m.to(device) for m in modules])
-        base = modules[0].to("meta")
-        return cls(base, {k: v.detach().requires_grad_() for k, v in params.items()},
-                   {k: v.detach() for k, v in buffers.items()}, penalties, rates)
-
-    @property
-    def seeds(self) -> int:
-        return next(iter(self.params.values())).shape[0]
-
-    def state(self) -> dict[str, Tensor]:
-        return {**{k: v.detach().clone() for k, v in self.params.items()},
-                **{k: v.clone() for k, v in self.buffers.items()}}
-
-    def load(self, state: dict[str, Tensor], which: Tensor | None = None) -> None:
-        """Copy ``state`` in, for every seed or only where ``which`` (S,) is true."""
-        if which is not None:
-            state = _select(which, state, self.state())
-        with torch.no_grad():
-            for k, v in (*self.params.items(), *self.buffers.items()):
-                v.copy_(state[k])
-
-    def module(self, seed: int) -> nn.Module:
-        """One seed as an ordinary module on the CPU (for saving, pruning, inspecting)."""
-        import copy
-
-        module = copy.deepcopy(self.base).to_empty(device="cpu")
-        module.load_state_dict({k: v[seed].detach().cpu() for k, v in self.state().items()})
-        return module
-
-
 class Trainer:
     """Runs one recipe on one stack of seeds; ``fit`` is resumable through ``checkpoint``."""
 
     def __init__(self, recipe: Recipe, stack: Stack, data: Data, *, seeds: list[int],
-                 masks: dict[str, Tensor] | None = None, vmapped: bool | None = None) -> None:
+                 masks: dict[str, Tensor] | None = None, vmapped: bool | None = None,
+                 workers: int | None = None) -> None:
+        """``workers``: threads that run the seeds side by side on the CPU, one intra-op
+        thread each (default: as many as torch has intra-op threads, at most one per seed)."""
         self.recipe, self.stack, self.data, self.seeds, self.masks = recipe, stack, data, seeds, masks
         self.device = next(iter(stack.params.values())).device
         self.vmapped = self.device.type == "cuda" if vmapped is None else vmapped
@@ -144,30 +94,20 @@ class Trainer:
         self.generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
         self.dropout_generators = [torch.Generator(device=self.device).manual_seed(seed + DROPOUT_STREAM)
                                    for seed in seeds]
-        # the shared module's Dropout layers, on which each call sets a copy's rates and draws
-        self._dropouts = {name: m for name, m in stack.base.named_modules() if isinstance(m, Dropout)}
-        self._dropout_shapes: dict[tuple[int, ...], dict[str, torch.Size]] = {}
         self.epoch = 0
         self.history: list[dict[str, list[float]]] = []
         self.best_state: dict[str, Tensor] | None = None
         self.final_state: dict[str, Tensor] | None = None
-        self._call = vmap(self._one, in_dims=(0, 0, 0, 0, 0), randomness="different")
+        self._call = vmap(stack.call, in_dims=(0, 0, 0, 0, 0), randomness="different")
+        self.workers = workers or min(s, torch.get_num_threads())
+        self._pool: SeedPool | None = None
+        self.fed: Callable[[int, Tensor], None] | None = None  # sees (seed, indices) of every step
 
     # -- forward ---------------------------------------------------------------------------
-    def _one(self, params: dict[str, Tensor], buffers: dict[str, Tensor], rates: dict[str, Tensor],
-             noise: dict[str, Tensor], x: Tensor) -> Tensor:
-        """One copy's logits; its Dropout rates (where the copies differ in them) and its
-        Dropout draws are set on the shared module for this call only."""
-        layers = self._dropouts
-        for name, rate in rates.items():
-            layers[name].rates = rate
-        for name, draws in noise.items():
-            layers[name].noise = draws
-        try:
-            return functional_call(self.stack.base, (params, buffers), (x,))
-        finally:
-            for layer in layers.values():
-                layer.rates = layer.noise = None
+    def pool(self) -> SeedPool:
+        if self._pool is None:
+            self._pool = SeedPool(self.workers)
+        return self._pool
 
     def forward(self, x: Tensor, noise: dict[str, Tensor] | None = None) -> Tensor:
         """Logits (S, B, K) of stacked inputs x (S, B, C, H, W); ``noise``, per Dropout layer,
@@ -175,31 +115,20 @@ class Trainer:
         stack, noise = self.stack, noise or {}
         if self.vmapped:
             return self._call(stack.params, stack.buffers, stack.rates, noise, x)
-        def copy(i: int, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
-            return {k: v[i] for k, v in tensors.items()}
+        grad = torch.is_grad_enabled()
+
+        def one(i: int) -> Tensor:
+            with torch.set_grad_enabled(grad):  # grad mode is per thread
+                return stack.seed_logits(i, x[i], {k: v[i] for k, v in noise.items()})
         with kernels.enabled():  # the CPU's faster convolution backward (models.kernels)
-            outs = [self._one(copy(i, stack.params), copy(i, stack.buffers), copy(i, stack.rates),
-                              copy(i, noise), x[i]) for i in range(stack.seeds)]
-        return torch.stack(outs)
+            return torch.stack(self.pool().map(one, range(stack.seeds)))
 
     def _noise(self, shape: tuple[int, ...]) -> dict[str, Tensor]:
         """Each Dropout layer's uniform draws for one step on inputs of one copy's ``shape``,
         every copy from its own stream."""
-        if shape not in self._dropout_shapes:  # one pass on the meta device finds the shapes
-            seen: dict[str, torch.Size] = {}
-            hooks = [layer.register_forward_pre_hook(
-                         lambda _, args, name=name: seen.__setitem__(name, args[0].shape))
-                     for name, layer in self._dropouts.items()]
-            try:
-                with torch.no_grad():
-                    self.stack.base(torch.empty(shape, device="meta"))
-            finally:
-                for hook in hooks:
-                    hook.remove()
-            self._dropout_shapes[shape] = seen
         return {name: torch.stack([torch.rand(size, generator=g, device=self.device)
                                    for g in self.dropout_generators])
-                for name, size in self._dropout_shapes[shape].items()}
+                for name, size in self.stack.dropout_sizes(shape).items()}
 
     def penalty(self) -> Tensor:
         total = torch.zeros(self.stack.seeds, device=self.device)
@@ -225,6 +154,9 @@ class Trainer:
     def step(self, idx: Tensor) -> tuple[Tensor, Tensor]:
         """One optimizer step of every seed on its batch ``idx`` (S, B) of the training split;
         returns the per-seed loss (penalty included) and the logits."""
+        if not self.vmapped:
+            _, _, last = self._seed_steps([idx])
+            return torch.cat([loss for loss, _ in last]), torch.stack([logits for _, logits in last])
         x, y = self.data.train.x[idx], self.data.train.y[idx]
         logits = self.forward(x, self._noise(tuple(x.shape[1:])))
         loss = _loss(self.recipe, logits, y).mean(1) + self.penalty()
@@ -232,21 +164,79 @@ class Trainer:
         self.optimizer.step(self.active, self.masks)
         return loss, logits
 
+    def _seed_steps(self, batches: list[Tensor], progress: Callable[[], None] | None = None,
+                    ) -> tuple[Tensor, Tensor, list[tuple[Tensor, Tensor]]]:
+        """Every seed's optimizer steps on its rows of ``batches`` (each (S, B)), the seeds
+        as chains side by side (``SeedPool.chains``). Returns per seed the sum of loss times
+        batch size, the count of correct predictions, and the last step's loss and logits;
+        a seed's arithmetic is the stacked step's, on its own tensors."""
+        s, recipe, train = self.stack.seeds, self.recipe, self.data.train
+        sizes = {b: self.stack.dropout_sizes((b, *train.x.shape[1:]))  # the meta passes, in this thread
+                 for b in {idx.shape[1] for idx in batches}}
+        t0, lrs = self.optimizer.t, (self.lr * self.active).tolist()
+        keys = list(self.stack.params)
+        loss_sum = [torch.zeros(1, device=self.device) for _ in range(s)]
+        correct = [torch.zeros(1, device=self.device) for _ in range(s)]
+        last: list[Any] = [None] * s
+
+        def run(i: int, start: int, stop: int) -> None:
+            params, _ = self.stack.seed_tensors(i)
+            leaves = [params[k] for k in keys]
+            generator = self.dropout_generators[i]
+            for k in range(start, stop):
+                idx = batches[k][i].to(self.device)
+                if self.fed:
+                    self.fed(i, idx)
+                x, y = train.x[idx], train.y[idx][None]
+                with torch.enable_grad():
+                    noise = {name: torch.rand(size, generator=generator, device=self.device)
+                             for name, size in sizes[len(idx)].items()}
+                    logits = self.stack.seed_logits(i, x, noise)[None]
+                    loss = _loss(recipe, logits, y).mean(1) + self._seed_penalty(i)
+                    grads = torch.autograd.grad(loss.sum(), leaves)
+                self.optimizer.update(i, leaves, grads, t0 + k + 1, lrs[i])
+                with torch.no_grad():
+                    for name, mask in (self.masks or {}).items():
+                        params[name].mul_(mask[i])
+                    loss = loss.detach()
+                    loss_sum[i] += loss * idx.shape[0]
+                    correct[i] += _correct(recipe, logits, y).sum(1)
+                last[i] = (loss, logits.detach()[0])
+
+        with kernels.enabled():  # the CPU's faster convolution backward (models.kernels)
+            self.pool().chains(s, len(batches), run, progress)
+        self.optimizer.t = t0 + len(batches)
+        return torch.cat(loss_sum), torch.cat(correct), last
+
+    def _seed_penalty(self, seed: int) -> Tensor:
+        """``penalty()`` of one seed, (1,), from its own tensors."""
+        params, _ = self.stack.seed_tensors(seed)
+        total = torch.zeros(1, device=self.device)
+        for name, (l1, l2) in self.stack.penalties.items():
+            w = params[name].reshape(1, -1)
+            total = total + l1[seed:seed + 1] * w.abs().sum(1) + l2[seed:seed + 1] * w.square().sum(1)
+        return total
+
     def train_epoch(self, progress: Callable[[], None] | None = None) -> dict[str, Tensor]:
         self.stack.base.train()
         train = self.data.train
+        batches = self._batches(len(train))
+        seen = sum(idx.shape[1] for idx in batches)
+        if not self.vmapped:
+            loss_sum, correct, _ = self._seed_steps(batches, progress)
+            return {"loss": loss_sum / seen, "accuracy": correct / seen}
         loss_sum = torch.zeros(self.stack.seeds, device=self.device)
         correct = torch.zeros(self.stack.seeds, device=self.device)
-        seen = 0
-        for idx in self._batches(len(train)):
+        for idx in batches:
             idx = idx.to(self.device)
+            for i in range(self.stack.seeds if self.fed else 0):
+                self.fed(i, idx[i])
             y = train.y[idx]
             loss, logits = self.step(idx)
             b = idx.shape[1]
             with torch.no_grad():
                 loss_sum += loss.detach() * b
                 correct += _correct(self.recipe, logits, y).sum(1)
-            seen += b
             if progress:
                 progress()
         return {"loss": loss_sum / seen, "accuracy": correct / seen}
@@ -262,9 +252,9 @@ class Trainer:
         k = self.data.classes
         matrix = torch.zeros(s, k, k, device=self.device, dtype=torch.long) if confusion else None
         probs = []
-        for start in range(0, len(split), bs):
-            x, y = split.x[start:start + bs], split.y[start:start + bs]
-            logits = self.forward(x.expand(s, *x.shape))
+        starts = range(0, len(split), bs)
+        for start, logits in zip(starts, self._eval_logits(split, starts, bs), strict=True):
+            y = split.y[start:start + bs]
             loss_sum += _loss(self.recipe, logits, y).sum(1)
             correct += _correct(self.recipe, logits, y).sum(1)
             if confusion:
@@ -278,6 +268,20 @@ class Trainer:
             out["confusion"] = matrix
             out["precision"], out["recall"] = _keras_precision_recall(torch.cat(probs, 1), split.y, k)
         return out
+
+    def _eval_logits(self, split: Split, starts: range, bs: int) -> Any:
+        """Each batch's logits (S, B, K); on the CPU every (seed, batch) pair is a task of its
+        own for the pool, so that S seeds keep every worker busy."""
+        s = self.stack.seeds
+        if self.vmapped:
+            return (self.forward(split.x[a:a + bs].expand(s, *split.x[a:a + bs].shape)) for a in starts)
+
+        def one(job: tuple[int, int]) -> Tensor:
+            i, a = job
+            with torch.no_grad():
+                return self.stack.seed_logits(i, split.x[a:a + bs])
+        outs = self.pool().map(one, [(i, a) for a in starts for i in range(s)])
+        return (torch.stack(outs[j * s:(j + 1) * s]) for j in range(len(starts)))
 
     # -- callbacks -------------------------------------------------------------------------
     def _end_epoch(self, logs: dict[str, list[float]]) -> None:
