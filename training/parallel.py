@@ -23,7 +23,7 @@ import torch
 
 # steps a thread runs of one seed before the scheduler looks again: long enough that the
 # scheduling costs nothing, short enough that seeds end an epoch together (S = 3 on 2 cores)
-CHUNK = 16
+CHUNK = 8
 
 
 def _one_intra_op_thread() -> None:
