@@ -150,3 +150,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
             terminalreporter.write_line(
                 f"{variant} vs {baseline}, {name}: {r[variant]:.1f} vs {r[baseline]:.1f} {unit} "
                 f"= {r['ratio']:.2f}x")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Move what collection built (torch's modules, every claim and test item) out of the
+    garbage collector's reach, and collect the young generation less often: the fast suite
+    spent 2.1 s in 1,924 collections, now about 1.0 s in 905 (docs/performance.md)."""
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(100_000, 20, 20)
