@@ -413,6 +413,31 @@ def test_result_provenance_records_the_datas_digest_and_sizes(tmp_path):
     assert datasets.arrays_digest(arrays) != recorded["sha256"]
 
 
+@pytest.mark.fast
+def test_provenance_calls_a_run_dirty_for_uncommitted_code_not_for_results_or_docs(tmp_path, monkeypatch):
+    """A run started beside another run's fresh result file, or beside edited docs, ran the
+    committed code; an edited module or claim file makes it dirty."""
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+    for name in ("results/r.json", "docs/d.md", "README.md", "training/code.py", "claims/data/c.toml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("a")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "start")
+    monkeypatch.setattr(results, "REPO", tmp_path)
+    cpu = torch.device("cpu")
+    assert results.provenance(cpu)["git_dirty"] is False
+    for name in ("results/r.json", "docs/d.md", "README.md"):
+        (tmp_path / name).write_text("b")
+    assert results.provenance(cpu)["git_dirty"] is False
+    for name in ("training/code.py", "claims/data/c.toml"):
+        (tmp_path / name).write_text("b")
+        assert results.provenance(cpu)["git_dirty"] is True
+        git("checkout", "-q", "--", name)
+
+
 # --- 6. atomic writes leave no temporary file behind ------------------------------------------
 
 @pytest.mark.fast

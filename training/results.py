@@ -78,6 +78,11 @@ def device_name(device: torch.device) -> str:
     return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
+#: What ``git_dirty`` leaves out: a run started beside another run's fresh, uncommitted result
+#: file, or beside edits of the docs, ran the committed code.
+NOT_CODE = (":(exclude)results", ":(exclude)docs", ":(exclude)*.md")
+
+
 def provenance(device: torch.device) -> dict[str, Any]:
     """Who ran what, where and when; the recipe, seeds, data and timings are added by the runner."""
     from importlib.metadata import PackageNotFoundError, version
@@ -88,7 +93,8 @@ def provenance(device: torch.device) -> dict[str, Any]:
         vision = version("torchvision")
     except PackageNotFoundError:
         vision = None
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    # the code as committed or not: result files, docs and the README do not change a run
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_CODE)
     return {
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": bool(status) if status is not None else None,
