@@ -130,7 +130,7 @@ def make_plan(budget: float, device: Device, *, seeds: int = 3, checks_s: float 
 
     needs = pending_training_claims() if needs is None else needs
     if checks_s is None:
-        from training import bench
+        from training import bench_files as bench
         checks_s = TESTS_S + (0.0 if bench.benchmark_file("cuda").exists() else BENCH_S)
     recipes = list(dict.fromkeys(r for rs in needs.values() for r in rs))
     items = {r: Item(r, [c for c, rs in needs.items() if r in rs]) for r in recipes}

@@ -145,7 +145,7 @@ def throughput_ratio(spec: dict[str, Any]) -> Explained:
     where earlier sessions are kept beside it, in each session, and decided only where they
     agree. The explanation puts the latest session's time beside the counted costs, so a claim
     that holds on parameters but not on time says so."""
-    from training import bench
+    from training import bench_files as bench
 
     step, batch, device = spec["step"], spec["batch"], spec["device"]
     try:

@@ -1,0 +1,113 @@
+"""The saved pytest-benchmark runs: where they are, and the timings the claims read from them.
+
+A timing is a sample of one day's machine, so earlier runs are kept beside the latest as
+sessions; each file is parsed once per process per state of the file (``files.read_once``)
+and indexed by (what, model, batch).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from training import files, results
+
+
+class BenchmarkMissing(LookupError):
+    """No saved benchmark has the timing a claim needs; says how to produce it."""
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One model's mean time per batch in a saved pytest-benchmark run."""
+
+    seconds_per_batch: float
+    batch: int
+    threads: int
+    device: str
+    file: str
+    #: Seconds per batch in each of the run's rounds (pytest-benchmark's ``stats.data``).
+    rounds: tuple[float, ...] = ()
+
+    @property
+    def images_per_s(self) -> float:
+        return self.batch / self.seconds_per_batch
+
+
+def benchmark_file(device: str, directory: Path | str | None = None) -> Path:
+    return results.results_dir(directory) / f"benchmarks-{device}.json"
+
+
+def _how(device: str, path: Path) -> str:
+    where = "on a CUDA machine" if device == "cuda" else "on a machine without a GPU"
+    return (f"run 'pytest -m benchmark --benchmark-enable --benchmark-json results/{path.name}' {where} "
+            "and commit the file")
+
+
+def sessions(device: str, directory: Path | str | None = None) -> list[Path]:
+    """The saved benchmark runs for ``device``: the latest, ``benchmarks-DEVICE.json``, then
+    earlier ones kept beside it as ``benchmarks-DEVICE-DATE.json``, newest first. A timing is
+    a sample of one day's machine: sessions are what show how much it varies."""
+    latest = benchmark_file(device, directory)
+    earlier = sorted(latest.parent.glob(f"benchmarks-{device}-*.json"), reverse=True)
+    return [latest, *earlier]
+
+
+def timings(what: str, model: str, batch: int, device: str,
+            directory: Path | str | None = None) -> list[Timing]:
+    """``timing`` in every saved session that holds it, the latest first."""
+    found = [timing(what, model, batch, device, directory)]
+    for path in sessions(device, directory)[1:]:
+        try:
+            found.append(timing(what, model, batch, device, path=path))
+        except BenchmarkMissing:
+            continue
+    return found
+
+
+def timing(what: str, model: str, batch: int, device: str, directory: Path | str | None = None,
+           path: Path | None = None) -> Timing:
+    """The mean time of ``tests/test_benchmarks.py::test_throughput`` for (what, model, batch)
+    in the saved run for ``device`` (or in the session file ``path``)."""
+    path = path or benchmark_file(device, directory)
+    if not path.exists():
+        raise BenchmarkMissing(f"needs a benchmark run, results/{path.name}: {_how(device, path)}")
+    try:
+        found = files.read_once(path, _timings_in).get((what, model, batch))
+    except ValueError as error:  # the file as a whole is unreadable
+        raise results.ResultError(f"{error}; {_how(device, path)}") from None
+    if isinstance(found, ValueError):  # this entry is malformed; the others may be sound
+        raise results.ResultError(f"{found}; {_how(device, path)}")
+    if found is None:
+        raise BenchmarkMissing(f"needs a {what} timing of {model} at batch {batch}, which "
+                               f"results/{path.name} lacks: {_how(device, path)}")
+    return found
+
+
+def _timings_in(path: Path) -> dict[tuple[Any, Any, Any], Timing | ValueError]:
+    """A pytest-benchmark JSON file's throughput timings by (what, model, batch), the first of
+    each; an entry that cannot be read is kept as the error its lookup raises."""
+    try:
+        entries = json.loads(path.read_text())["benchmarks"]
+        iter(entries)
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} is not a pytest-benchmark JSON file ({error})") from None
+    out: dict[tuple[Any, Any, Any], Timing | ValueError] = {}
+    for b in entries:
+        info = b.get("extra_info", {}) if isinstance(b, dict) else {}
+        key = (info.get("what"), info.get("model"), info.get("batch")) if isinstance(info, dict) else (None,)
+        try:
+            if key[0] is None or key in out:
+                continue
+        except TypeError:  # an unhashable field: no lookup can name this entry
+            continue
+        try:
+            stats = b["stats"]
+            out[key] = Timing(stats["mean"], key[2], info["threads"], info["device"],
+                              f"results/{path.name}", tuple(float(t) for t in stats.get("data") or ()))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            out[key] = ValueError(f"{path}: the {key[0]} timing of {key[1]} at batch {key[2]} is not "
+                                  f"a pytest-benchmark entry ({error!r})")
+    return out
