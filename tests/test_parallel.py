@@ -77,8 +77,51 @@ def test_an_error_is_raised_after_the_chunks_in_flight_end() -> None:
     assert done[1] == 15 and max(done.values()) < 40  # nothing scheduled after the error
 
 
+def test_a_chunk_submitted_just_before_a_signal_still_ends_before_the_raise() -> None:
+    """The signal's exception can come between handing a chunk to a worker and noting it as
+    running: the pool still waits for it (or cancels it unstarted) before raising."""
+    run, pool = Recorder(3), SeedPool(2)
+    executor, submitted = pool._executor, []
+    real_submit = executor.submit
+
+    def submit_then_signal(*args):
+        future = real_submit(*args)
+        submitted.append(future)
+        if len(submitted) == 3:
+            raise KeyboardInterrupt
+        return future
+    executor.submit = submit_then_signal
+    with pytest.raises(KeyboardInterrupt):
+        pool.chains(3, 40, run, chunk=5)
+    ended = len(run.chunks)
+    time.sleep(0.05)
+    assert len(run.chunks) == ended and not run.in_flight
+    assert all(f.done() for f in submitted) and pool.closed
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.map(abs, [1])
+
+
 def test_map_keeps_the_order_of_its_items() -> None:
     def slow_square(i: int) -> int:
         time.sleep(0.001 * (7 - i))
         return i * i
     assert SeedPool(3).map(slow_square, range(7)) == [i * i for i in range(7)]
+
+
+def test_workers_leave_the_thread_count_of_other_threads_alone() -> None:
+    """A worker's one intra-op thread is its own: the calling thread, and threads created
+    later (torch copies the last value set into a new thread), keep the process's count."""
+    def in_new_thread() -> int:
+        seen: list[int] = []
+        thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        return seen[0]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # this thread's count and the default of new threads
+    try:
+        pool = SeedPool(3)
+        assert pool.map(lambda _: (time.sleep(0.01), torch.get_num_threads())[1], range(6)) == [1] * 6
+        assert torch.get_num_threads() == 2 and in_new_thread() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -9,6 +9,7 @@ without training (Adam's formula, the callbacks, the data split) are in test_tra
 from __future__ import annotations
 
 import json
+import math
 import time
 import types
 
@@ -58,6 +59,20 @@ def test_a_seed_computes_the_same_on_any_number_of_workers_and_threads(name: str
         assert rows == runs[0][0] and final == runs[0][2]
         for key, value in state.items():
             torch.testing.assert_close(value, runs[0][1][key], rtol=0, atol=0)
+
+
+def test_a_seed_that_early_stopping_stopped_trains_no_more_on_the_cpu() -> None:
+    t = _trainer("mnist_approach3", [0, 1, 2], epochs=2, batch_size=50)
+    t.run_epoch()
+    t.active[1] = 0  # as EarlyStopping leaves it
+    frozen = {k: v[1].clone() for k, v in t.stack.state().items()}
+    fed: list[int] = []
+    t.fed = lambda seed, idx: fed.append(seed)
+    row = t.run_epoch()
+    assert fed and set(fed) == {0, 2}
+    assert math.isnan(row["loss"][1]) and not math.isnan(row["loss"][0])
+    for key, value in frozen.items():
+        torch.testing.assert_close(t.stack.state()[key][1], value, rtol=0, atol=0)
 
 
 def test_a_stopped_epoch_leaves_no_seed_thread_running() -> None:

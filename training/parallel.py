@@ -15,6 +15,7 @@ intra-op threads, approach 3's 1.04x).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
@@ -27,7 +28,21 @@ CHUNK = 8
 
 
 def _one_intra_op_thread() -> None:
-    torch.set_num_threads(1)  # a worker's own OpenMP setting; the calling thread keeps its own
+    """A worker's own setting: one intra-op thread, for OpenMP and MKL alike.
+
+    ``torch.set_num_threads`` is the one call that reaches MKL, but it also becomes what every
+    thread created afterwards starts with (torch copies the last value set into a thread on
+    its first parallel operation). So a short-lived thread sets the process's value back:
+    that thread's call changes its own setting and the default, not this worker's."""
+    with _SETTING:  # workers start at once: each reads the process's value before any sets 1
+        process = torch.get_num_threads()  # this thread's first call: torch's per-thread set-up
+        torch.set_num_threads(1)
+        restore = threading.Thread(target=torch.set_num_threads, args=(process,), name="seed-default")
+        restore.start()
+        restore.join()
+
+
+_SETTING = threading.Lock()
 
 
 class SeedPool:
@@ -35,8 +50,8 @@ class SeedPool:
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
-        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="seed",
-                                            initializer=_one_intra_op_thread)
+        self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(
+            self.workers, thread_name_prefix="seed", initializer=_one_intra_op_thread)
 
     def chains(self, seeds: int, steps: int, run: Callable[[int, int, int], None],
                advanced: Callable[[], None] | None = None, chunk: int = CHUNK) -> None:
@@ -64,10 +79,11 @@ class SeedPool:
             seed = min(idle, key=lambda i: (done[i], i))
             return seed, done[seed], min(done[seed] + chunk, steps)
 
+        executor = self._open()
         try:
             while True:
                 while len(running) < self.workers and (job := next_chunk()) is not None:
-                    running[self._executor.submit(run, *job)] = (job[0], job[2])
+                    running[executor.submit(run, *job)] = (job[0], job[2])
                 if not running:
                     return
                 ended, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -76,9 +92,32 @@ class SeedPool:
                     future.result()
                     finished(seed, stop)
         except BaseException:
-            wait(running)
+            self.close()  # a chunk submitted just before the signal is waited for too
             raise
+
+    @property
+    def closed(self) -> bool:
+        return self._executor is None
+
+    def close(self) -> None:
+        """Cancel the chunks not started and wait for those running: after this, no worker
+        writes anything. A further signal while waiting does not cut the wait short (the
+        chunks take a fraction of a second); the pool cannot be used again."""
+        if self._executor is None:
+            return
+        while True:
+            try:
+                self._executor.shutdown(wait=True, cancel_futures=True)
+                break
+            except BaseException:  # a second Ctrl-C: the first one is raised once the wait is over
+                continue
+        self._executor = None
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
         """``fn`` of every item, in order, spread over the workers."""
-        return list(self._executor.map(fn, items))
+        return list(self._open().map(fn, items))
+
+    def _open(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            raise RuntimeError("this SeedPool was closed (after a stop or an error): make a new one")
+        return self._executor

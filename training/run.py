@@ -200,6 +200,7 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
                                            "wall_s": group_wall + time.time() - t0})
         bar.close()
         history = asdict(trainer.finish())
+        trainer.close()
         group_wall += time.time() - t0
         wall += group_wall
         if recipe.pruning:  # a lottery iteration is a group of its own

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -18,6 +19,10 @@ from torch.func import functional_call, stack_module_state
 
 from models.layers import Dropout, regularized
 from training.keras import _select
+
+
+def _state(factory: Any) -> dict[str, Any]:
+    return {"init": False, "default_factory": factory, "repr": False, "compare": False}
 
 
 @dataclass
@@ -35,12 +40,11 @@ class Stack:
     buffers: dict[str, Tensor]
     penalties: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
     rates: dict[str, Tensor] = field(default_factory=dict)
-    _seeds: list[tuple[dict[str, Tensor], dict[str, Tensor]]] = field(default_factory=list, repr=False,
-                                                                       compare=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-    _local: threading.local = field(default_factory=threading.local, repr=False, compare=False)
-    _dropout_shapes: dict[tuple[int, ...], dict[str, torch.Size]] = field(default_factory=dict, repr=False,
-                                                                          compare=False)
+    # per-process state, not part of the stack's value (``dataclasses.replace`` starts it anew)
+    _seeds: list[tuple[dict[str, Tensor], dict[str, Tensor]]] = field(**_state(list))
+    _lock: threading.Lock = field(**_state(threading.Lock))
+    _local: threading.local = field(**_state(threading.local))
+    _dropout_shapes: dict[tuple[int, ...], dict[str, torch.Size]] = field(**_state(dict))
 
     @classmethod
     def of(cls, modules: list[nn.Module], device: torch.device) -> Stack:
@@ -84,7 +88,7 @@ class Stack:
         copies into the same storage, so these stay current."""
         with self._lock:  # seeds' threads ask at once; all must get the same tensors
             if not self._seeds:
-                    self._seeds = [({k: v.data[i].data.requires_grad_() for k, v in self.params.items()},
+                self._seeds = [({k: v.data[i].data.requires_grad_() for k, v in self.params.items()},
                                 {k: v.data[i].data for k, v in self.buffers.items()})
                                for i in range(self.seeds)]
         return self._seeds[seed]

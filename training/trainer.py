@@ -101,27 +101,29 @@ class Trainer:
         self._call = vmap(stack.call, in_dims=(0, 0, 0, 0, 0), randomness="different")
         self.workers = workers or min(s, torch.get_num_threads())
         self._pool: SeedPool | None = None
-        self.fed: Callable[[int, Tensor], None] | None = None  # sees (seed, indices) of every step
+        # sees (seed, indices) of every training step: on the CPU from the seed's worker
+        # thread, a seed's steps in order; under vmap from the calling thread
+        self.fed: Callable[[int, Tensor], None] | None = None
 
     # -- forward ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """End the seeds' worker threads now rather than when the trainer is collected."""
+        if self._pool is not None:
+            self._pool.close()
+
     def pool(self) -> SeedPool:
-        if self._pool is None:
-            self._pool = SeedPool(self.workers)
+        if self._pool is None or self._pool.closed or self._pool.workers != self.workers:
+            self._pool = SeedPool(self.workers)  # a stop closes the pool it happened in
         return self._pool
 
     def forward(self, x: Tensor, noise: dict[str, Tensor] | None = None) -> Tensor:
-        """Logits (S, B, K) of stacked inputs x (S, B, C, H, W); ``noise``, per Dropout layer,
-        the (S, ...) uniform draws of a training step."""
-        stack, noise = self.stack, noise or {}
-        if self.vmapped:
-            return self._call(stack.params, stack.buffers, stack.rates, noise, x)
-        grad = torch.is_grad_enabled()
-
-        def one(i: int) -> Tensor:
-            with torch.set_grad_enabled(grad):  # grad mode is per thread
-                return stack.seed_logits(i, x[i], {k: v[i] for k, v in noise.items()})
-        with kernels.enabled():  # the CPU's faster convolution backward (models.kernels)
-            return torch.stack(self.pool().map(one, range(stack.seeds)))
+        """Logits (S, B, K) of stacked inputs x (S, B, C, H, W) on the vmapped path (CUDA);
+        ``noise``, per Dropout layer, the (S, ...) uniform draws of a training step. The CPU
+        path calls each seed on its own (``_seed_steps``, ``_eval_logits``)."""
+        if not self.vmapped:
+            raise RuntimeError("Trainer.forward is the vmapped path's; on the CPU seeds run one by one")
+        stack = self.stack
+        return self._call(stack.params, stack.buffers, stack.rates, noise or {}, x)
 
     def _noise(self, shape: tuple[int, ...]) -> dict[str, Tensor]:
         """Each Dropout layer's uniform draws for one step on inputs of one copy's ``shape``,
@@ -203,8 +205,11 @@ class Trainer:
                     correct[i] += _correct(recipe, logits, y).sum(1)
                 last[i] = (loss, logits.detach()[0])
 
+        # a seed EarlyStopping stopped trains no more (its weights are frozen and its logs
+        # blank); under vmap it runs at learning rate 0 with the others
+        training = [i for i, active in enumerate(self.active.tolist()) if active]
         with kernels.enabled():  # the CPU's faster convolution backward (models.kernels)
-            self.pool().chains(s, len(batches), run, progress)
+            self.pool().chains(len(training), len(batches), lambda j, a, b: run(training[j], a, b), progress)
         self.optimizer.t = t0 + len(batches)
         return torch.cat(loss_sum), torch.cat(correct), last
 
