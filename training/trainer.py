@@ -79,7 +79,8 @@ class Trainer:
                  masks: dict[str, Tensor] | None = None, vmapped: bool | None = None,
                  workers: int | None = None) -> None:
         """``workers``: threads that run the seeds side by side on the CPU, one intra-op
-        thread each (default: as many as torch has intra-op threads, at most one per seed)."""
+        thread each (default: as many as torch has intra-op threads; training keeps at most
+        one per seed busy, evaluation all of them, a (seed, batch) pair each)."""
         self.recipe, self.stack, self.data, self.seeds, self.masks = recipe, stack, data, seeds, masks
         self.device = next(iter(stack.params.values())).device
         self.vmapped = self.device.type == "cuda" if vmapped is None else vmapped
@@ -99,7 +100,7 @@ class Trainer:
         self.best_state: dict[str, Tensor] | None = None
         self.final_state: dict[str, Tensor] | None = None
         self._call = vmap(stack.call, in_dims=(0, 0, 0, 0, 0), randomness="different")
-        self.workers = workers or min(s, torch.get_num_threads())
+        self.workers = workers or torch.get_num_threads()
         self._pool: SeedPool | None = None
         # sees (seed, indices) of every training step: on the CPU from the seed's worker
         # thread, a seed's steps in order; under vmap from the calling thread
