@@ -25,6 +25,10 @@ def _state(factory: Any) -> dict[str, Any]:
     return {"init": False, "default_factory": factory, "repr": False, "compare": False}
 
 
+def _dropouts(module: nn.Module) -> dict[str, Dropout]:
+    return {name: m for name, m in module.named_modules() if isinstance(m, Dropout)}
+
+
 @dataclass
 class Stack:
     """S copies of one architecture as stacked tensors, plus a stateless copy to call.
@@ -55,7 +59,7 @@ class Stack:
                                                    torch.zeros(len(modules), device=device)))
                 pair[0][i], pair[1][i] = l1, l2
         rates = {name: torch.tensor([m.get_submodule(name).p for m in modules], device=device)
-                 for name, layer in modules[0].named_modules() if isinstance(layer, Dropout)}
+                 for name in _dropouts(modules[0])}
         rates = {name: r for name, r in rates.items() if bool((r != r[0]).any())}
         params, buffers = stack_module_state([m.to(device) for m in modules])
         base = modules[0].to("meta")
@@ -127,7 +131,7 @@ class Stack:
         if getattr(local, "base", None) is not self.base:
             main = threading.current_thread() is threading.main_thread()
             local.base, local.module = self.base, self.base if main else copy.deepcopy(self.base)
-            local.dropouts = {name: m for name, m in local.module.named_modules() if isinstance(m, Dropout)}
+            local.dropouts = _dropouts(local.module)
         if local.module.training != self.base.training:
             local.module.train(self.base.training)
         return local.module, local.dropouts
@@ -140,7 +144,7 @@ class Stack:
                 seen: dict[str, torch.Size] = {}
                 hooks = [layer.register_forward_pre_hook(
                              lambda _, args, name=name: seen.__setitem__(name, args[0].shape))
-                         for name, layer in self.base.named_modules() if isinstance(layer, Dropout)]
+                         for name, layer in _dropouts(self.base).items()]
                 try:
                     with torch.no_grad():
                         self.base(torch.empty(shape, device="meta"))

@@ -133,11 +133,17 @@ class Trainer:
                                    for g in self.dropout_generators])
                 for name, size in self.stack.dropout_sizes(shape).items()}
 
-    def penalty(self) -> Tensor:
-        total = torch.zeros(self.stack.seeds, device=self.device)
+    def penalty(self, seed: int | None = None) -> Tensor:
+        """Each copy's L1/L2 penalty (S,) from the stacked weights, or with ``seed`` that copy's
+        alone (1,) from its own tensors (``Stack.seed_tensors``), the same arithmetic per row."""
+        if seed is None:
+            weights, rows = self.stack.params, slice(None)
+        else:
+            weights, rows = self.stack.seed_tensors(seed)[0], slice(seed, seed + 1)
+        total = torch.zeros(self.stack.seeds if seed is None else 1, device=self.device)
         for name, (l1, l2) in self.stack.penalties.items():
-            w = self.stack.params[name].flatten(1)
-            total = total + l1 * w.abs().sum(1) + l2 * w.square().sum(1)
+            w = weights[name].reshape(len(total), -1)
+            total = total + l1[rows] * w.abs().sum(1) + l2[rows] * w.square().sum(1)
         return total
 
     # -- one epoch -------------------------------------------------------------------------
@@ -195,7 +201,7 @@ class Trainer:
                     noise = {name: torch.rand(size, generator=generator, device=self.device)
                              for name, size in sizes[len(idx)].items()}
                     logits = self.stack.seed_logits(i, x, noise)[None]
-                    loss = _loss(recipe, logits, y).mean(1) + self._seed_penalty(i)
+                    loss = _loss(recipe, logits, y).mean(1) + self.penalty(i)
                     grads = torch.autograd.grad(loss.sum(), leaves)
                 self.optimizer.update(i, leaves, grads, t0 + k + 1, lrs[i])
                 with torch.no_grad():
@@ -213,15 +219,6 @@ class Trainer:
             self.pool().chains(len(training), len(batches), lambda j, a, b: run(training[j], a, b), progress)
         self.optimizer.t = t0 + len(batches)
         return torch.cat(loss_sum), torch.cat(correct), last
-
-    def _seed_penalty(self, seed: int) -> Tensor:
-        """``penalty()`` of one seed, (1,), from its own tensors."""
-        params, _ = self.stack.seed_tensors(seed)
-        total = torch.zeros(1, device=self.device)
-        for name, (l1, l2) in self.stack.penalties.items():
-            w = params[name].reshape(1, -1)
-            total = total + l1[seed:seed + 1] * w.abs().sum(1) + l2[seed:seed + 1] * w.square().sum(1)
-        return total
 
     def train_epoch(self, progress: Callable[[], None] | None = None) -> dict[str, Tensor]:
         self.stack.base.train()
@@ -280,7 +277,7 @@ class Trainer:
         own for the pool, so that S seeds keep every worker busy."""
         s = self.stack.seeds
         if self.vmapped:
-            return (self.forward(split.x[a:a + bs].expand(s, *split.x[a:a + bs].shape)) for a in starts)
+            return (self.forward(x.expand(s, *x.shape)) for x in (split.x[a:a + bs] for a in starts))
 
         def one(job: tuple[int, int]) -> Tensor:
             i, a = job
