@@ -8,7 +8,7 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 # Disk that setup needs: the venv is 5.6 GB, plus room for pip to unpack.
 NEED_GB := 7
 
-.PHONY: setup data report test fast gpu lint clean
+.PHONY: setup data report test fast unit gpu lint clean
 
 setup: $(VENV)/.installed
 
@@ -40,6 +40,10 @@ test: data
 
 fast: setup
 	$(BIN)/python -m pytest -m fast
+
+# Everything that does not train: the structural claims and the suite's own machinery.
+unit: setup
+	$(BIN)/python -m pytest -m "fast or unit"
 
 # Every training claim, training what has no result yet (on CUDA; add --train cpu to wait).
 gpu: data

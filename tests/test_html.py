@@ -105,7 +105,7 @@ def check_marks(page: Marks, claims: list[Claim]) -> None:
         assert sources.quoted_in(c.quote, " ".join(mine)), c.id
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_each_quote_is_highlighted_once_with_every_claim_listed(tmp_path, toy_sources):
     same_a = claim("toy.a", "The model has 3,090 trainable parameters.")
     same_b = claim("toy.b", "The model has 3,090 trainable parameters.", "output_shape")
@@ -128,14 +128,14 @@ def test_each_quote_is_highlighted_once_with_every_claim_listed(tmp_path, toy_so
     assert "✗ R refuted" in text and "? I inconclusive" in text and "… P pending" in text
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_regions_merge_overlapping_quotes():
     merged = html.regions({"a": [(0, 10)], "b": [(5, 20)], "c": [(30, 40)], "d": [(20, 25)]})
     assert [(r.start, r.end, r.claims) for r in merged] == [(0, 20, ["a", "b"]), (20, 25, ["d"]),
                                                             (30, 40, ["c"])]
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_spans_map_back_to_the_unsqueezed_text():
     raw = "alpha  beta\n gamma\n\n delta"
     assert [raw[a:b] for a, b in sources.spans("beta gamma", raw)] == ["beta\n gamma"]
@@ -143,7 +143,7 @@ def test_spans_map_back_to_the_unsqueezed_text():
     assert sources.spans("delta [...] alpha", raw) is None
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_plots_and_result_files_are_copied_and_nothing_is_fetched(tmp_path, toy_sources, monkeypatch):
     results = tmp_path / "results"
     (results / "plots").mkdir(parents=True)
@@ -165,7 +165,7 @@ def test_plots_and_result_files_are_copied_and_nothing_is_fetched(tmp_path, toy_
     assert 'href="evidence/run.json"' in (site / "toy.html").read_text()
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_the_index_counts_and_lists_every_claim(tmp_path, toy_sources):
     rows = [row(claim("toy.a", "Intro line.")),
             row(claim("toy.b", "Intro line.", "source_arithmetic"), "refuted")]
@@ -177,7 +177,7 @@ def test_the_index_counts_and_lists_every_claim(tmp_path, toy_sources):
     assert re.findall(r"<td[^>]*>([^<]*)</td>", counts) == ["1", "1", "", "", "", "", "1 ✗ refuted"]
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_without_the_source_text_the_claims_are_still_listed(tmp_path, monkeypatch):
     monkeypatch.setenv("LEAN_CNN_SOURCES", str(tmp_path / "nowhere"))
     sources.files.cache_clear()
@@ -247,7 +247,7 @@ def test_the_annotated_sources_render_in_chromium(tmp_path, tmp_path_factory, mo
     (shots / "pages.json").write_text(json.dumps(sorted(p.name for p in shots.glob("*.png"))))
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_a_sentence_many_claims_quote_tags_them_by_verdict(tmp_path, toy_sources):
     quote = "Intro line."
     rows = [row(claim(f"toy.{i}", quote), "holds" if i < 4 else "pending") for i in range(6)]

@@ -15,7 +15,7 @@ from claims.measures import MeasureError, measure
 from claims.registry import DATA_DIR, ClaimError, Source, load_file, registry
 from claims.verdict import HOLDS, REFUTED, judge
 
-pytestmark = pytest.mark.fast
+pytestmark = pytest.mark.unit
 
 HEADER = """\
 [source]

@@ -14,7 +14,7 @@ import torch
 
 from training.parallel import SeedPool
 
-pytestmark = pytest.mark.fast
+pytestmark = pytest.mark.unit
 
 
 class Recorder:

@@ -1,7 +1,7 @@
 """Every training claim judged against altered copies of its committed result files: a verdict
 that does not move when the runs it reads move is a defect (claims.perturb.file_reachable).
 
-Not in ``-m fast`` (about 4 s for the committed results); the full suite and CI run it.
+Not in ``-m fast`` or ``-m unit`` (about 4 s for the committed results); the full suite and CI run it.
 """
 
 from __future__ import annotations

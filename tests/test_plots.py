@@ -17,7 +17,7 @@ from matplotlib.ticker import PercentFormatter  # noqa: E402
 from training import plots  # noqa: E402
 from training.plots import Annotation, Labels  # noqa: E402
 
-pytestmark = pytest.mark.fast
+pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parent.parent
 
 

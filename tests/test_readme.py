@@ -8,7 +8,7 @@ from claims import readme
 from claims.registry import registry
 from claims.verdict import judge
 
-pytestmark = pytest.mark.fast
+pytestmark = pytest.mark.unit
 
 
 def test_the_readme_verdict_tables_are_current() -> None:

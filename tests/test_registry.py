@@ -58,7 +58,7 @@ def toml_string(text: str) -> str:
 
 # --- valid files -----------------------------------------------------------------------------
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_minimal_file_loads(tmp_path):
     path = write(tmp_path, SOURCE + claim_toml())
     (claim,) = load_file(path)
@@ -72,7 +72,7 @@ def test_minimal_file_loads(tmp_path):
     assert load(tmp_path) == [claim]
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_optional_keys_and_default_markers(tmp_path):
     text = (SOURCE
             + claim_toml(tolerance="{ abs = 1, rel = 0.01 }", relation='"in"', claimed="[300, 340]",
@@ -85,7 +85,7 @@ def test_optional_keys_and_default_markers(tmp_path):
     assert second.marker == "data" and third.marker == "gpu"
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_the_shipped_registry_loads_with_unique_ids():
     claims = load()
     assert claims
@@ -138,7 +138,7 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 @pytest.mark.parametrize(("text", "claim_id", "word"), [case[1:] for case in MALFORMED],
                          ids=[case[0] for case in MALFORMED])
 def test_malformed_file_names_file_claim_and_problem(tmp_path, text, claim_id, word):
@@ -156,7 +156,7 @@ def test_malformed_file_names_file_claim_and_problem(tmp_path, text, claim_id, w
         load(tmp_path)
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_duplicate_id_across_files(tmp_path):
     first = write(tmp_path, SOURCE + claim_toml(), "a.toml")
     second = write(tmp_path, SOURCE.replace('id = "src"', 'id = "other"') + claim_toml(), "b.toml")
@@ -168,7 +168,7 @@ def test_duplicate_id_across_files(tmp_path):
     assert "'src.c1'" in message and "duplicate" in message
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_duplicate_id_from_summary_and_claim(tmp_path):
     text = (SOURCE + claim_toml(id='"sum.total"')
             + '[[summary]]\nid = "sum"\nmodel = "kmnist_gap"\nlines = ["Total params: 1"]\n')
@@ -177,13 +177,13 @@ def test_duplicate_id_from_summary_and_claim(tmp_path):
         load(tmp_path)
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_empty_directory_is_an_error(tmp_path):
     with pytest.raises(ClaimError, match="no claim files"):
         load(tmp_path)
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 @pytest.mark.parametrize("text", [
     SOURCE + claim_toml(expect='"refuted"', note="5"),
     "claims = 5\n" + SOURCE,
@@ -195,7 +195,7 @@ def test_wrong_types_raise_claim_error(tmp_path, text):
         load_file(write(tmp_path, text))
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_summary_id_is_validated(tmp_path):
     text = SOURCE + '[[summary]]\nid = "Bad Id"\nmodel = "kmnist_gap"\nlines = ["Total params: 1"]\n'
     with pytest.raises(ClaimError, match="Bad Id"):
@@ -219,7 +219,7 @@ def test_a_claimed_value_in_quotes_is_refused_at_load(tmp_path):
         load_file(write(tmp_path, SOURCE + claim_toml(claimed='"7968"')))
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 @KIND_SETTINGS
 @given(kind=st.one_of(st.text(max_size=30), st.sampled_from(registry.KINDS)))
 def test_any_kind_is_valid_or_a_claim_error(kind):
@@ -237,7 +237,7 @@ def test_any_kind_is_valid_or_a_claim_error(kind):
             assert str(path) in str(info.value) and "'src.c1'" in str(info.value)
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 @KIND_SETTINGS
 @given(cid=st.one_of(st.text(max_size=20), st.from_regex(r"[a-z0-9][a-z0-9_.\-]{0,15}", fullmatch=True)))
 def test_any_id_is_valid_or_a_claim_error(cid):
@@ -254,7 +254,7 @@ def test_any_id_is_valid_or_a_claim_error(cid):
 
 # --- printed Keras summaries -----------------------------------------------------------------
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_summary_expands_rows_and_totals(tmp_path):
     text = SOURCE + """
 [[summary]]
@@ -284,7 +284,7 @@ lines = [
     assert all(c.source.id == "src" and c.expect == "holds" and c.marker == "fast" for c in claims)
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_summary_input_rows_commas_and_options(tmp_path):
     text = SOURCE + """
 [[summary]]
@@ -312,7 +312,7 @@ lines = [
 
 # --- expressions -----------------------------------------------------------------------------
 
-@pytest.mark.fast
+@pytest.mark.unit
 @pytest.mark.parametrize(("expr", "names", "expected"), [
     ("1 + 2 * 3", {}, 7),
     ("(1 + 2) * 3", {}, 9),
@@ -339,7 +339,7 @@ def test_evaluate_allows_arithmetic_comparisons_and_names(expr, names, expected)
     assert evaluate(expr, names) == expected
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 @pytest.mark.parametrize("expr", [
     "__import__('os')",
     "10 ** 10 ** 10",
@@ -376,7 +376,7 @@ def claim(claimed, relation="==", **tolerance) -> Claim:
                  tolerance, relation)
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 @pytest.mark.parametrize(("c", "measured", "expected"), [
     (claim(100), 100, True),
     (claim(100), 100.0, True),
@@ -420,7 +420,7 @@ def test_compare(c, measured, expected):
 SOURCES = sources.directory()
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_quoted_in_keeps_fragments_in_order():
     text = "alpha beta gamma delta"
     assert sources.quoted_in("beta   gamma", text)
@@ -429,7 +429,7 @@ def test_quoted_in_keeps_fragments_in_order():
     assert not sources.quoted_in("beta delta", text)
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_every_quote_is_word_for_word_in_its_source():
     if not (SOURCES / "README.md").is_file():
         pytest.skip(f"the source documents are not at {SOURCES}: set LEAN_CNN_SOURCES to their folder")

@@ -1,7 +1,7 @@
 """What a hostile or unlucky user meets (issue 12): checkpoints that would run code, two runs of
 one recipe, arguments out of range, seeds added to an existing result, writes that die midway.
 
-Made-up images or made-up result files, one or two epochs; all ``fast`` but the lottery's
+Made-up images or made-up result files, one or two epochs; all ``unit`` but the lottery's
 checkpoints (three trainings, a few seconds), which run in the whole suite.
 """
 
@@ -72,7 +72,7 @@ def plant(path: Path, marker: Path, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["torch.save", "pickle"])
-@pytest.mark.fast
+@pytest.mark.unit
 def test_a_planted_checkpoint_is_refused_without_running(tmp_path, how):
     marker, path = tmp_path / "ran", results.checkpoint_path("lenet0", 0, tmp_path)
     plant(path, marker, how)
@@ -96,7 +96,7 @@ def test_train_stops_at_a_planted_checkpoint_and_restart_discards_it(tmp_path, f
 
 
 @pytest.mark.parametrize("damage", ["empty", "truncated", "directory", "not a dict"])
-@pytest.mark.fast
+@pytest.mark.unit
 def test_empty_truncated_or_foreign_checkpoints_are_refused(tmp_path, damage):
     path = results.checkpoint_path("lenet0", 0, tmp_path)
     path.parent.mkdir(parents=True)
@@ -135,7 +135,7 @@ def test_every_checkpoint_the_trainer_writes_loads_weights_only(tmp_path, monkey
 
 # --- 3. one run per recipe and results directory -----------------------------------------------
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_a_second_lock_attempt_stops_at_once_and_names_the_holder(tmp_path):
     with results.lock("lenet0", tmp_path):
         with pytest.raises(results.Busy, match=rf"another run \(pid {os.getpid()} on .*\) is training it"):
@@ -147,7 +147,7 @@ def test_a_second_lock_attempt_stops_at_once_and_names_the_holder(tmp_path):
         pass
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_a_second_train_run_stops_while_another_process_holds_the_recipe(tmp_path, monkeypatch, capsys):
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\nfrom training import results\n"
@@ -234,7 +234,7 @@ def parse(*argv: str) -> argparse.Namespace:
     (["--seeds", "4"], [4]),
     ([], None),
 ])
-@pytest.mark.fast
+@pytest.mark.unit
 def test_seed_lists_and_ranges(argv, seeds):
     assert parse("train", "lenet0", *argv).seeds == seeds
 
@@ -246,7 +246,7 @@ def test_seed_lists_and_ranges(argv, seeds):
     ["--device", "tpu"], ["--device", "cuda:x"], ["--device", "CPU"],
     ["--threads", "0"], ["--time-limit", "0"], ["--time-limit", "nan"], ["--time-limit", "-5"],
 ])
-@pytest.mark.fast
+@pytest.mark.unit
 def test_bad_train_arguments_stop_the_parser(argv, capsys):
     with pytest.raises(SystemExit) as stop:
         parse("train", "lenet0", *argv)
@@ -254,7 +254,7 @@ def test_bad_train_arguments_stop_the_parser(argv, capsys):
     assert "error: argument" in capsys.readouterr().err
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_good_devices_parse_and_an_absent_one_is_an_error(monkeypatch, capsys):
     assert [parse("train", "x", "--device", d).device for d in ("cpu", "cuda", "cuda:1")] == \
         ["cpu", "cuda", "cuda:1"]
@@ -264,7 +264,7 @@ def test_good_devices_parse_and_an_absent_one_is_an_error(monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("batch", ["-3", "0", "x"])
-@pytest.mark.fast
+@pytest.mark.unit
 def test_summary_and_bench_batch_must_be_positive(batch, capsys):
     for argv in (["summary", "lenet", "--batch", batch], ["bench", "--batch", batch]):
         with pytest.raises(SystemExit) as stop:
@@ -272,7 +272,7 @@ def test_summary_and_bench_batch_must_be_positive(batch, capsys):
         assert stop.value.code == 2 and "--batch" in capsys.readouterr().err
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_an_unwritable_results_directory_stops_before_training(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(datasets, "load", lambda *a, **k: pytest.fail("trained before the check"))
     blocker = tmp_path / "a-file"
@@ -281,7 +281,7 @@ def test_an_unwritable_results_directory_stops_before_training(tmp_path, monkeyp
     assert f"results directory {blocker / 'results'} is not writable" in capsys.readouterr().err
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_max_epochs_below_one_is_refused_by_the_runner_too():
     with pytest.raises(ValueError, match="max_epochs must be 1 or more"):
         train_recipe("lenet0", seeds=[0], arrays=noise(), max_epochs=0, progress=False)
@@ -320,7 +320,7 @@ def measured(result: dict, tmp_path: Path, name: str) -> tuple:
     return metrics.METRICS[name]({"recipe": "mnist_approach1"}, load).values
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_merged_metrics_are_each_parts_per_seed_values(tmp_path):
     a, b = made_up([0, 1, 2], [5, 3, 4]), made_up([3, 4], [6, 2], device="cuda")
     merged = results.merge(a, b)
@@ -339,7 +339,7 @@ def test_merged_metrics_are_each_parts_per_seed_values(tmp_path):
     assert [p["seeds"] for p in again["provenance"]["parts"]] == [[0, 1, 2], [3, 4], [7]]
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_a_lotterys_remaining_weights_join_per_seed():
     merged = results.merge(made_up([0], [2], remaining=True), made_up([5, 6], [2, 2], remaining=True))
     assert merged["points"][0]["options"] == {"iteration": 1, "removed": 0.2, "remaining": [100, 105, 106]}
@@ -353,13 +353,13 @@ def test_a_lotterys_remaining_weights_join_per_seed():
     ({**made_up([5], [2]), "points": []}, "1 and 0 grid points"),
     ({**made_up([5], [2]), "seeds": [5, 6]}, "one entry per seed"),
 ])
-@pytest.mark.fast
+@pytest.mark.unit
 def test_what_cannot_be_merged_is_refused(b, match):
     with pytest.raises(results.ResultError, match=match):
         results.merge(made_up([0, 1, 2], [2, 2, 2]), b)
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_a_committed_result_merges_with_a_renumbered_copy():
     """The committed files' layout (NaN rows after early stops) is what merge joins."""
     real = results.read(REPO / "results" / "mnist_approach1.json")
@@ -413,7 +413,7 @@ def test_result_provenance_records_the_datas_digest_and_sizes(tmp_path):
     assert datasets.arrays_digest(arrays) != recorded["sha256"]
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_provenance_calls_a_run_dirty_for_uncommitted_code_not_for_results_or_docs(tmp_path, monkeypatch):
     """A run started beside another run's fresh result file, or beside edited docs, ran the
     committed code; an edited module or claim file makes it dirty."""
@@ -440,7 +440,7 @@ def test_provenance_calls_a_run_dirty_for_uncommitted_code_not_for_results_or_do
 
 # --- 6. atomic writes leave no temporary file behind ------------------------------------------
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_a_failing_write_removes_its_temporary_file_and_keeps_the_old_one(tmp_path):
     target = tmp_path / "r.json"
     target.write_text("old")
@@ -453,7 +453,7 @@ def test_a_failing_write_removes_its_temporary_file_and_keeps_the_old_one(tmp_pa
     assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
     target = tmp_path / "r.json"
     killed = subprocess.run(  # the writer dies (SIGKILL) after writing, before its rename
@@ -471,14 +471,14 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "r.json"])
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_a_directory_where_the_result_goes_is_a_clear_error(tmp_path):
     (tmp_path / "lenet0.json").mkdir()
     with pytest.raises(results.ResultError, match=r"lenet0\.json is a directory where a file should be"):
         results.write(tmp_path / "lenet0.json", {"points": []})
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_a_file_read_once_is_parsed_again_whenever_it_changes(tmp_path):
     """files.read_once serves a parse only while the file is as it was: rewritten in place
     (another size) or replaced (another inode), it is parsed again, so no stale parse is served."""

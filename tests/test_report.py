@@ -19,8 +19,8 @@ from claims.registry import DATA_DIR, Claim, Source, load, registry
 from claims.report import Row
 
 ROOT = Path(__file__).resolve().parent.parent
-# Tests that run the whole registry's report are not marked fast: the first of them measures
-# every claim (the rest read the session's cache); the fast suite measures the claims elsewhere.
+# Tests that run the whole registry's report are not marked unit: the first of them measures
+# every claim (the rest read the session's cache); tests/test_claims.py measures them in -m fast.
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -56,7 +56,7 @@ ROWS = [row("tds-x.a3.trainable", "holds"),
         row("other.gap", "holds", source=OTHER)]
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 @pytest.mark.parametrize("columns", [80, 200])
 def test_one_line_per_claim_within_the_width(columns):
     text = report.as_terminal(ROWS, columns)
@@ -72,7 +72,7 @@ def test_one_line_per_claim_within_the_width(columns):
         assert sum("“The model has 3,090" in line for line in claim_lines) == len(ROWS)
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_the_source_heading_says_each_thing_once():
     heading = report.source_heading(SRC)
     assert heading.count("Towards Data Science") == 1
@@ -81,7 +81,7 @@ def test_the_source_heading_says_each_thing_once():
     assert text.count(heading) == 1
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_source_arithmetic_is_counted_apart():
     text = report.counts_text([r for r in ROWS if r.claim.source is SRC])
     assert text.startswith("5 measured: 1 ✓ holds, 1 ✗ refuted, 1 ? inconclusive, 1 … pending")
@@ -96,7 +96,7 @@ def test_source_arithmetic_is_counted_apart():
     assert [c.strip() for c in lines[-1].strip("|").split("|")][1:3] == ["6", "2"]
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_verbose_shows_the_whole_quote_and_reason():
     long_quote = "word " * 60 + "the end of the quote."
     r = row("tds-x.long", "pending", quote=long_quote)
@@ -108,7 +108,7 @@ def test_verbose_shows_the_whole_quote_and_reason():
     assert max(len(line) for line in text.splitlines()) <= 80
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_colour_on_a_terminal_only(monkeypatch):
     coloured = report.as_terminal(ROWS, 100, colour=True)
     assert "\x1b[1;31m✗ refuted" in coloured
@@ -126,13 +126,13 @@ def test_colour_on_a_terminal_only(monkeypatch):
     assert report.use_colour("always") and not report.use_colour("never", Tty())
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_the_width_is_the_terminal_s(monkeypatch):
     monkeypatch.setenv("COLUMNS", "123")
     assert report.width() == 123
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_ascii_stand_ins_where_the_output_cannot_write_the_symbols():
     class Latin1:
         encoding = "latin-1"
@@ -181,7 +181,7 @@ def test_filters_by_verdict_id_and_kind(capsys):
     assert "no claim matches" in capsys.readouterr().err
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_list_sources_measures_nothing(capsys, monkeypatch):
     monkeypatch.setattr(report, "rows", lambda *a, **k: pytest.fail("--list-sources measured"))
     assert main(["report", "--list-sources"]) == 0
@@ -222,7 +222,7 @@ def test_markdown_has_a_table_per_source_and_the_totals(capsys):
     assert "## Model costs" in out
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_malformed_registry_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "broken.toml").write_text('[source]\nid = "x"\n')
     assert main(["report", "--registry", str(tmp_path)]) == 2
@@ -230,7 +230,7 @@ def test_malformed_registry_is_a_clear_error(tmp_path, capsys):
     assert "broken.toml" in err and "[source] lacks" in err
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_summary_command_prints_keras_rows(capsys):
     assert main(["summary", "mnist_approach2"]) == 0
     out = capsys.readouterr().out
@@ -241,7 +241,7 @@ def test_summary_command_prints_keras_rows(capsys):
     assert "Total params: 54,904" in capsys.readouterr().out
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_help_needs_no_torch_and_shows_examples():
     script = ("import sys\nfrom claims.__main__ import main\n"
               "for argv in (['--help'], ['report', '--help']):\n"
@@ -299,7 +299,7 @@ def toy(tmp_path, monkeypatch):
     return registry_dir, tmp_path, calls, run
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_the_cache_serves_an_unchanged_report_without_measuring(toy):
     _, tmp_path, calls, run = toy
     first = run()
@@ -310,7 +310,7 @@ def test_the_cache_serves_an_unchanged_report_without_measuring(toy):
     assert stored["key"] == cache.key([toy[0]]) and "toy.sum" in stored["entry"]["rows"]
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_a_changed_claim_file_is_measured_again(toy):
     registry_dir, _, calls, run = toy
     run()
@@ -319,7 +319,7 @@ def test_a_changed_claim_file_is_measured_again(toy):
     assert len(calls) == 2 and rows[0].verdict == "refuted"
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_a_changed_result_file_is_measured_again(toy):
     _, tmp_path, calls, run = toy
     run()
@@ -330,7 +330,7 @@ def test_a_changed_result_file_is_measured_again(toy):
     assert len(calls) == 3
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_a_changed_source_file_is_measured_again(toy, monkeypatch):
     _, tmp_path, calls, run = toy
     code = tmp_path / "repo"
@@ -345,7 +345,7 @@ def test_a_changed_source_file_is_measured_again(toy, monkeypatch):
     assert len(calls) == 2
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_a_changed_data_file_or_torch_version_is_measured_again(toy, monkeypatch):
     _, tmp_path, calls, run = toy
     (tmp_path / "data" / "mnist").mkdir(parents=True)
@@ -360,7 +360,7 @@ def test_a_changed_data_file_or_torch_version_is_measured_again(toy, monkeypatch
 
 @pytest.mark.parametrize("junk", [b"", b"\x80\x81 not text", b"{not json", b'["a list"]',
                                   b'{"format": 1, "key": "x", "entry": []}'])
-@pytest.mark.fast
+@pytest.mark.unit
 def test_a_corrupt_cache_is_ignored_and_rewritten(toy, junk):
     _, tmp_path, calls, run = toy
     (tmp_path / "cache.json").write_bytes(junk)
@@ -369,7 +369,7 @@ def test_a_corrupt_cache_is_ignored_and_rewritten(toy, junk):
     assert json.loads((tmp_path / "cache.json").read_text())["entry"]["rows"]["toy.sum"]["verdict"] == "holds"
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_a_cache_entry_of_the_wrong_shape_is_measured_again(toy):
     _, tmp_path, calls, run = toy
     run()
@@ -383,7 +383,7 @@ def test_a_cache_entry_of_the_wrong_shape_is_measured_again(toy):
     assert len(calls) == 6
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_the_cache_is_written_atomically(toy, monkeypatch):
     _, tmp_path, _, run = toy
     from training import files
@@ -397,7 +397,7 @@ def test_the_cache_is_written_atomically(toy, monkeypatch):
     assert not list(tmp_path.glob(".cache.json.*"))
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_readme_summary_takes_the_verdicts_themselves():
     from claims.verdict import Verdict
 

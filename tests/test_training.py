@@ -1,7 +1,7 @@
 """The training machinery without training: Keras semantics (Adam, the callbacks, the
 validation split), recipes, stacking of grid points, result files, pruning schedules.
 
-All fast, on small made-up images. Tests that train (seeds, grids, resumption) are in
+Marker ``unit``: small made-up images, no training. Tests that train (seeds, grids, resumption) are in
 tests/test_training_runs.py (marker ``train``); tests/test_training_real.py trains on real MNIST.
 """
 
@@ -23,7 +23,7 @@ from training.recipes import RecipeError, get, names, parse
 from training.run import prepare
 from training.trainer import KerasAdam, Stack, Trainer
 
-pytestmark = pytest.mark.fast
+pytestmark = pytest.mark.unit
 
 
 def blobs(n: int = 600, seed: int = 0) -> types.SimpleNamespace:

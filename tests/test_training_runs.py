@@ -2,7 +2,7 @@
 resumption, time limits, grids, result files, the lottery, plots. Marker ``train``.
 
 Each test trains small networks on made-up images for an epoch or a few (seconds each), so
-they stay out of ``pytest -m fast``; ``make test`` (CI) runs them. The trainer's semantics
+they stay out of ``pytest -m "fast or unit"``; ``make test`` (CI) runs them. The trainer's semantics
 without training (Adam's formula, the callbacks, the data split) are in test_training.py.
 """
 

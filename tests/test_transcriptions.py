@@ -15,7 +15,7 @@ import pytest
 from claims import sources
 from models.fashion_dense import ACTIVATION_CHOICES, dense_activation_as_coded
 
-pytestmark = pytest.mark.fast
+pytestmark = pytest.mark.unit
 TITLE = "Fine-Tuning Shallow Networks with Keras for Efficient Image Classification"
 
 

@@ -15,7 +15,7 @@ from claims.registry import registry, unchecked
 from claims.verdict import HOLDS, INCONCLUSIVE, REFUTED, claimed_text, decide, judge
 from training import metrics, results
 
-pytestmark = pytest.mark.fast
+pytestmark = pytest.mark.unit
 
 
 def _claim(claim_id: str):
