@@ -267,3 +267,35 @@ def test_benchmark_sessions_decide_a_timing_claim_only_where_they_agree(tmp_path
     assert verdict.evidence == ("results/benchmarks-cpu.json", f"results/{earlier.name}")
     _saved_run(tmp_path, {("kmnist_gap", 25): 0.011, ("kmnist_traditional", 25): 0.020})
     assert judge(claim).verdict == HOLDS  # both sessions: faster
+
+
+@pytest.mark.unit
+def test_alternating_takes_turns_after_an_untimed_call_and_reads_the_clock_it_is_given():
+    """The timed comparisons of training.bench: each round runs every variant once, in turn,
+    after one untimed call of each; the figure is the median round by the given clock."""
+    calls: list[str] = []
+    durations = {"a": [5, 1, 3], "b": [2, 2, 9]}  # clock ticks each timed call takes
+    clock_now = [0.0]
+
+    def clock() -> float:
+        return clock_now[0]
+
+    def run(name: str):
+        def go() -> None:
+            calls.append(name)
+            if len(calls) > 2:  # the first call of each is untimed: it moves no clock
+                clock_now[0] += durations[name].pop(0)
+        return go
+    medians = bench.alternating({"a": run("a"), "b": run("b")}, rounds=3, clock=clock)
+    assert calls == ["a", "b"] * 4
+    assert medians == {"a": 3, "b": 2}
+
+
+@pytest.mark.train
+def test_step_cpu_ms_times_both_loops_per_step():
+    from training.recipes import get
+
+    r = get("mnist_approach3")
+    data = bench.prepare(r, bench.synthetic(bench.image_shape(r.model), n=500), torch.device("cpu"))
+    ms = bench.step_cpu_ms(r, data, [0], rounds=2, steps=2)
+    assert set(ms) == {"plain", "trainer"} and all(0 < v < 10_000 for v in ms.values())

@@ -9,6 +9,7 @@ model and batch size; the figure that matters is the ratio of model-steps per se
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -165,9 +166,11 @@ class EpochRatio:
         return self.trainer_s / self.seeds / self.plain_s
 
 
-def alternating(runs: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
-    """Median wall seconds of each of ``runs``, over ``rounds`` rounds in which they take
-    turns, after one untimed call of each: a busy machine slows them alike."""
+def alternating(runs: dict[str, Callable[[], Any]], rounds: int,
+                clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
+    """Median seconds of each of ``runs`` by ``clock`` (wall time unless told), over ``rounds``
+    rounds in which they take turns, after one untimed call of each: a busy machine slows
+    them alike."""
     import statistics
 
     for run in runs.values():
@@ -175,9 +178,9 @@ def alternating(runs: dict[str, Callable[[], Any]], rounds: int) -> dict[str, fl
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
         for name, run in runs.items():
-            start = time.perf_counter()
+            start = clock()
             run()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -237,13 +240,12 @@ def print_model_table(names: list[str], batch: int, device: torch.device, progre
 def step_cpu_ms(recipe: Recipe, data: Data, seeds: list[int], rounds: int = 12,
                 steps: int = 20) -> dict[str, float]:
     """CPU time of the process per training step (ms), median of ``rounds`` alternating
-    rounds of ``steps`` steps: the plain loop's step (one model) and this trainer's (``seeds``
-    at once). CPU time, unlike wall time, is little changed by other processes on the machine;
-    it is the process's, all threads', because the trainer's seeds run in threads of their own
+    rounds of ``steps`` steps (``alternating``, after one untimed round of each): the plain
+    loop's step (one model) and this trainer's (``seeds`` at once). CPU time, unlike wall
+    time, is little changed by other processes on the machine; it is the process's, all
+    threads', because the trainer's seeds run in threads of their own
     (``training.parallel``). It counts work, not waiting: seeds side by side on two cores
     take less wall time than their CPU time."""
-    import statistics
-
     torch.manual_seed(0)
     model = models.build(recipe.model, **recipe.options).to(data.train.x.device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate, eps=recipe.epsilon)
@@ -261,16 +263,17 @@ def step_cpu_ms(recipe: Recipe, data: Data, seeds: list[int], rounds: int = 12,
 
     def ours(i: int) -> None:
         trainer.step(batches[i % len(batches)])
-    times: dict[str, list[float]] = {"plain": [], "trainer": []}
-    for i in range(3):
-        plain(i), ours(i)
-    for r in range(rounds):
-        for name, run in (("plain", plain), ("trainer", ours)):
-            start = time.process_time()
-            for i in range(r * steps, (r + 1) * steps):
-                run(i)
-            times[name].append((time.process_time() - start) / steps * 1e3)
-    return {name: statistics.median(t) for name, t in times.items()}
+
+    def rounds_of(step: Callable[[int], None]) -> Callable[[], None]:
+        done = itertools.count()
+
+        def run() -> None:
+            for _ in range(steps):
+                step(next(done))
+        return run
+    seconds = alternating({"plain": rounds_of(plain), "trainer": rounds_of(ours)}, rounds,
+                          clock=time.process_time)
+    return {name: s / steps * 1e3 for name, s in seconds.items()}
 
 
 def timed(step: Callable[[], None], steps: int, device: torch.device, seeds: int = 1,
