@@ -1,4 +1,8 @@
-"""Tests of the model builders: shapes, admissible options, parameter counts, Keras defaults."""
+"""Tests of the model builders: shapes, admissible options, parameter counts, Keras defaults.
+
+Shapes, parameter counts and layer structure are marked ``fast``; errors for bad options,
+initialisers, numerics (affine maps, penalties, probabilities) and the CPU kernel ``unit``.
+"""
 
 from __future__ import annotations
 
@@ -75,7 +79,7 @@ def test_kmnist_gap_output_shape_for_any_admissible_size(s, num_classes, n):
     assert tuple(out.shape) == (n, num_classes)
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 @pytest.mark.parametrize("s", range(1, KMNIST_MIN_SIZE))
 def test_kmnist_gap_rejects_images_below_minimum(s):
     with pytest.raises(ValueError, match="too small"):
@@ -122,7 +126,7 @@ def test_fashion_dense_without_hidden_layer_is_a_logistic_regression():
     assert _params(model) == fashion.parameter_count(392, 0) == 784 * 10 + 10
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_affine_composition_of_the_fashion_networks():
     from claims.measures import _compose_affine, measure
 
@@ -140,7 +144,7 @@ def test_affine_composition_of_the_fashion_networks():
     assert residual("fashion_dense", activation="relu") > 1e-2
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_keras_init_statistic_tells_keras_from_pytorch_defaults():
     from claims.measures import measure
 
@@ -188,7 +192,7 @@ def test_cats_dogs_gap_output_shape_for_any_admissible_size(s, n):
     assert _params(gap, trainable_only=True) - _params(head, trainable_only=True) == 65
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 @pytest.mark.parametrize("s", [CATS_DOGS_MIN_SIZE, 37])
 def test_cats_dogs_gap_real_forward_at_small_sizes(s):
     model = models.build("cats_dogs_gap", image_size=s).eval()
@@ -199,7 +203,7 @@ def test_cats_dogs_gap_real_forward_at_small_sizes(s):
 
 # --- invalid options -------------------------------------------------------------------------
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_unknown_model_lists_valid_names():
     with pytest.raises(KeyError) as info:
         models.build("no_such_model")
@@ -209,7 +213,7 @@ def test_unknown_model_lists_valid_names():
         assert name in message
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_unknown_option_names_it_and_lists_valid_options():
     with pytest.raises(TypeError) as info:
         models.build("kmnist_gap", colour="blue")
@@ -219,7 +223,7 @@ def test_unknown_option_names_it_and_lists_valid_options():
         assert option in message
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 @pytest.mark.parametrize(("name", "options", "words"), [
     ("kmnist_gap", {"dropout": 1.0}, "dropout"),
     ("kmnist_gap", {"dropout": -0.1}, "dropout"),
@@ -250,7 +254,7 @@ BAD_RATES = st.one_of(st.floats(max_value=0.0, exclude_max=True, allow_nan=False
                       st.floats(min_value=1.0, allow_nan=False), st.just(math.nan))
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 @MODEL_SETTINGS
 @given(where=st.sampled_from(DROPOUT_OPTIONS), rate=BAD_RATES)
 def test_dropout_outside_unit_interval_is_rejected(where, rate):
@@ -259,7 +263,7 @@ def test_dropout_outside_unit_interval_is_rejected(where, rate):
         _meta(name, **{option: rate})
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 @MODEL_SETTINGS
 @given(where=st.sampled_from(DROPOUT_OPTIONS), rate=st.floats(0.0, 1.0, exclude_max=True))
 def test_dropout_inside_unit_interval_is_accepted(where, rate):
@@ -285,7 +289,7 @@ def _biased(model: nn.Module) -> list[nn.Module]:
             if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None]
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 @pytest.mark.parametrize("name", ["mnist_approach2", "cats_dogs_dense", "mnist_approach1"])
 def test_keras_defaults_for_source_models(name):
     assert models.entry(name).keras is True
@@ -302,7 +306,7 @@ def test_keras_defaults_for_source_models(name):
         [(1e-3, 0.01)] * len(_batchnorms(model))
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 @pytest.mark.parametrize("name", ["mnist_approach2", "cats_dogs_dense", "mnist_approach1"])
 def test_pytorch_defaults_with_keras_false(name):
     torch.manual_seed(0)
@@ -312,7 +316,7 @@ def test_pytorch_defaults_with_keras_false(name):
     assert any(torch.count_nonzero(layer.bias) > 0 for layer in _biased(model))
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_external_models_default_to_pytorch():
     """An external model (trained with PyTorch in its paper's stead) keeps PyTorch's init
     when built with no ``keras=``; a Keras source's model can still be asked for it."""
@@ -349,7 +353,7 @@ def test_summary_matches_real_device_build():
 
 # --- probabilities, penalty ------------------------------------------------------------------
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_probabilities_softmax_rows_sum_to_one():
     torch.manual_seed(0)
     model = models.build("mnist_dense").eval()
@@ -361,7 +365,7 @@ def test_probabilities_softmax_rows_sum_to_one():
     assert (p >= 0).all()
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_probabilities_sigmoid_in_open_unit_interval():
     torch.manual_seed(0)
     model = models.build("cats_dogs_gap").eval()
@@ -372,7 +376,7 @@ def test_probabilities_sigmoid_in_open_unit_interval():
     assert ((p > 0) & (p < 1)).all()
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 @pytest.mark.parametrize(("a", "b"), [(1e-3, 2e-4), (0.0, 0.5), (0.01, 0.0)])
 def test_lenet_penalty_by_hand(a, b):
     torch.manual_seed(0)
@@ -385,7 +389,7 @@ def test_lenet_penalty_by_hand(a, b):
     assert torch.allclose(models.penalty(model), expected, rtol=1e-5, atol=1e-9)
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_lenet_without_regularizer_has_zero_penalty():
     assert float(models.penalty(models.build("lenet"))) == 0.0
 
@@ -405,7 +409,7 @@ def _additivity_gap(model: nn.Module) -> float:
     return float(gap.abs().max())
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 @pytest.mark.parametrize("activation", fashion.ACTIVATION_CHOICES)
 @pytest.mark.parametrize("layers", [1, 2])
 def test_fashion_dense_as_coded_is_linear_whatever_the_activation(activation, layers):
@@ -414,14 +418,14 @@ def test_fashion_dense_as_coded_is_linear_whatever_the_activation(activation, la
     assert _additivity_gap(model) < 1e-4
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_fashion_dense_with_relu_is_not_linear():
     torch.manual_seed(0)
     model = models.build("fashion_dense", hidden=8, activation="relu")
     assert _additivity_gap(model) > 1e-3
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 @pytest.mark.parametrize(("padding", "first"), [("valid", True), ("valid", False), ("same", False)])
 def test_cpu_conv_kernel_gives_pytorchs_gradients(padding, first):
     """models.kernels' convolution backward (the trainer's, on the CPU) against PyTorch's."""
