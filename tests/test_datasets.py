@@ -1,4 +1,4 @@
-"""The dataset loaders on tiny files made here (fast, no network), and on the real data where
+"""The dataset loaders on tiny files made here (quick, no network), and on the real data where
 it has been fetched (marked ``data``).
 
 The tiny-file tests are marked ``unit``; digests are injected by replacing a registry record
