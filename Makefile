@@ -41,7 +41,7 @@ test: data
 fast: setup
 	$(BIN)/python -m pytest -m fast
 
-# Everything that does not train: the structural claims and the suite's own machinery.
+# The structural claims and the suite's own machinery (what -m fast held before session 10).
 unit: setup
 	$(BIN)/python -m pytest -m "fast or unit"
 
