@@ -1,7 +1,7 @@
 """The README's verdict tables, generated from the report, never transcribed.
 
 ``python -m claims readme`` rewrites the part of README.md between the two markers below;
-``--check`` only says whether it is current (a fast test runs the check).
+``--check`` only says whether it is current (a unit test runs the check).
 """
 
 from __future__ import annotations

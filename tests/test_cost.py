@@ -1,4 +1,9 @@
-"""Counted costs (models.cost) and the cost claims judged from a saved benchmark run."""
+"""Counted costs (models.cost) and the cost claims judged from a saved benchmark run.
+
+The counts themselves (FLOPs, layer outputs, peak memory, against figures worked by hand) are
+marked ``fast``; their check against a real CPU step, the saved benchmark runs, the timing
+loops and the CLI ``unit``.
+"""
 
 from __future__ import annotations
 
@@ -83,7 +88,7 @@ def test_peak_grows_with_the_batch_where_activations_dominate():
     assert large > 3 * small
 
 
-@pytest.mark.fast
+@pytest.mark.unit
 def test_summary_prints_the_costs(capsys):
     assert main(["summary", "kmnist_gap", "--batch", "25"]) == 0
     out = capsys.readouterr().out
@@ -93,7 +98,7 @@ def test_summary_prints_the_costs(capsys):
 
 @pytest.mark.parametrize(("nbytes", "text"), [(24, "24 B"), (98_344, "96 KiB"), (6_771_032, "6.46 MiB"),
                                               (3_035_806_340, "2.83 GiB"), (2**20 * 1500, "1.46 GiB")])
-@pytest.mark.fast
+@pytest.mark.unit
 def test_sizes_in_binary_units(nbytes, text):
     assert cost.size(nbytes) == text
 
@@ -291,11 +296,45 @@ def test_alternating_takes_turns_after_an_untimed_call_and_reads_the_clock_it_is
     assert medians == {"a": 3, "b": 2}
 
 
-@pytest.mark.train
-def test_step_cpu_ms_times_both_loops_per_step():
+def _small_data():
     from training.recipes import get
 
     r = get("mnist_approach3")
-    data = bench.prepare(r, bench.synthetic(bench.image_shape(r.model), n=500), torch.device("cpu"))
-    ms = bench.step_cpu_ms(r, data, [0], rounds=2, steps=2)
+    return r, bench.prepare(r, bench.synthetic(bench.image_shape(r.model), n=500), torch.device("cpu"))
+
+
+@pytest.mark.unit
+def test_step_cpu_ms_is_the_median_round_in_cpu_time_over_its_steps_in_ms(monkeypatch):
+    """What step_cpu_ms asks of alternating (both loops, the rounds, the process's CPU time)
+    and what it makes of the answer (seconds per round / steps, in ms)."""
+    import time
+
+    asked = {}
+
+    def alternating(runs, rounds, clock=time.perf_counter):
+        asked.update(runs=sorted(runs), rounds=rounds, clock=clock)
+        return {"plain": 0.004, "trainer": 0.006}
+    monkeypatch.setattr(bench, "alternating", alternating)
+    r, data = _small_data()
+    ms = bench.step_cpu_ms(r, data, [0], rounds=5, steps=2)
+    assert ms == pytest.approx({"plain": 2.0, "trainer": 3.0})
+    assert asked == {"runs": ["plain", "trainer"], "rounds": 5, "clock": time.process_time}
+
+
+@pytest.mark.train
+def test_step_cpu_ms_runs_each_loops_steps_for_real(monkeypatch):
+    """The untimed round and the timed ones run ``steps`` real steps of the trainer each:
+    (rounds + 1) * steps in all."""
+    r, data = _small_data()
+    calls = []
+    original = bench.seeded_trainer
+
+    def counted(*args, **kwargs):
+        trainer = original(*args, **kwargs)
+        step = trainer.step
+        trainer.step = lambda batch: (calls.append(1), step(batch))[1]
+        return trainer
+    monkeypatch.setattr(bench, "seeded_trainer", counted)
+    ms = bench.step_cpu_ms(r, data, [0], rounds=2, steps=3)
+    assert len(calls) == (2 + 1) * 3
     assert set(ms) == {"plain", "trainer"} and all(0 < v < 10_000 for v in ms.values())

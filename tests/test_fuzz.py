@@ -31,7 +31,7 @@ from training import datasets as ds
 FAST = settings(max_examples=30, deadline=1000, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=1000, deadline=1000, database=None)  # ~15 s; make test (CI) runs it
-PROFILES = [pytest.param(FAST, marks=pytest.mark.unit, id="fast"),
+PROFILES = [pytest.param(FAST, marks=pytest.mark.unit, id="short"),
             pytest.param(SLOW, marks=pytest.mark.slow, id="slow")]
 
 

@@ -192,7 +192,7 @@ def test_cats_dogs_gap_output_shape_for_any_admissible_size(s, n):
     assert _params(gap, trainable_only=True) - _params(head, trainable_only=True) == 65
 
 
-@pytest.mark.unit
+@pytest.mark.fast
 @pytest.mark.parametrize("s", [CATS_DOGS_MIN_SIZE, 37])
 def test_cats_dogs_gap_real_forward_at_small_sizes(s):
     model = models.build("cats_dogs_gap", image_size=s).eval()
