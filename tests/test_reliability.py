@@ -364,7 +364,8 @@ def test_a_committed_result_merges_with_a_renumbered_copy():
     """The committed files' layout (NaN rows after early stops) is what merge joins."""
     real = results.read(REPO / "results" / "mnist_approach1.json")
     copy = json.loads(json.dumps(real))
-    copy["seeds"] = [s + 10 for s in real["seeds"]]
+    offset = max(real["seeds"]) + 1  # past every committed seed, however many are trained
+    copy["seeds"] = [s + offset for s in real["seeds"]]
     merged = results.merge(real, copy)
     n = len(real["seeds"])
     point, twice = real["points"][0], merged["points"][0]
