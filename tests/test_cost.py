@@ -338,3 +338,73 @@ def test_step_cpu_ms_runs_each_loops_steps_for_real(monkeypatch):
     ms = bench.step_cpu_ms(r, data, [0], rounds=2, steps=3)
     assert len(calls) == (2 + 1) * 3
     assert set(ms) == {"plain", "trainer"} and all(0 < v < 10_000 for v in ms.values())
+
+
+# --- the ceiling on fusing BatchNorm, ReLU and pooling (training/bench_layers.py) ------------
+
+def _layer_kinds(model: nn.Module) -> list[str]:
+    return [type(m).__name__ + (f":{m.activation}" if getattr(m, "activation", None) else "")
+            for m in model]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name", ["mnist_approach1", "mnist_approach3"])
+def test_each_variant_takes_out_one_more_kind_of_layer_and_keeps_the_shapes(name):
+    from training import bench_layers
+
+    built = _layer_kinds(models.build(name))
+    x = torch.rand(3, *models.build(name).input_shape)
+    expected = models.build(name).train()(x).shape
+    seen = []
+    for variant in bench_layers.VARIANTS:
+        model = bench_layers.without(models.build(name), variant).train()
+        kinds = _layer_kinds(model)
+        seen.append(kinds)
+        assert len(kinds) == len(built) and model(x).shape == expected
+    as_built, no_bn, no_pool, convs = seen
+    assert as_built == built
+    assert "BatchNormalization" in " ".join(built) and not any(k.startswith("BatchNorm") for k in no_bn)
+    assert "MaxPooling2D" in built and "MaxPooling2D" in no_bn and "MaxPooling2D" not in no_pool
+    assert any(k.endswith(":relu") for k in no_pool) and not any(k.endswith(":relu") for k in convs)
+    # the output activation (softmax) is the loss's, and stays
+    assert built[-1].endswith(":softmax") and convs[-1] == built[-1]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("size", [4, 5, 6, 7, 24, 25])
+def test_the_pooling_stand_in_has_the_pooling_shape_for_even_and_odd_sizes(size):
+    from training import bench_layers
+
+    x = torch.rand(2, 3, size, size + 1)
+    assert bench_layers._Subsample()(x).shape == nn.MaxPool2d(2)(x).shape
+
+
+@pytest.mark.unit
+def test_the_layer_ceiling_refuses_what_it_cannot_stand_in_for():
+    from training import bench_layers
+
+    with pytest.raises(ValueError, match="unknown variant 'no relu'; one of: as built"):
+        bench_layers.without(models.build("mnist_approach3"), "no relu")
+    with pytest.raises(ValueError, match="only 2x2 pooling of stride 2"):
+        bench_layers.without(nn.Sequential(nn.MaxPool2d(3)), "convolutions alone")
+
+
+@pytest.mark.unit
+def test_the_layer_ceiling_times_every_variant_in_thread_cpu_time(monkeypatch):
+    """What step_ms asks of alternating (each variant, in order, the thread's CPU time) and
+    what it makes of the answer; the variants' loops are real and each runs its steps."""
+    import time
+
+    from training import bench_layers
+
+    asked = {}
+
+    def alternating(runs, rounds, clock=time.perf_counter):
+        asked.update(runs=list(runs), rounds=rounds, clock=clock)
+        for run in runs.values():
+            run()  # a real round of each variant: it must train without error
+        return {v: 0.002 * (i + 1) for i, v in enumerate(runs)}
+    monkeypatch.setattr(bench_layers, "alternating", alternating)
+    ms = bench_layers.step_ms("mnist_approach3", rounds=4, steps=2, images=250)
+    assert asked == {"runs": list(bench_layers.VARIANTS), "rounds": 4, "clock": time.thread_time}
+    assert ms == pytest.approx({v: (i + 1) for i, v in enumerate(bench_layers.VARIANTS)})

@@ -1,0 +1,115 @@
+"""What the layers between the convolutions cost in a training step: the ceiling on fusing them.
+
+Issue 15 asks for a trainer at most half the plain loop's time per model. The trainer's step
+on one core is about the plain loop's (``python -m training.bench --steps``), so the half
+must come from a cheaper step, and fused kernels for BatchNorm, ReLU and max pooling are the
+lever left (docs/performance.md). This times the plain loop's step of a recipe's model with
+those layers taken out, one kind after another (BatchNorm, then max pooling replaced by a
+strided slice that keeps the shapes, then ReLU): what remains is less than any fused kernel
+of those layers could leave, since a kernel that normalises still reads and writes the
+activations. The variants are not trained models; only their time is read.
+
+    python -m training.bench_layers mnist_approach3
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import models
+from models import kernels
+from training.bench import alternating
+
+#: The variants, each taking out one more kind of layer than the one before.
+VARIANTS = ("as built", "without BatchNorm", "without BatchNorm and pooling", "convolutions alone")
+
+
+class _Subsample(nn.Module):
+    """Every second row and column (floored as a 2x2 'valid' pooling is): the pooling's output
+    shape at the cost of a view."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        return x[..., : h - h % 2 : 2, : w - w % 2 : 2]
+
+
+def without(model: nn.Sequential, variant: str) -> nn.Sequential:
+    """``model`` (a Sequential of the builders' layers, changed in place) with the layers that
+    ``variant`` takes out replaced by identities; output shapes stay as they were."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; one of: {', '.join(VARIANTS)}")
+    level = VARIANTS.index(variant)
+    for i, layer in enumerate(model):
+        if level >= 1 and isinstance(layer, nn.BatchNorm2d | nn.BatchNorm1d):
+            model[i] = nn.Identity()
+        elif level >= 2 and isinstance(layer, nn.MaxPool2d):
+            if not all(v in two for v, two in ((layer.kernel_size, (2, (2, 2))), (layer.stride, (2, (2, 2))),
+                                               (layer.padding, (0, (0, 0))))):
+                raise ValueError(f"layer {i}: only 2x2 pooling of stride 2 is replaced, not {layer}")
+            model[i] = _Subsample()
+        elif level >= 3 and getattr(layer, "activation", None) == "relu":
+            layer.activation = None
+    return model
+
+
+def step_ms(recipe_name: str, rounds: int = 8, steps: int = 20, images: int = 2000) -> dict[str, float]:
+    """CPU time of this thread per plain-loop training step (ms) of each variant of the
+    recipe's model, at its batch size on random images, the trainer's CPU kernels on: median
+    of ``rounds`` alternating rounds of ``steps`` steps (``bench.alternating``)."""
+    from training.recipes import get
+
+    recipe = get(recipe_name)
+    torch.manual_seed(0)
+    probe = models.build(recipe.model, **recipe.options)
+    x = torch.rand(images, *probe.input_shape)
+    y = torch.randint(0, 10, (images,))
+    order = torch.randperm(images).split(recipe.batch_size)
+    order = [idx for idx in order if len(idx) == recipe.batch_size]
+
+    def runner(variant: str) -> Callable[[], None]:
+        torch.manual_seed(0)
+        model = without(models.build(recipe.model, **recipe.options), variant).train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate, eps=recipe.epsilon)
+        done = itertools.count()
+
+        def run() -> None:
+            for _ in range(steps):
+                idx = order[next(done) % len(order)]
+                loss = F.cross_entropy(model(x[idx]), y[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+        return run
+
+    with kernels.enabled():
+        seconds = alternating({v: runner(v) for v in VARIANTS}, rounds, clock=time.thread_time)
+    return {v: s / steps * 1e3 for v, s in seconds.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m training.bench_layers``: a training step of a recipe's model with
+    BatchNorm, pooling and ReLU taken out in turn, one thread (the ceiling on fusing them)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m training.bench_layers", description=main.__doc__)
+    parser.add_argument("recipe", nargs="?", default="mnist_approach3")
+    parser.add_argument("--rounds", type=int, default=8, help="alternating rounds of 20 steps (8)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    ms = step_ms(args.recipe, args.rounds)
+    full = ms[VARIANTS[0]]
+    print(f"{args.recipe}: one training step of the plain loop, one thread, CPU time (median of "
+          f"{args.rounds} alternating rounds of 20 steps)")
+    for variant, t in ms.items():
+        print(f"  {variant:30s} {t:6.2f} ms  {t / full:.2f} of the step as built")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
