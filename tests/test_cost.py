@@ -405,6 +405,16 @@ def test_the_layer_ceiling_times_every_variant_in_thread_cpu_time(monkeypatch):
             run()  # a real round of each variant: it must train without error
         return {v: 0.002 * (i + 1) for i, v in enumerate(runs)}
     monkeypatch.setattr(bench_layers, "alternating", alternating)
-    ms = bench_layers.step_ms("mnist_approach3", rounds=4, steps=2, images=250)
+    ms = bench_layers.step_ms("mnist_approach3", rounds=4, steps=2)
     assert asked == {"runs": list(bench_layers.VARIANTS), "rounds": 4, "clock": time.thread_time}
     assert ms == pytest.approx({v: (i + 1) for i, v in enumerate(bench_layers.VARIANTS)})
+
+
+@pytest.mark.unit
+def test_the_layer_ceiling_command_names_an_unknown_recipe(capsys):
+    from training import bench_layers
+
+    with pytest.raises(SystemExit) as stop:
+        bench_layers.main(["mnist_approach9"])
+    assert stop.value.code == 2
+    assert "unknown recipe 'mnist_approach9'; recipes: cats_dogs_dense" in capsys.readouterr().err

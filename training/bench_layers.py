@@ -3,27 +3,26 @@
 Issue 15 asks for a trainer at most half the plain loop's time per model. The trainer's step
 on one core is about the plain loop's (``python -m training.bench --steps``), so the half
 must come from a cheaper step, and fused kernels for BatchNorm, ReLU and max pooling are the
-lever left (docs/performance.md). This times the plain loop's step of a recipe's model with
-those layers taken out, one kind after another (BatchNorm, then max pooling replaced by a
-strided slice that keeps the shapes, then ReLU): what remains is less than any fused kernel
-of those layers could leave, since a kernel that normalises still reads and writes the
-activations. The variants are not trained models; only their time is read.
+lever left (docs/performance.md). This times a plain training step of a recipe's model (one
+batch of random images, Adam: ``models.cost.training_step``) with those layers taken out,
+one kind after another (BatchNorm, then max pooling replaced by a strided slice that keeps
+the shapes, then ReLU): what remains is less than any fused kernel of those layers could
+leave, since a kernel that normalises still reads and writes the activations. The variants
+are not trained models; only their time is read.
 
     python -m training.bench_layers mnist_approach3
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import models
-from models import kernels
+from models import cost, kernels
 from training.bench import alternating
 
 #: The variants, each taking out one more kind of layer than the one before.
@@ -58,33 +57,23 @@ def without(model: nn.Sequential, variant: str) -> nn.Sequential:
     return model
 
 
-def step_ms(recipe_name: str, rounds: int = 8, steps: int = 20, images: int = 2000) -> dict[str, float]:
-    """CPU time of this thread per plain-loop training step (ms) of each variant of the
-    recipe's model, at its batch size on random images, the trainer's CPU kernels on: median
-    of ``rounds`` alternating rounds of ``steps`` steps (``bench.alternating``)."""
+def step_ms(recipe_name: str, rounds: int = 8, steps: int = 20) -> dict[str, float]:
+    """CPU time of this thread per training step (ms) of each variant of the recipe's model,
+    at its batch size (``models.cost.training_step``: random images, Adam), the trainer's CPU
+    kernels on: median of ``rounds`` alternating rounds of ``steps`` steps
+    (``bench.alternating``)."""
     from training.recipes import get
 
     recipe = get(recipe_name)
-    torch.manual_seed(0)
-    probe = models.build(recipe.model, **recipe.options)
-    x = torch.rand(images, *probe.input_shape)
-    y = torch.randint(0, 10, (images,))
-    order = torch.randperm(images).split(recipe.batch_size)
-    order = [idx for idx in order if len(idx) == recipe.batch_size]
 
     def runner(variant: str) -> Callable[[], None]:
         torch.manual_seed(0)
-        model = without(models.build(recipe.model, **recipe.options), variant).train()
-        optimizer = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate, eps=recipe.epsilon)
-        done = itertools.count()
+        model = without(models.build(recipe.model, **recipe.options), variant)
+        step = cost.training_step(model, recipe.batch_size, "cpu")
 
         def run() -> None:
             for _ in range(steps):
-                idx = order[next(done) % len(order)]
-                loss = F.cross_entropy(model(x[idx]), y[idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                step()
         return run
 
     with kernels.enabled():
@@ -101,10 +90,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("recipe", nargs="?", default="mnist_approach3")
     parser.add_argument("--rounds", type=int, default=8, help="alternating rounds of 20 steps (8)")
     args = parser.parse_args(argv)
+    from training.recipes import RecipeError, get
+
+    try:
+        recipe = get(args.recipe)
+        if not isinstance(models.build(recipe.model, **recipe.options), nn.Sequential):
+            raise RecipeError(f"recipe {args.recipe!r} builds {recipe.model!r}, which is not a Sequential "
+                              "of layers to take out")
+    except RecipeError as error:
+        parser.error(str(error))
     torch.set_num_threads(1)
     ms = step_ms(args.recipe, args.rounds)
     full = ms[VARIANTS[0]]
-    print(f"{args.recipe}: one training step of the plain loop, one thread, CPU time (median of "
+    print(f"{args.recipe}: one plain training step at batch {get(args.recipe).batch_size}, one thread, "
+          f"CPU time (median of "
           f"{args.rounds} alternating rounds of 20 steps)")
     for variant, t in ms.items():
         print(f"  {variant:30s} {t:6.2f} ms  {t / full:.2f} of the step as built")
