@@ -214,3 +214,63 @@ def test_a_claim_finds_the_plots_that_show_it(tmp_path) -> None:
         ["mnist_approach3.png", "mnist_approach3_confusion.png", "mnist_10k_test_accuracy.png"]
     structural = next(c for c in registry() if c.measure.get("statistic") == "params")
     assert figures.figures_for(structural, tmp_path) == []
+
+
+# --- figures record what they were drawn from -------------------------------------------------
+
+def _drawn(tmp_path: Path, result: dict) -> list[Path]:
+    from training import results
+
+    results.write(results.path_for(result["recipe"], tmp_path), result)
+    return plots.draw_all(result, tmp_path, lambda recipe: None)
+
+
+def test_a_figure_records_the_result_it_was_drawn_from_as_the_file_reads_back(tmp_path) -> None:
+    """The stamp is the digest of the result as the run returns it, and equally of its file
+    read back (the file adds its format tag; JSON turns tuples into lists)."""
+    from training import results
+
+    result = _result([_point(_climb(5))], recipe="mnist_approach3")
+    result["seeds"] = tuple(result["seeds"])
+    drawn = _drawn(tmp_path, result)
+    assert [p.name for p in drawn] == ["mnist_approach3.png", "mnist_approach3_confusion.png"]
+    read_back = results.read(results.path_for("mnist_approach3", tmp_path))
+    assert "format" in read_back and plots.digest(read_back) == plots.digest(result)
+    for png in drawn:
+        assert plots.drawn_from(png) == {"mnist_approach3": plots.digest(result)}
+    assert plots.stale(tmp_path) == []
+
+
+def test_a_figure_left_behind_by_newer_results_is_stale(tmp_path) -> None:
+    from training import results
+
+    result = _result([_point(_climb(5))], recipe="mnist_approach3")
+    _drawn(tmp_path, result)
+    more = {**result, "seeds": [0, 1, 2]}  # another seed joined the file; the figures were not redrawn
+    results.write(results.path_for("mnist_approach3", tmp_path), more)
+    assert plots.stale(tmp_path) == [
+        "mnist_approach3.png: drawn from another state of mnist_approach3.json",
+        "mnist_approach3_confusion.png: drawn from another state of mnist_approach3.json"]
+    plots.draw_all(more, tmp_path, lambda recipe: None)
+    assert plots.stale(tmp_path) == []
+    results.path_for("mnist_approach3", tmp_path).unlink()
+    assert plots.stale(tmp_path)[0] == \
+        "mnist_approach3.png: drawn from mnist_approach3, which has no result file now"
+
+
+def test_figures_without_a_stamp_or_missing_are_named(tmp_path) -> None:
+    from training import results
+
+    result = _result([_point(_climb(5))], recipe="mnist_approach3")
+    results.write(results.path_for("mnist_approach3", tmp_path), result)
+    assert plots.stale(tmp_path) == ["mnist_approach3.png: missing, though mnist_approach3.json is there"]
+    fig = plots.learning_curves_figure(result)
+    (tmp_path / "plots").mkdir()
+    fig.savefig(tmp_path / "plots" / "mnist_approach3.png")  # drawn the old way: no stamp
+    assert plots.stale(tmp_path) == ["mnist_approach3.png: does not record the results it was drawn from"]
+
+
+def test_the_committed_figures_show_the_committed_results() -> None:
+    """Every figure under results/plots was drawn from the result files as they are now, and
+    every result file has its learning curves: redraw with 'python -m claims plots'."""
+    assert plots.stale(ROOT / "results") == [], "run: python -m claims plots"

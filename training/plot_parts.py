@@ -6,8 +6,10 @@ percent, the claimed values as lines, the zoom on the settled epochs, headings a
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,8 +242,32 @@ def _detail(result: dict[str, Any], labels: Labels) -> str:
     return " · ".join(parts)
 
 
-def _save(fig: Any, path: Path) -> Path:
+#: The PNG text chunk in which a figure records the result files it was drawn from.
+STAMP = "lean-cnn-claims drawn from"
+
+
+def digest(result: dict[str, Any]) -> str:
+    """sha256 of a result's content (its canonical JSON, without the file's format tag), as a
+    figure records it: the same for the result a run returns and for its file read back."""
+    content = {k: v for k, v in result.items() if k != "format"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _save(fig: Any, path: Path, drawn_from: Sequence[dict[str, Any]]) -> Path:
+    """Write the figure with a stamp of what it shows (recipe -> ``digest`` of its result), so
+    that a figure left behind by newer seeds can be told from a current one (``drawn_from``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)
+    stamp = json.dumps({r["recipe"]: digest(r) for r in drawn_from}, sort_keys=True)
+    fig.savefig(path, dpi=DPI, metadata={STAMP: stamp})
     _pyplot().close(fig)
     return path
+
+
+def drawn_from(path: Path) -> dict[str, str] | None:
+    """The recipes and result digests a saved figure was drawn from; None for a figure
+    without the stamp (drawn before figures carried it)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        stamp = image.text.get(STAMP)
+    return None if stamp is None else json.loads(stamp)

@@ -50,6 +50,8 @@ from training.plot_parts import (  # noqa: F401
     _zoom,
     _zoomed,
     available,
+    digest,
+    drawn_from,
     plain,
 )
 
@@ -116,7 +118,7 @@ def learning_curves_figure(result: dict[str, Any], labels: Labels | None = None)
 
 
 def learning_curves(result: dict[str, Any], path: Path, labels: Labels | None = None) -> Path:
-    return _save(learning_curves_figure(result, labels), path)
+    return _save(learning_curves_figure(result, labels), path, [result])
 
 
 def comparison_figure(results: list[dict[str, Any]], key: str, title: str = "",
@@ -155,7 +157,7 @@ def comparison_figure(results: list[dict[str, Any]], key: str, title: str = "",
 
 def comparison(results: list[dict[str, Any]], key: str, path: Path, title: str = "",
                describe: Describe = plain) -> Path:
-    return _save(comparison_figure(results, key, title, describe), path)
+    return _save(comparison_figure(results, key, title, describe), path, results)
 
 
 def confusion_matrix_figure(result: dict[str, Any], classes: list[str] | None = None,
@@ -201,7 +203,7 @@ def confusion_matrix_figure(result: dict[str, Any], classes: list[str] | None = 
 
 def confusion_matrix(result: dict[str, Any], path: Path, classes: list[str] | None = None,
                      labels: Labels | None = None) -> Path:
-    return _save(confusion_matrix_figure(result, classes, labels), path)
+    return _save(confusion_matrix_figure(result, classes, labels), path, [result])
 
 
 def grid_accuracy_figure(result: dict[str, Any], labels: Labels | None = None) -> Any:
@@ -250,7 +252,7 @@ def grid_accuracy_figure(result: dict[str, Any], labels: Labels | None = None) -
 
 
 def grid_accuracy(result: dict[str, Any], path: Path, labels: Labels | None = None) -> Path:
-    return _save(grid_accuracy_figure(result, labels), path)
+    return _save(grid_accuracy_figure(result, labels), path, [result])
 
 
 #: Side-by-side figures the sources draw: (file name, recipes, metric, title).
@@ -298,3 +300,29 @@ def draw_all(result: dict[str, Any], directory: Path, load: Any, describe: Descr
             if all(o is not None for o in others):
                 out.append(comparison(others, key, directory / "plots" / name, title, describe))
     return out
+
+
+def stale(directory: Path) -> list[str]:
+    """What is out of date among the figures under DIR/plots, one line each: a figure without
+    its stamp, one drawn from another state of a result file than the one there now (more
+    seeds since, say) or from a result file that is gone, and a result file with no learning
+    curves drawn. Empty when every figure shows the results as they are."""
+    from training import recipes, results
+
+    problems = []
+    for png in sorted((directory / "plots").glob("*.png")):
+        stamp = drawn_from(png)
+        if stamp is None:
+            problems.append(f"{png.name}: does not record the results it was drawn from")
+            continue
+        for recipe, drawn in sorted(stamp.items()):
+            path = results.path_for(recipe, directory)
+            if not path.exists():
+                problems.append(f"{png.name}: drawn from {recipe}, which has no result file now")
+            elif digest(results.read(path)) != drawn:
+                problems.append(f"{png.name}: drawn from another state of {path.name}")
+    for recipe in recipes.names():
+        curves = directory / "plots" / OWN["curves"].format(recipe=recipe)
+        if results.path_for(recipe, directory).exists() and not curves.exists():
+            problems.append(f"{curves.name}: missing, though {recipe}.json is there")
+    return problems
