@@ -343,13 +343,15 @@ def test_step_cpu_ms_runs_each_loops_steps_for_real(monkeypatch):
 # --- the ceiling on fusing BatchNorm, ReLU and pooling (training/bench_layers.py) ------------
 
 def _layer_kinds(model: nn.Module) -> list[str]:
+    """The leaf layers in order, ReLU-activated ones marked (nested containers walked)."""
     return [type(m).__name__ + (f":{m.activation}" if getattr(m, "activation", None) else "")
-            for m in model]
+            for m in model.modules() if not list(m.children())]
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("name", ["mnist_approach1", "mnist_approach3"])
+@pytest.mark.parametrize("name", ["mnist_approach1", "mnist_approach3", "cats_dogs_dense"])
 def test_each_variant_takes_out_one_more_kind_of_layer_and_keeps_the_shapes(name):
+    """cats_dogs_dense nests its layers in Sequentials: they are taken out there too."""
     from training import bench_layers
 
     built = _layer_kinds(models.build(name))
@@ -366,8 +368,8 @@ def test_each_variant_takes_out_one_more_kind_of_layer_and_keeps_the_shapes(name
     assert "BatchNormalization" in " ".join(built) and not any(k.startswith("BatchNorm") for k in no_bn)
     assert "MaxPooling2D" in built and "MaxPooling2D" in no_bn and "MaxPooling2D" not in no_pool
     assert any(k.endswith(":relu") for k in no_pool) and not any(k.endswith(":relu") for k in convs)
-    # the output activation (softmax) is the loss's, and stays
-    assert built[-1].endswith(":softmax") and convs[-1] == built[-1]
+    # the output activation (softmax or sigmoid) is the loss's, and stays
+    assert built[-1].split(":")[-1] in ("softmax", "sigmoid") and convs[-1] == built[-1]
 
 
 @pytest.mark.unit
@@ -380,34 +382,68 @@ def test_the_pooling_stand_in_has_the_pooling_shape_for_even_and_odd_sizes(size)
 
 
 @pytest.mark.unit
-def test_the_layer_ceiling_refuses_what_it_cannot_stand_in_for():
+@pytest.mark.parametrize("pool", [nn.MaxPool2d(3), nn.MaxPool2d(2, stride=1), nn.MaxPool2d(2, padding=1)])
+def test_the_layer_ceiling_refuses_what_it_cannot_stand_in_for(pool):
     from training import bench_layers
 
     with pytest.raises(ValueError, match="unknown variant 'no relu'; one of: as built"):
         bench_layers.without(models.build("mnist_approach3"), "no relu")
-    with pytest.raises(ValueError, match="only 2x2 pooling of stride 2"):
-        bench_layers.without(nn.Sequential(nn.MaxPool2d(3)), "convolutions alone")
+    with pytest.raises(ValueError, match=r"layer 1\.0: only 2x2 pooling of stride 2"):
+        bench_layers.without(nn.Sequential(nn.Identity(), nn.Sequential(pool)), "convolutions alone")
 
 
 @pytest.mark.unit
-def test_the_layer_ceiling_times_every_variant_in_thread_cpu_time(monkeypatch):
-    """What step_ms asks of alternating (each variant, in order, the thread's CPU time) and
-    what it makes of the answer; the variants' loops are real and each runs its steps."""
+def test_the_layer_ceiling_times_each_variants_own_model_with_the_kernels_on(monkeypatch):
+    """What step_ms asks of alternating (each variant, in order, the thread's CPU time), what
+    each variant's loop runs (its own model, ``steps`` steps, the trainer's CPU kernels on) and
+    what it makes of the medians."""
     import time
 
+    from models import kernels
     from training import bench_layers
 
-    asked = {}
+    asked, built, ran = {}, {}, []
+
+    def training_step(model, batch, device):
+        i = len(built)
+        built[i] = (_layer_kinds(model), batch, device)
+        return lambda: ran.append((i, kernels._ON))
 
     def alternating(runs, rounds, clock=time.perf_counter):
         asked.update(runs=list(runs), rounds=rounds, clock=clock)
         for run in runs.values():
-            run()  # a real round of each variant: it must train without error
+            run()
         return {v: 0.002 * (i + 1) for i, v in enumerate(runs)}
+    monkeypatch.setattr(bench_layers.cost, "training_step", training_step)
     monkeypatch.setattr(bench_layers, "alternating", alternating)
-    ms = bench_layers.step_ms("mnist_approach3", rounds=4, steps=2)
+    ms = bench_layers.step_ms("mnist_approach3", rounds=4, steps=3)
     assert asked == {"runs": list(bench_layers.VARIANTS), "rounds": 4, "clock": time.thread_time}
-    assert ms == pytest.approx({v: (i + 1) for i, v in enumerate(bench_layers.VARIANTS)})
+    assert ms == pytest.approx({v: 2 * (i + 1) / 3 for i, v in enumerate(bench_layers.VARIANTS)})
+    assert ran == [(i, True) for i in range(4) for _ in range(3)]
+    kinds = [built[i][0] for i in range(4)]
+    assert [sum(k.startswith("BatchNorm") for k in ks) for ks in kinds] == [5, 0, 0, 0]
+    assert [sum(k == "MaxPooling2D" for k in ks) for ks in kinds] == [1, 1, 0, 0]
+    assert [sum(k.endswith(":relu") for k in ks) for ks in kinds] == [5, 5, 5, 0]
+    assert {built[i][1:] for i in range(4)} == {(125, "cpu")}
+
+
+@pytest.mark.unit
+def test_the_layer_ceiling_command_runs_on_one_thread(monkeypatch, capsys):
+    from training import bench_layers
+
+    threads = torch.get_num_threads()
+    seen = []
+
+    def step_ms(recipe, rounds):
+        seen.append((recipe, rounds, torch.get_num_threads()))
+        return {v: 10.0 - i for i, v in enumerate(bench_layers.VARIANTS)}
+    monkeypatch.setattr(bench_layers, "step_ms", step_ms)
+    try:
+        assert bench_layers.main(["mnist_approach1", "--rounds", "2"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == [("mnist_approach1", 2, 1)]
+    assert "convolutions alone               7.00 ms  0.70 of the step as built" in capsys.readouterr().out
 
 
 @pytest.mark.unit

@@ -218,11 +218,20 @@ def test_a_claim_finds_the_plots_that_show_it(tmp_path) -> None:
 
 # --- figures record what they were drawn from -------------------------------------------------
 
-def _drawn(tmp_path: Path, result: dict) -> list[Path]:
+def _written(tmp_path: Path, result: dict) -> dict:
     from training import results
 
     results.write(results.path_for(result["recipe"], tmp_path), result)
-    return plots.draw_all(result, tmp_path, lambda recipe: None)
+    return result
+
+
+def _load(tmp_path: Path):
+    from training import results
+
+    def load(recipe: str) -> dict | None:
+        path = results.path_for(recipe, tmp_path)
+        return results.read(path) if path.exists() else None
+    return load
 
 
 def test_a_figure_records_the_result_it_was_drawn_from_as_the_file_reads_back(tmp_path) -> None:
@@ -232,7 +241,7 @@ def test_a_figure_records_the_result_it_was_drawn_from_as_the_file_reads_back(tm
 
     result = _result([_point(_climb(5))], recipe="mnist_approach3")
     result["seeds"] = tuple(result["seeds"])
-    drawn = _drawn(tmp_path, result)
+    drawn = plots.draw_all(_written(tmp_path, result), tmp_path, _load(tmp_path))
     assert [p.name for p in drawn] == ["mnist_approach3.png", "mnist_approach3_confusion.png"]
     read_back = results.read(results.path_for("mnist_approach3", tmp_path))
     assert "format" in read_back and plots.digest(read_back) == plots.digest(result)
@@ -241,36 +250,62 @@ def test_a_figure_records_the_result_it_was_drawn_from_as_the_file_reads_back(tm
     assert plots.stale(tmp_path) == []
 
 
+def test_a_comparison_records_every_result_it_shows_and_a_grid_its_own(tmp_path) -> None:
+    runs = {name: _written(tmp_path, _result([_point(_climb(4 + i))], recipe=name))
+            for i, name in enumerate(["mnist_approach1", "mnist_approach2", "mnist_approach3"])}
+    grid = _written(tmp_path, _result([_point(_climb(4), {"width": w}) for w in (8, 16)],
+                                      recipe="mnist_dense_width_grid"))
+    drawn = plots.draw_all(runs["mnist_approach3"], tmp_path, _load(tmp_path))
+    assert drawn[-1].name == "mnist_10k_test_accuracy.png"
+    assert plots.drawn_from(drawn[-1]) == {name: plots.digest(r) for name, r in runs.items()}
+    (curves, accuracy) = plots.draw_all(grid, tmp_path, _load(tmp_path))
+    assert accuracy.name == "mnist_dense_width_grid_accuracy.png"
+    stamp = {"mnist_dense_width_grid": plots.digest(grid)}
+    assert plots.drawn_from(accuracy) == plots.drawn_from(curves) == stamp
+    for name in ("mnist_approach1", "mnist_approach2"):
+        plots.draw_all(runs[name], tmp_path, _load(tmp_path))
+    assert plots.stale(tmp_path) == []
+    # a comparison stamped with fewer results than it shows is caught
+    plots._save(plots.comparison_figure(list(runs.values())[:2], "test_accuracy"),
+                tmp_path / "plots" / "mnist_10k_test_accuracy.png", list(runs.values())[:2])
+    assert plots.stale(tmp_path) == [
+        "mnist_10k_test_accuracy.png: drawn from mnist_approach1, mnist_approach2, "
+        "not mnist_approach1, mnist_approach2, mnist_approach3"]
+
+
 def test_a_figure_left_behind_by_newer_results_is_stale(tmp_path) -> None:
     from training import results
 
-    result = _result([_point(_climb(5))], recipe="mnist_approach3")
-    _drawn(tmp_path, result)
-    more = {**result, "seeds": [0, 1, 2]}  # another seed joined the file; the figures were not redrawn
-    results.write(results.path_for("mnist_approach3", tmp_path), more)
+    result = _written(tmp_path, _result([_point(_climb(5))], recipe="mnist_approach3"))
+    plots.draw_all(result, tmp_path, _load(tmp_path))
+    more = _written(tmp_path, {**result, "seeds": [0, 1, 2]})  # a seed joined; figures not redrawn
     assert plots.stale(tmp_path) == [
         "mnist_approach3.png: drawn from another state of mnist_approach3.json",
         "mnist_approach3_confusion.png: drawn from another state of mnist_approach3.json"]
-    plots.draw_all(more, tmp_path, lambda recipe: None)
+    plots.draw_all(more, tmp_path, _load(tmp_path))
     assert plots.stale(tmp_path) == []
     results.path_for("mnist_approach3", tmp_path).unlink()
-    assert plots.stale(tmp_path)[0] == \
-        "mnist_approach3.png: drawn from mnist_approach3, which has no result file now"
+    assert plots.stale(tmp_path) == [
+        "mnist_approach3.png: drawn from mnist_approach3, which has no result file now (delete it)",
+        "mnist_approach3_confusion.png: drawn from mnist_approach3, which has no result file now (delete it)"]
 
 
-def test_figures_without_a_stamp_or_missing_are_named(tmp_path) -> None:
-    from training import results
-
-    result = _result([_point(_climb(5))], recipe="mnist_approach3")
-    results.write(results.path_for("mnist_approach3", tmp_path), result)
-    assert plots.stale(tmp_path) == ["mnist_approach3.png: missing, though mnist_approach3.json is there"]
-    fig = plots.learning_curves_figure(result)
+def test_figures_missing_unstamped_or_unreadable_are_named(tmp_path) -> None:
+    result = _written(tmp_path, _result([_point(_climb(5))], recipe="mnist_approach3"))
+    assert plots.stale(tmp_path) == [
+        "mnist_approach3.png: missing, though mnist_approach3.json is there",
+        "mnist_approach3_confusion.png: missing, though mnist_approach3.json is there"]
     (tmp_path / "plots").mkdir()
-    fig.savefig(tmp_path / "plots" / "mnist_approach3.png")  # drawn the old way: no stamp
-    assert plots.stale(tmp_path) == ["mnist_approach3.png: does not record the results it was drawn from"]
+    plots.learning_curves_figure(result).savefig(tmp_path / "plots" / "mnist_approach3.png")  # no stamp
+    (tmp_path / "plots" / "mnist_approach3_confusion.png").write_bytes(b"not a picture")
+    problems = plots.stale(tmp_path)
+    assert problems[0] == "mnist_approach3.png: does not record the results it was drawn from"
+    assert problems[1].startswith("mnist_approach3_confusion.png: cannot read what it was drawn from (")
+    assert len(problems) == 2
 
 
 def test_the_committed_figures_show_the_committed_results() -> None:
     """Every figure under results/plots was drawn from the result files as they are now, and
-    every result file has its learning curves: redraw with 'python -m claims plots'."""
-    assert plots.stale(ROOT / "results") == [], "run: python -m claims plots"
+    every result file has its figures."""
+    assert plots.stale(ROOT / "results") == [], (
+        "redraw with 'python -m claims plots'; delete a figure whose result file is gone")

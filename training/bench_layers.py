@@ -3,12 +3,12 @@
 Issue 15 asks for a trainer at most half the plain loop's time per model. The trainer's step
 on one core is about the plain loop's (``python -m training.bench --steps``), so the half
 must come from a cheaper step, and fused kernels for BatchNorm, ReLU and max pooling are the
-lever left (docs/performance.md). This times a plain training step of a recipe's model (one
-batch of random images, Adam: ``models.cost.training_step``) with those layers taken out,
-one kind after another (BatchNorm, then max pooling replaced by a strided slice that keeps
-the shapes, then ReLU): what remains is less than any fused kernel of those layers could
-leave, since a kernel that normalises still reads and writes the activations. The variants
-are not trained models; only their time is read.
+lever left (docs/performance.md). This times a training step of a recipe's model (one batch
+of random images, Adam: ``models.cost.training_step``; the trainer's CPU kernels on) with
+those layers taken out, one kind after another (BatchNorm, then max pooling replaced by a
+strided slice that keeps the shapes, then ReLU): what remains is less than any fused kernel
+of those layers could leave, since a kernel that normalises still reads and writes the
+activations. The variants are not trained models; only their time is read.
 
     python -m training.bench_layers mnist_approach3
 """
@@ -31,29 +31,32 @@ VARIANTS = ("as built", "without BatchNorm", "without BatchNorm and pooling", "c
 
 class _Subsample(nn.Module):
     """Every second row and column (floored as a 2x2 'valid' pooling is): the pooling's output
-    shape at the cost of a view."""
+    shape for the cost of a view forward (its backward still writes a zeroed input-sized
+    gradient, and the next convolution reads a strided input)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         return x[..., : h - h % 2 : 2, : w - w % 2 : 2]
 
 
-def without(model: nn.Sequential, variant: str) -> nn.Sequential:
-    """``model`` (a Sequential of the builders' layers, changed in place) with the layers that
+def without(model: nn.Module, variant: str) -> nn.Module:
+    """``model`` (changed in place, nested containers included) with the layers that
     ``variant`` takes out replaced by identities; output shapes stay as they were."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; one of: {', '.join(VARIANTS)}")
     level = VARIANTS.index(variant)
-    for i, layer in enumerate(model):
-        if level >= 1 and isinstance(layer, nn.BatchNorm2d | nn.BatchNorm1d):
-            model[i] = nn.Identity()
-        elif level >= 2 and isinstance(layer, nn.MaxPool2d):
-            if not all(v in two for v, two in ((layer.kernel_size, (2, (2, 2))), (layer.stride, (2, (2, 2))),
-                                               (layer.padding, (0, (0, 0))))):
-                raise ValueError(f"layer {i}: only 2x2 pooling of stride 2 is replaced, not {layer}")
-            model[i] = _Subsample()
-        elif level >= 3 and getattr(layer, "activation", None) == "relu":
-            layer.activation = None
+    for parent_name, parent in list(model.named_modules()):
+        for name, layer in list(parent.named_children()):
+            where = f"{parent_name}.{name}" if parent_name else name
+            if level >= 1 and isinstance(layer, nn.BatchNorm2d | nn.BatchNorm1d):
+                setattr(parent, name, nn.Identity())
+            elif level >= 2 and isinstance(layer, nn.MaxPool2d):
+                two = (layer.kernel_size, layer.stride) in ((2, 2), ((2, 2), (2, 2)))
+                if not two or layer.padding not in (0, (0, 0)):
+                    raise ValueError(f"layer {where}: only 2x2 pooling of stride 2 is replaced, not {layer}")
+                setattr(parent, name, _Subsample())
+            elif level >= 3 and getattr(layer, "activation", None) == "relu":
+                layer.activation = None
     return model
 
 
@@ -94,17 +97,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         recipe = get(args.recipe)
-        if not isinstance(models.build(recipe.model, **recipe.options), nn.Sequential):
-            raise RecipeError(f"recipe {args.recipe!r} builds {recipe.model!r}, which is not a Sequential "
-                              "of layers to take out")
     except RecipeError as error:
         parser.error(str(error))
     torch.set_num_threads(1)
     ms = step_ms(args.recipe, args.rounds)
     full = ms[VARIANTS[0]]
-    print(f"{args.recipe}: one plain training step at batch {get(args.recipe).batch_size}, one thread, "
-          f"CPU time (median of "
-          f"{args.rounds} alternating rounds of 20 steps)")
+    print(f"{args.recipe}: one training step of random images at batch {recipe.batch_size} with the "
+          f"trainer's CPU kernels, one thread, CPU time (median of {args.rounds} alternating rounds of 20 "
+          "steps)")
     for variant, t in ms.items():
         print(f"  {variant:30s} {t:6.2f} ms  {t / full:.2f} of the step as built")
     return 0

@@ -279,21 +279,31 @@ def figures_of(recipe: str, directory: Path) -> list[Path]:
     return [directory / "plots" / name for name in names if (directory / "plots" / name).exists()]
 
 
+def own_figures(result: dict[str, Any]) -> list[str]:
+    """The kinds of ``OWN`` figure that ``result`` gets: always its learning curves; a
+    one-option grid's accuracy against its size; a single run's confusion matrix (MNIST and
+    Fashion-MNIST, whose result files keep one)."""
+    kinds = ["curves"]
+    options = [p["options"] for p in result["points"]]
+    if len(options) > 1 and all(len(o) == 1 and isinstance(next(iter(o.values())), (int, float))
+                                for o in options):  # a lottery's points carry three options
+        kinds.append("grid")
+    if len(result["points"]) == 1 and result["recipe_table"]["dataset"] in ("mnist", "fashion-mnist"):
+        kinds.append("confusion")
+    return kinds
+
+
 def draw_all(result: dict[str, Any], directory: Path, load: Any, describe: Describe = plain) -> list[Path]:
-    """Every figure that ``result`` takes part in; ``load(recipe)`` reads other results or None,
+    """Every figure that ``result`` takes part in (``own_figures``, and the ``COMPARISONS``
+    whose every recipe has a result); ``load(recipe)`` reads other results or None,
     ``describe(result)`` names a recipe's network and claims (plain ids without it)."""
     if not available():
         return []
     labels = describe(result)
-    own = {kind: directory / "plots" / pattern.format(recipe=result["recipe"])
-           for kind, pattern in OWN.items()}
-    out = [learning_curves(result, own["curves"], labels)]
-    options = [p["options"] for p in result["points"]]
-    if len(options) > 1 and all(len(o) == 1 and isinstance(next(iter(o.values())), (int, float))
-                                for o in options):  # a lottery's points carry three options
-        out.append(grid_accuracy(result, own["grid"], labels))
-    if len(result["points"]) == 1 and result["recipe_table"]["dataset"] in ("mnist", "fashion-mnist"):
-        out.append(confusion_matrix(result, own["confusion"], labels=labels))
+    draw = {"curves": learning_curves, "grid": grid_accuracy,
+            "confusion": lambda r, path, labels: confusion_matrix(r, path, labels=labels)}
+    out = [draw[kind](result, directory / "plots" / OWN[kind].format(recipe=result["recipe"]), labels)
+           for kind in own_figures(result)]
     for name, recipes, key, title in COMPARISONS:
         if result["recipe"] in recipes:
             others = [load(r) for r in recipes]
@@ -303,26 +313,41 @@ def draw_all(result: dict[str, Any], directory: Path, load: Any, describe: Descr
 
 
 def stale(directory: Path) -> list[str]:
-    """What is out of date among the figures under DIR/plots, one line each: a figure without
-    its stamp, one drawn from another state of a result file than the one there now (more
-    seeds since, say) or from a result file that is gone, and a result file with no learning
-    curves drawn. Empty when every figure shows the results as they are."""
+    """What is out of date among the figures under DIR/plots, one line each: a figure that
+    does not record what it was drawn from or cannot be read, one drawn from another state of
+    a result file than the one there now (more seeds since, say) or from a result file that is
+    gone, and a figure that a result file should have and has not. Empty when every figure
+    shows the results as they are. The stamp covers the results, not the claims' lines and
+    labels drawn beside them."""
     from training import recipes, results
 
-    problems = []
-    for png in sorted((directory / "plots").glob("*.png")):
-        stamp = drawn_from(png)
+    plots_dir = directory / "plots"
+    problems, stamps = [], {}
+    for png in sorted(plots_dir.glob("*.png")):
+        try:
+            stamp = drawn_from(png)
+        except (OSError, ValueError) as error:  # not an image; a stamp that is not JSON
+            problems.append(f"{png.name}: cannot read what it was drawn from ({error})")
+            continue
         if stamp is None:
             problems.append(f"{png.name}: does not record the results it was drawn from")
             continue
+        stamps[png.name] = stamp
         for recipe, drawn in sorted(stamp.items()):
             path = results.path_for(recipe, directory)
             if not path.exists():
-                problems.append(f"{png.name}: drawn from {recipe}, which has no result file now")
+                problems.append(f"{png.name}: drawn from {recipe}, which has no result file now (delete it)")
             elif digest(results.read(path)) != drawn:
                 problems.append(f"{png.name}: drawn from another state of {path.name}")
-    for recipe in recipes.names():
-        curves = directory / "plots" / OWN["curves"].format(recipe=recipe)
-        if results.path_for(recipe, directory).exists() and not curves.exists():
-            problems.append(f"{curves.name}: missing, though {recipe}.json is there")
+    have = {r for r in recipes.names() if results.path_for(r, directory).exists()}
+    expected = {OWN[kind].format(recipe=r): [r] for r in sorted(have)
+                for kind in own_figures(results.read(results.path_for(r, directory)))}
+    expected |= {name: shown for name, shown, _, _ in COMPARISONS if set(shown) <= have}
+    for name, shown in sorted(expected.items()):
+        if not (plots_dir / name).exists():
+            problems.append(f"{name}: missing, though {', '.join(f'{r}.json' for r in shown)} "
+                            f"{'is' if len(shown) == 1 else 'are'} there")
+        elif name in stamps and sorted(stamps[name]) != sorted(shown):
+            problems.append(f"{name}: drawn from {', '.join(sorted(stamps[name]))}, "
+                            f"not {', '.join(sorted(shown))}")
     return problems
