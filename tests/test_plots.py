@@ -309,3 +309,18 @@ def test_the_committed_figures_show_the_committed_results() -> None:
     every result file has its figures."""
     assert plots.stale(ROOT / "results") == [], (
         "redraw with 'python -m claims plots'; delete a figure whose result file is gone")
+
+
+def test_claims_plots_check_lists_what_is_stale_and_draws_nothing(tmp_path, capsys) -> None:
+    from claims.__main__ import main
+
+    result = _written(tmp_path, _result([_point(_climb(5))], recipe="mnist_approach3"))
+    assert main(["plots", "--check", "--results", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "mnist_approach3.png: missing, though mnist_approach3.json is there",
+        "mnist_approach3_confusion.png: missing, though mnist_approach3.json is there"]
+    assert "redraw with 'python -m claims plots'" in err and not (tmp_path / "plots").exists()
+    plots.draw_all(result, tmp_path, _load(tmp_path))
+    assert main(["plots", "--check", "--results", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == ""

@@ -1,6 +1,7 @@
 """``python -m claims train`` and ``python -m claims recipes``: run the sources' recipes.
 
-Arguments are checked as they are parsed (``positive_int``, ``seed_list``, ``device_spec``),
+Arguments are checked as they are parsed (``training.cli_args``: ``positive_int``,
+``seed_range``, ``device_spec``),
 and the results directory is checked writable, before anything trains. torch is imported by
 the commands that need it, not by this module, so ``--help`` stays quick.
 """
@@ -8,13 +9,10 @@ the commands that need it, not by this module, so ``--help`` stays quick.
 from __future__ import annotations
 
 import argparse
-import math
-import re
 import signal
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
@@ -24,75 +22,18 @@ from typing import TYPE_CHECKING, Any
 from tabulate import tabulate
 
 from training import plots, recipes, results
+from training.cli_args import (  # noqa: F401 (read as training_cli.X by the claims commands)
+    MAX_SEEDS,
+    SEED_END,
+    SeedList,
+    device_spec,
+    positive_int,
+    positive_seconds,
+    seed_range,
+)
 
 if TYPE_CHECKING:
     import torch
-
-MAX_SEEDS = 1000  # a run stacks its seeds in memory; more than this is a typo
-SEED_END = 2**31  # seeds are below this
-
-
-# --- argument types: each refuses a bad value with a message that says what is expected -------
-
-def positive_int(text: str) -> int:
-    """A whole number, 1 or more (epochs, batch sizes, threads, steps)."""
-    if not re.fullmatch(r"\s*\+?[0-9]{1,12}\s*", text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number 1 or more")
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
-    return value
-
-
-def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds above 0")
-    return value
-
-
-def seed_range(text: str) -> list[int]:
-    """``7`` or ``0-9`` (both ends included): seeds 0 or more, below 2**31."""
-    match = re.fullmatch(r"([0-9]{1,10})(?:-([0-9]{1,10}))?", text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"seed {text!r}: give a whole number 0 or more, or a range "
-                                         "such as 0-9")
-    low = int(match[1])
-    high = int(match[2]) if match[2] is not None else low
-    if high < low:
-        raise argparse.ArgumentTypeError(f"seed range {text}: it ends before it starts")
-    if high >= SEED_END:
-        raise argparse.ArgumentTypeError(f"seed {high} is too large: seeds are below {SEED_END}")
-    if high - low + 1 > MAX_SEEDS:
-        raise argparse.ArgumentTypeError(f"seed range {text} holds {high - low + 1} seeds, more than "
-                                         f"{MAX_SEEDS}")
-    return list(range(low, high + 1))
-
-
-class SeedList(argparse.Action):
-    """Joins the ``seed_range`` values into one list of distinct seeds."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        seeds = [seed for group in values for seed in group]
-        repeated = sorted(seed for seed, count in Counter(seeds).items() if count > 1)
-        if repeated:
-            raise argparse.ArgumentError(self, f"seed{'s' * (len(repeated) > 1)} "
-                                               f"{' '.join(map(str, repeated))} given more than once; "
-                                               "each seed trains once")
-        if len(seeds) > MAX_SEEDS:
-            raise argparse.ArgumentError(self, f"{len(seeds)} seeds, more than {MAX_SEEDS}")
-        setattr(namespace, self.dest, seeds)
-
-
-def device_spec(text: str) -> str:
-    """cpu, cuda or cuda:N (whether that device exists is checked when the command runs)."""
-    if not re.fullmatch(r"cpu|cuda(:[0-9]{1,4})?", text):
-        raise argparse.ArgumentTypeError(f"device {text!r}: use cpu, cuda or cuda:N")
-    return text
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -282,6 +223,14 @@ def _draw(draw: Draw, result: dict, directory: Path | None) -> None:
 
 
 def _plots(args: argparse.Namespace) -> int:
+    if args.check:
+        problems = plots.stale(results.results_dir(args.results))
+        for line in problems:
+            print(line)
+        if problems:
+            print("redraw with 'python -m claims plots'; delete a figure whose result file is gone",
+                  file=sys.stderr)
+        return 1 if problems else 0
     names = args.recipe or [n for n in recipes.names() if results.path_for(n, args.results).exists()]
     for name in names:
         path = results.path_for(name, args.results)
@@ -387,6 +336,9 @@ def add(sub: argparse._SubParsersAction, draw: Draw = draw_plain) -> None:
                                       "results/*.json, saved under results/plots/.")
     plot.add_argument("recipe", nargs="*", help="recipes (default: every one with a result file)")
     plot.add_argument("--results", type=Path, metavar="DIR", help="where the result files are")
+    plot.add_argument("--check", action="store_true",
+                      help="draw nothing: list the figures that do not show the result files as they "
+                           "are now (exit status 1 if any)")
     plot.set_defaults(run=_plots, draw=draw)
 
     bench = sub.add_parser(
