@@ -307,8 +307,7 @@ def test_figures_missing_unstamped_or_unreadable_are_named(tmp_path) -> None:
 def test_the_committed_figures_show_the_committed_results() -> None:
     """Every figure under results/plots was drawn from the result files as they are now, and
     every result file has its figures."""
-    assert plots.stale(ROOT / "results") == [], (
-        "redraw with 'python -m claims plots'; delete a figure whose result file is gone")
+    assert plots.stale(ROOT / "results") == [], plots.REDRAW
 
 
 def test_claims_plots_check_lists_what_is_stale_and_draws_nothing(tmp_path, capsys) -> None:

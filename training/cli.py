@@ -228,8 +228,7 @@ def _plots(args: argparse.Namespace) -> int:
         for line in problems:
             print(line)
         if problems:
-            print("redraw with 'python -m claims plots'; delete a figure whose result file is gone",
-                  file=sys.stderr)
+            print(plots.REDRAW, file=sys.stderr)
         return 1 if problems else 0
     names = args.recipe or [n for n in recipes.names() if results.path_for(n, args.results).exists()]
     for name in names:

@@ -13,8 +13,6 @@ MAX_SEEDS = 1000  # a run stacks its seeds in memory; more than this is a typo
 SEED_END = 2**31  # seeds are below this
 
 
-# --- argument types: each refuses a bad value with a message that says what is expected -------
-
 def positive_int(text: str) -> int:
     """A whole number, 1 or more (epochs, batch sizes, threads, steps)."""
     if not re.fullmatch(r"\s*\+?[0-9]{1,12}\s*", text):

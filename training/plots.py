@@ -20,6 +20,7 @@ every name stays importable from here.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -312,6 +313,10 @@ def draw_all(result: dict[str, Any], directory: Path, load: Any, describe: Descr
     return out
 
 
+#: What to do about what ``stale`` lists.
+REDRAW = "redraw with 'python -m claims plots'; delete a figure whose result file is gone"
+
+
 def stale(directory: Path) -> list[str]:
     """What is out of date among the figures under DIR/plots, one line each: a figure that
     does not record what it was drawn from or cannot be read, one drawn from another state of
@@ -320,6 +325,15 @@ def stale(directory: Path) -> list[str]:
     shows the results as they are. The stamp covers the results, not the claims' lines and
     labels drawn beside them."""
     from training import recipes, results
+
+    @cache  # each result file read and digested once, however many figures show it
+    def current(recipe: str) -> dict[str, Any] | None:
+        path = results.path_for(recipe, directory)
+        return results.read(path) if path.exists() else None
+
+    @cache
+    def current_digest(recipe: str) -> str:
+        return digest(current(recipe))
 
     plots_dir = directory / "plots"
     problems, stamps = [], {}
@@ -334,14 +348,13 @@ def stale(directory: Path) -> list[str]:
             continue
         stamps[png.name] = stamp
         for recipe, drawn in sorted(stamp.items()):
-            path = results.path_for(recipe, directory)
-            if not path.exists():
+            if current(recipe) is None:
                 problems.append(f"{png.name}: drawn from {recipe}, which has no result file now (delete it)")
-            elif digest(results.read(path)) != drawn:
-                problems.append(f"{png.name}: drawn from another state of {path.name}")
-    have = {r for r in recipes.names() if results.path_for(r, directory).exists()}
-    expected = {OWN[kind].format(recipe=r): [r] for r in sorted(have)
-                for kind in own_figures(results.read(results.path_for(r, directory)))}
+                continue
+            if current_digest(recipe) != drawn:
+                problems.append(f"{png.name}: drawn from another state of {recipe}.json")
+    have = {r for r in recipes.names() if current(r) is not None}
+    expected = {OWN[kind].format(recipe=r): [r] for r in sorted(have) for kind in own_figures(current(r))}
     expected |= {name: shown for name, shown, _, _ in COMPARISONS if set(shown) <= have}
     for name, shown in sorted(expected.items()):
         if not (plots_dir / name).exists():
