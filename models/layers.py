@@ -101,6 +101,14 @@ class MaxPooling2D(nn.MaxPool2d):
     def __init__(self, pool_size: int = 2) -> None:
         super().__init__(pool_size)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        two = self.kernel_size in (2, (2, 2)) and self.stride in (2, (2, 2))
+        plain = self.padding in (0, (0, 0)) and self.dilation in (1, (1, 1)) and not self.ceil_mode
+        if two and plain and not self.return_indices and x.dim() == 4 and x.is_floating_point() \
+                and kernels.active(x):
+            return kernels.max_pool2d(x)
+        return super().forward(x)
+
 
 class AveragePooling2D(nn.AvgPool2d):
     """Keras ``AveragePooling2D``: pool and stride 2 by default, 'valid'."""

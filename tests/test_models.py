@@ -426,14 +426,17 @@ def test_fashion_dense_with_relu_is_not_linear():
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize(("padding", "first"), [("valid", True), ("valid", False), ("same", False)])
-def test_cpu_conv_kernel_gives_pytorchs_gradients(padding, first):
+@pytest.mark.parametrize(("padding", "channels", "first"), [
+    ("valid", 1, True), ("valid", 3, False), ("same", 3, False),
+    ("valid", 2, False), ("same", 2, False),  # the input gradient as a forward convolution
+])
+def test_cpu_conv_kernel_gives_pytorchs_gradients(padding, channels, first):
     """models.kernels' convolution backward (the trainer's, on the CPU) against PyTorch's."""
     from models import kernels
     from models.layers import Conv2D
 
     torch.manual_seed(0)
-    conv = Conv2D(1 if first else 3, 4, 3, padding=padding, activation="relu")
+    conv = Conv2D(channels, 4, 3, padding=padding, activation="relu")
     x = torch.randn(5, conv.in_channels, 9, 8, requires_grad=not first)
     g = torch.randn_like(conv(x))
 
@@ -448,6 +451,50 @@ def test_cpu_conv_kernel_gives_pytorchs_gradients(padding, first):
     assert kernels.active(x) is False  # only inside the block
     for a, b in zip(ours, theirs, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)  # the order of float sums differs
+
+
+@pytest.mark.unit
+@settings(max_examples=60, deadline=None)
+@given(shape=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(2, 9), st.integers(2, 9)),
+       levels=st.integers(1, 4), seed=st.integers(0, 2**16), infinite=st.booleans())
+def test_cpu_max_pool_kernel_gives_pytorchs_values_indices_and_gradient(shape, levels, seed, infinite):
+    """models.kernels' 2x2 max pooling against PyTorch's: odd sizes floored, ties (a few
+    levels of value, as BatchNorm makes of ReLU's zeros) resolved to the first maximum."""
+    import torch.nn.functional as F
+
+    from models import kernels
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, levels, shape, generator=g).float()
+    if infinite:
+        x.view(-1)[::3] = float("-inf")
+        x.view(-1)[1::5] = float("inf")
+    ours = kernels.MaxPool2x2.apply(x)
+    theirs = F.max_pool2d(x, 2, return_indices=True)
+    assert torch.equal(ours[0], theirs[0]) and torch.equal(ours[1], theirs[1])
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    upstream = torch.randn(theirs[0].shape, generator=g)
+    (kernels.max_pool2d(a) * upstream).sum().backward()
+    (F.max_pool2d(b, 2) * upstream).sum().backward()
+    assert torch.equal(a.grad, b.grad)
+
+
+@pytest.mark.unit
+def test_keras_max_pooling_uses_the_cpu_kernel_only_where_it_applies(monkeypatch):
+    """MaxPooling2D takes models.kernels' pooling inside ``kernels.enabled()`` for a 2x2 pool
+    of float images, and PyTorch's otherwise."""
+    from models import kernels
+    from models.layers import MaxPooling2D
+
+    calls = []
+    monkeypatch.setattr(kernels, "max_pool2d", lambda x: calls.append(x.shape) or x[..., ::2, ::2])
+    x = torch.randn(2, 3, 6, 6)
+    MaxPooling2D(2)(x)
+    assert calls == []
+    with kernels.enabled():
+        MaxPooling2D(2)(x)
+        MaxPooling2D(3)(x)
+    assert calls == [x.shape]
 
 
 @pytest.mark.fast
