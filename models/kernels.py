@@ -23,7 +23,9 @@ elementwise kernels are slow).
 
 Results equal PyTorch's up to the order of float additions in the convolution's gradients;
 the pooling's values and indices are PyTorch's exactly, except that in a window holding NaN
-the index may point at another of its elements (the value is NaN either way).
+the index may point at another of its elements (the value is NaN either way), and a window
+of 0.0 and -0.0 may give the other zero. The in-window offset is computed in float32, exact
+for planes up to 2**24 - 1 pixels wide.
 ``enabled()`` turns the kernels on for CPU tensors (the trainer does, on its loop path);
 builders, summaries and counted costs (``models.cost``) always see stock PyTorch, so what
 the claims count does not depend on this module.
@@ -131,5 +133,8 @@ class MaxPool2x2(torch.autograd.Function):
 
 
 def max_pool2d(x: Tensor) -> Tensor:
-    """A 2x2 max pooling of stride 2 ('valid': odd sizes are floored) of (N, C, H, W) floats."""
+    """A 2x2 max pooling of stride 2 ('valid': odd sizes are floored) of (N, C, H, W) floats;
+    PyTorch's own, and its error, for an empty input or one smaller than a window."""
+    if x.numel() == 0 or min(x.shape[-2:]) < 2:
+        return F.max_pool2d(x, 2)
     return MaxPool2x2.apply(x)[0]

@@ -428,7 +428,7 @@ def test_fashion_dense_with_relu_is_not_linear():
 @pytest.mark.unit
 @pytest.mark.parametrize(("padding", "channels", "first"), [
     ("valid", 1, True), ("valid", 3, False), ("same", 3, False),
-    ("valid", 2, False), ("same", 2, False),  # the input gradient as a forward convolution
+    ("valid", 1, False), ("valid", 2, False), ("same", 2, False),  # input gradient as a forward convolution
 ])
 def test_cpu_conv_kernel_gives_pytorchs_gradients(padding, channels, first):
     """models.kernels' convolution backward (the trainer's, on the CPU) against PyTorch's."""
@@ -491,10 +491,22 @@ def test_keras_max_pooling_uses_the_cpu_kernel_only_where_it_applies(monkeypatch
     x = torch.randn(2, 3, 6, 6)
     MaxPooling2D(2)(x)
     assert calls == []
+    ceil = MaxPooling2D(2)
+    ceil.ceil_mode = True
     with kernels.enabled():
         MaxPooling2D(2)(x)
         MaxPooling2D(3)(x)
+        ceil(x)
+        MaxPooling2D(2)(x.double().to("meta"))
     assert calls == [x.shape]
+
+
+@pytest.mark.unit
+def test_cpu_max_pool_kernel_gives_pytorchs_error_for_an_image_smaller_than_a_window():
+    from models import kernels
+
+    with pytest.raises(RuntimeError, match="too small"):
+        kernels.max_pool2d(torch.randn(2, 3, 1, 5))  # not an empty result
 
 
 @pytest.mark.fast
