@@ -8,6 +8,7 @@ import fnmatch
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from claims import report
 from claims.registry import DATA_DIR, KINDS, MARKERS, ClaimError, load, registry
@@ -282,6 +283,28 @@ def _until_decided(args: argparse.Namespace) -> int:
     return decide.run(args.until_decided, lambda train_argv: main(["train", *train_argv]), extra)
 
 
+#: Commands whose process ends without Python's finalization (``exit_now``) when run as
+#: ``python -m claims``: they only read, and print.
+QUICK_EXIT = ("report",)
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with ``code`` after its exit handlers and a flush of stdout and stderr,
+    but without Python's finalization: with torch loaded that teardown (module by module, then
+    torch's libraries) takes about a second and does nothing a printed report needs
+    (docs/performance.md)."""
+    import atexit
+    import os
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (``| head``) or stream: nothing to keep
+            pass
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m claims",
@@ -335,4 +358,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if len(sys.argv) > 1 and sys.argv[1] in QUICK_EXIT:
+        exit_now(code)
+    sys.exit(code)

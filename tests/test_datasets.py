@@ -41,7 +41,9 @@ def use_digests(monkeypatch, name: str, directory: Path) -> ds.Dataset:
     """Register ``name`` with the digests of the files under ``directory`` (and, for mnist, of
     the arrays its pickle decodes to, where it decodes)."""
     record = ds.DATASETS[name]
-    files = {rel: (sha256(directory / rel) if digest else "") for rel, digest in record.files.items()}
+    def digest_of(rel: str) -> str:
+        return hashlib.new(record.algorithm, (directory / rel).read_bytes()).hexdigest()
+    files = {rel: (digest_of(rel) if digest else "") for rel, digest in record.files.items()}
     pin = ""
     if record.arrays_sha256:
         try:
@@ -174,6 +176,41 @@ def test_load_idx_set(fashion_dir):
     facts = ds.facts("fashion-mnist", fashion_dir.parent)
     assert facts["train_images_shape"] == [6, 28, 28] and facts["split_sizes"] == [6, 2]
     assert facts["image_shape"] == [28, 28, 1] and facts["classes"] == 10 and facts["size"] == 8
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("layout", ["fashion-mnist", "kmnist"])
+def test_idx_facts_come_from_the_headers_and_equal_the_loaded_arrays_facts(tmp_path, monkeypatch, layout):
+    """The facts of an IDX set are read from the four headers (no image is decompressed) and
+    equal what the loaded arrays give."""
+    from training import idx
+
+    directory = tmp_path / layout
+    raw = directory / ("KMNIST/raw" if layout == "kmnist" else "")
+    raw.mkdir(parents=True)
+    for stem, array in zip(idx.IDX_STEMS.values(), (TRAIN_X, TRAIN_Y, TEST_X, TEST_Y), strict=True):
+        (raw / stem).write_bytes(gzip.compress(idx_bytes(array)))
+    use_digests(monkeypatch, layout, directory)
+    read = []
+    monkeypatch.setattr(idx, "read_idx", lambda path: read.append(path) or ds.read_idx(path))
+    facts = ds.facts(layout, tmp_path)
+    assert read == []  # headers only
+    assert facts == ds.facts_of(ds.load(layout, tmp_path))
+    assert facts["split_sizes"] == [6, 2] and facts["train_images_shape"] == [6, 28, 28]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("labels", "match"), [(np.array([1, 1, 1], np.uint8), "do not pair up"),
+                                               (None, "not an IDX file")])
+def test_idx_facts_refuse_headers_that_do_not_pair_up(tmp_path, labels, match):
+    from training import idx
+
+    for stem, array in zip(idx.IDX_STEMS.values(), (TRAIN_X, TRAIN_Y, TEST_X, TEST_Y), strict=True):
+        (tmp_path / stem).write_bytes(gzip.compress(idx_bytes(array)))
+    bad = tmp_path / idx.IDX_STEMS["test_labels"]
+    bad.write_bytes(gzip.compress(idx_bytes(labels) if labels is not None else b"\x08\x03junk"))
+    with pytest.raises(ds.MalformedData, match=match):
+        idx.idx_set_facts(tmp_path, ds.FASHION_CLASSES)
 
 
 @pytest.mark.unit

@@ -255,6 +255,49 @@ def test_help_needs_no_torch_and_shows_examples():
     assert done.stdout.strip().splitlines()[-1] == "IMPORTED"
 
 
+@pytest.mark.unit
+def test_the_report_process_ends_after_its_exit_handlers_and_a_flush(monkeypatch, capsys):
+    """``exit_now``: exit handlers, then the streams flushed, then os._exit with the code."""
+    import atexit
+    import os
+
+    from claims import __main__ as cli
+
+    steps = []
+
+    class Exited(Exception):
+        pass
+
+    def fake_exit(code):
+        steps.append(("exit", code))
+        raise Exited
+
+    monkeypatch.setattr(atexit, "_run_exitfuncs", lambda: steps.append(("handlers",)))
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    monkeypatch.setattr(sys.stdout, "flush", lambda: steps.append(("flush",)))
+    with pytest.raises(Exited):
+        cli.exit_now(3)
+    assert steps == [("handlers",), ("flush",), ("exit", 3)]
+
+
+@pytest.mark.unit
+def test_python_m_claims_report_prints_all_and_exits_with_its_code():
+    """The command-line report (which ends without Python's finalization) prints everything
+    and exits with the report's code."""
+    from claims.__main__ import QUICK_EXIT
+
+    assert "report" in QUICK_EXIT
+    done = subprocess.run([sys.executable, "-m", "claims", "report", "--id", "mnist-10k.ten-percent",
+                           "--strict", "--color", "never"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "mnist-10k.ten-percent" in done.stdout and done.stdout.rstrip().endswith("1 ✓ holds")
+    assert done.stderr == ""
+    bad = subprocess.run([sys.executable, "-m", "claims", "report", "--id", "no-such-claim"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "no claim matches" in bad.stderr
+
+
 # --- the cache -------------------------------------------------------------------------------
 
 CLAIM_FILE = """\

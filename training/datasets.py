@@ -47,8 +47,8 @@ from training.dataset_errors import FetchError as FetchError
 from training.dataset_errors import MalformedData as MalformedData
 from training.dataset_errors import UnknownDataset as UnknownDataset
 from training.dataset_errors import UnsafePickle as UnsafePickle
+from training.idx import idx_set_facts, read_idx_set
 from training.idx import read_idx as read_idx
-from training.idx import read_idx_set
 from training.image_folders import CATS_SPLIT as CATS_SPLIT
 from training.image_folders import cats_facts, extract_pet_images, read_cats
 from training.image_folders import cats_index as cats_index
@@ -300,6 +300,10 @@ def _read_fashion(directory: Path) -> Arrays:
     return read_idx_set(directory, FASHION_CLASSES)
 
 
+def _fashion_facts(directory: Path) -> dict[str, Any]:
+    return idx_set_facts(directory, FASHION_CLASSES)
+
+
 def _fetch_fashion(record: Dataset, directory: Path, deb: Path | None) -> None:
     """Copy from the installed Debian package, else ``apt-get download`` it (no root needed)
     and unpack it with ``dpkg-deb -x``."""
@@ -317,6 +321,7 @@ FASHION_MNIST = _register(Dataset(
         "t10k-labels-idx1-ubyte.gz": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
     },
     read=_read_fashion,
+    facts=_fashion_facts,
     fetch=_fetch_fashion,
     default_fetch=True,
 ))
@@ -340,6 +345,10 @@ def _read_kmnist(directory: Path) -> Arrays:
     return read_idx_set(directory / _KMNIST_RAW, KMNIST_CLASSES)
 
 
+def _kmnist_facts(directory: Path) -> dict[str, Any]:
+    return idx_set_facts(directory / _KMNIST_RAW, KMNIST_CLASSES)
+
+
 def _fetch_kmnist(_record: Dataset, directory: Path, archive: Path | None) -> None:
     """torchvision.datasets.KMNIST(download=True): needs the network (codh.rois.ac.jp)."""
     if archive is not None:
@@ -359,6 +368,7 @@ KMNIST = _register(Dataset(
     files={f"{_KMNIST_RAW}/{name}": md5 for name, md5 in KMNIST_MD5.items()},
     algorithm="md5",
     read=_read_kmnist,
+    facts=_kmnist_facts,
     fetch=_fetch_kmnist,
 ))
 

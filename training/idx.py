@@ -10,10 +10,11 @@ import struct
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from training.arrays import Arrays
+from training.arrays import Arrays, split_facts
 from training.dataset_errors import MalformedData
 
 _IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
@@ -24,13 +25,8 @@ IDX_STEMS = {"train_images": "train-images-idx3-ubyte.gz", "train_labels": "trai
              "test_images": "t10k-images-idx3-ubyte.gz", "test_labels": "t10k-labels-idx1-ubyte.gz"}
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (gzipped if it ends in .gz): magic 0 0 dtype ndim, big-endian uint32 dims,
-    then the data; the length must match the dims exactly."""
-    try:
-        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
-        raise MalformedData(f"{path}: not a readable gzip file ({error})") from None
+def _header(data: bytes, path: Path) -> tuple[np.dtype, tuple[int, ...], int]:
+    """(dtype, dims, header length) of an IDX file's leading bytes, checked."""
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise MalformedData(f"{path}: not an IDX file (magic bytes {data[:4].hex() or 'none'})")
     dtype, ndim = _IDX_DTYPES[data[2]], data[3]
@@ -39,12 +35,46 @@ def read_idx(path: Path) -> np.ndarray:
     header = 4 + 4 * ndim
     if len(data) < header:
         raise MalformedData(f"{path}: truncated IDX header ({len(data)} bytes, needs {header})")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
+    return dtype, struct.unpack(f">{ndim}I", data[4:header]), header
+
+
+def read_idx_dims(path: Path) -> tuple[int, ...]:
+    """An IDX file's dims from its header alone (the first bytes, decompressed): what the
+    dataset facts need, without decompressing 47 MB of images."""
+    try:
+        with gzip.open(path) if path.suffix == ".gz" else path.open("rb") as file:
+            data = file.read(4 + 4 * 32)
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
+        raise MalformedData(f"{path}: not a readable gzip file ({error})") from None
+    return _header(data, path)[1]
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (gzipped if it ends in .gz): magic 0 0 dtype ndim, big-endian uint32 dims,
+    then the data; the length must match the dims exactly."""
+    try:
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
+        raise MalformedData(f"{path}: not a readable gzip file ({error})") from None
+    dtype, dims, header = _header(data, path)
     expected = math.prod(dims) * dtype.itemsize  # Python ints: a forged header cannot overflow it
     if len(data) - header != expected:
         raise MalformedData(f"{path}: IDX header says {dims} of {dtype.name} = {expected} bytes of data, "
                             f"the file holds {len(data) - header}: truncated or padded")
     return np.frombuffer(data, dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def idx_set_facts(directory: Path, classes: tuple[str, ...],
+                  stems: Mapping[str, str] = IDX_STEMS) -> dict[str, Any]:
+    """``facts_of(read_idx_set(...))`` from the four files' headers: for a set whose files
+    the registry pins by checksum, so that a header stands for the data behind it."""
+    dims = {key: read_idx_dims(directory / stem) for key, stem in stems.items()}
+    for split in ("train", "test"):
+        images, labels = dims[f"{split}_images"], dims[f"{split}_labels"]
+        if len(images) != 3 or len(labels) != 1 or images[0] != labels[0]:
+            raise MalformedData(f"{directory}: {split} images {images} and labels {labels} do not pair up")
+    sizes = {split: dims[f"{split}_labels"][0] for split in ("train", "test")}
+    return split_facts(sizes, dims["train_images"][1:], classes)
 
 
 def read_idx_set(directory: Path, classes: tuple[str, ...], stems: Mapping[str, str] = IDX_STEMS) -> Arrays:
