@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import fnmatch
 import sys
 import time
@@ -298,10 +299,17 @@ def exit_now(code: int) -> NoReturn:
 
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # the descriptor was closed when Python started
+            continue
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe (``| head``) or stream: nothing to keep
+        except (BrokenPipeError, ValueError):  # a reader gone (``| head``) or a closed stream
             pass
+        except OSError as error:  # a full disk: output lost, so not a success (Python's own 120)
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                sys.stderr.write(f"error: could not write the output: {error}\n")
+                sys.stderr.flush()
+            code = code or 120
     os._exit(code)
 
 

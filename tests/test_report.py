@@ -281,6 +281,37 @@ def test_the_report_process_ends_after_its_exit_handlers_and_a_flush(monkeypatch
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize(("failure", "code"), [(BrokenPipeError, 0), (OSError(28, "No space left"), 120),
+                                               (None, 0)])
+def test_the_report_process_exits_120_when_its_output_could_not_be_written(monkeypatch, failure, code):
+    """A reader gone from the pipe loses nothing the user wants; a full disk loses output and
+    must not look like success (Python's own exit status 120); a closed stdout is skipped."""
+    import atexit
+    import os
+
+    from claims import __main__ as cli
+
+    class Exited(Exception):
+        pass
+
+    def fake_exit(status):
+        raise Exited(status)
+
+    class Failing(io.StringIO):
+        def flush(self):
+            raise failure
+
+    monkeypatch.setattr(atexit, "_run_exitfuncs", lambda: None)
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    monkeypatch.setattr(sys, "stdout", Failing() if failure is not None else None)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    with pytest.raises(Exited) as exited:
+        cli.exit_now(0)
+    assert exited.value.args == (code,)
+    assert ("could not write the output" in sys.stderr.getvalue()) == (code == 120)
+
+
+@pytest.mark.unit
 def test_python_m_claims_report_prints_all_and_exits_with_its_code():
     """The command-line report (which ends without Python's finalization) prints everything
     and exits with the report's code."""
