@@ -69,22 +69,26 @@ def idx_set_facts(directory: Path, classes: tuple[str, ...],
     """``facts_of(read_idx_set(...))`` from the four files' headers: for a set whose files
     the registry pins by checksum, so that a header stands for the data behind it."""
     dims = {key: read_idx_dims(directory / stem) for key, stem in stems.items()}
-    for split in ("train", "test"):
-        images, labels = dims[f"{split}_images"], dims[f"{split}_labels"]
-        if len(images) != 3 or len(labels) != 1 or images[0] != labels[0]:
-            raise MalformedData(f"{directory}: {split} images {images} and labels {labels} do not pair up")
+    _pair_up(directory, dims)
     sizes = {split: dims[f"{split}_labels"][0] for split in ("train", "test")}
     return split_facts(sizes, dims["train_images"][1:], classes)
+
+
+def _pair_up(directory: Path, shapes: Mapping[str, tuple[int, ...]]) -> None:
+    """Each split's images (N, H, W) and labels (N,) agree in N, from the arrays' shapes or the
+    headers' dims."""
+    for split in ("train", "test"):
+        images, labels = shapes[f"{split}_images"], shapes[f"{split}_labels"]
+        if len(images) != 3 or len(labels) != 1 or images[0] != labels[0]:
+            raise MalformedData(f"{directory}: {split} images {images} and labels {labels} do not pair up")
 
 
 def read_idx_set(directory: Path, classes: tuple[str, ...], stems: Mapping[str, str] = IDX_STEMS) -> Arrays:
     """Four IDX files (train/test images/labels), checked for agreeing lengths."""
     arrays = {key: read_idx(directory / stem) for key, stem in stems.items()}
+    _pair_up(directory, {key: array.shape for key, array in arrays.items()})
     for split in ("train", "test"):
-        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise MalformedData(f"{directory}: {split} images {images.shape} and labels {labels.shape} "
-                                "do not pair up")
+        labels = arrays[f"{split}_labels"]
         if labels.size and not 0 <= labels.min() <= labels.max() < len(classes):
             raise MalformedData(f"{directory}: {split} labels outside 0..{len(classes) - 1}")
     return Arrays(arrays["train_images"].astype(np.uint8), arrays["train_labels"].astype(np.int64),
