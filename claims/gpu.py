@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     cuda = _cuda_name()
     device = est.device_for(args.assume or cuda or "h200")
-    plan = make_plan(args.budget, device, seeds=len(args.seeds))
+    plan = make_plan(args.budget, device, seeds=len(args.seeds), skip=args.skip)
     if args.dry_run:
         print(format_plan(plan))
         if not cuda:
@@ -249,6 +249,14 @@ def _verdicts(plan: Plan, log: Log) -> dict[str, str]:
     return decided
 
 
+def _recipe_name(name: str) -> str:
+    from training import recipes
+
+    if name not in recipes.names():
+        raise argparse.ArgumentTypeError(f"unknown recipe {name!r}; 'python -m claims recipes' lists them")
+    return name
+
+
 def _cuda_name() -> str | None:
     import torch
 
@@ -276,6 +284,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     gpu.add_argument("--seeds", type=training_cli.seed_range, nargs="+", action=training_cli.SeedList,
                      default=[0, 1, 2], metavar="S", help="seeds per recipe (default 0 1 2)")
     gpu.add_argument("--no-benchmarks", action="store_true", help="skip the CUDA benchmarks")
+    gpu.add_argument("--skip", nargs="+", default=[], metavar="RECIPE", type=_recipe_name,
+                     help="leave these recipes out of the plan (e.g. trained by a second "
+                          "'claims train --device cuda' process on the same GPU)")
     gpu.add_argument("--allow-cpu", action="store_true", help=argparse.SUPPRESS)  # machinery tests
     gpu.add_argument("--max-epochs", type=training_cli.positive_int, help=argparse.SUPPRESS)
     gpu.add_argument("--limit", type=training_cli.positive_int, help=argparse.SUPPRESS)

@@ -7,7 +7,7 @@ Nothing here imports torch at import time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -122,9 +122,12 @@ def order(needs: dict[str, list[str]], seconds: dict[str, float]) -> list[tuple[
 
 def make_plan(budget: float, device: Device, *, seeds: int = 3, checks_s: float | None = None,
               needs: dict[str, list[str]] | None = None,
-              sizes: Callable[[str], dict[str, int] | str] = dataset_sizes) -> Plan:
+              sizes: Callable[[str], dict[str, int] | str] = dataset_sizes,
+              skip: Collection[str] = ()) -> Plan:
     """The plan for ``budget`` seconds on ``device``: what runs, in which order, and what
-    fits (first fit in that order; a recipe whose dependency does not fit does not either)."""
+    fits (first fit in that order; a recipe whose dependency does not fit does not either).
+    Recipes in ``skip`` are left out as if blocked (trained elsewhere, e.g. by a second
+    process on the same GPU)."""
     from training import estimate as est
     from training.estimate import cached_recipe as get
 
@@ -135,7 +138,7 @@ def make_plan(budget: float, device: Device, *, seeds: int = 3, checks_s: float 
     recipes = list(dict.fromkeys(r for rs in needs.values() for r in rs))
     items = {r: Item(r, [c for c, rs in needs.items() if r in rs]) for r in recipes}
     for recipe, item in items.items():
-        found = sizes(get(recipe).dataset)
+        found = "skipped (--skip)" if recipe in skip else sizes(get(recipe).dataset)
         if isinstance(found, str):
             item.blocked = found
         else:

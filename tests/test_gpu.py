@@ -138,6 +138,19 @@ def test_a_plan_fits_in_order_and_a_recipe_waits_for_its_dependency() -> None:
     assert "Cannot run here: fashion_1x7_linear_d50 (1 claim): fashion-mnist is not here" in text
 
 
+def test_a_skipped_recipe_is_left_out_and_what_waits_for_it_too() -> None:
+    """``--skip`` leaves a recipe to another process: it is not planned, nor the recipe that
+    takes its options from it."""
+    needs = {"l0": ["lenet0"], "halved": ["lenet2_dropout_grid", "lenet3_halved"]}
+    plan = gpu.make_plan(10**6, H200, checks_s=0, needs=needs, sizes=_sizes(), skip={"lenet2_dropout_grid"})
+    assert [i.recipe for i in plan.items] == ["lenet0"]
+    assert plan.item("lenet2_dropout_grid").blocked == "skipped (--skip)"
+    waiting = plan.item("lenet3_halved").blocked
+    assert waiting.startswith("every claim it serves also needs lenet2_dropout_grid")
+    with pytest.raises(SystemExit):
+        main(["gpu", "--budget", "60", "--dry-run", "--skip", "no_such_recipe"])
+
+
 def test_the_dry_run_prints_the_plan(capsys) -> None:
     """The command itself, in-process, on whatever data this machine has."""
     assert main(["gpu", "--budget", "540", "--dry-run", "--assume", "h200"]) == 0
@@ -355,3 +368,17 @@ def test_cuda_resume_gives_the_same_run(tmp_path) -> None:
             np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-6)
     assert whole["provenance"]["tf32"] == {"matmul": True, "cudnn": True}
     assert not results.checkpoint_path("mnist_dense1", 0, tmp_path / "b").exists()
+
+
+@pytest.mark.train
+def test_profile_step_prints_the_wall_time_and_the_ops(monkeypatch, capsys) -> None:
+    """``python -m training.profile_step``, what the first GPU run profiled with, on made-up
+    images: the step's wall time and torch.profiler's tables, per recipe."""
+    from training import datasets, profile_step
+
+    monkeypatch.setattr(datasets, "load", lambda name, root=None: blobs(300))
+    assert profile_step.main(["mnist_dense2", "--steps", "2", "--seeds", "2", "--rows", "4",
+                              "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "=== mnist_dense2: one step of 2 copies" in out and "ms wall (cpu)" in out
+    assert "Self CPU time total" in out
