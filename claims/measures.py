@@ -170,7 +170,7 @@ def throughput_ratio(spec: dict[str, Any]) -> Explained:
     speedups = [Difference(tuple(math.log(t) for t in o.rounds), tuple(math.log(t) for t in m.rounds),
                            False, f"{spec['versus']} over {spec['model']}, seconds per {step} of {batch} "
                            f"images in {m.file}", (m.file,), log_ratio=True) for m, o in pairs]
-    speedup = speedups[0] if len(speedups) == 1 else AllOf(tuple(speedups), mode="agree")
+    speedup = AllOf(tuple(speedups), mode="agree")  # decided by two sessions or more (MIN_SESSIONS)
     return Explained(speedup, (
         f"{spec['model']} {mine.seconds_per_batch * 1e3:.3g} ms and {spec['versus']} "
         f"{other.seconds_per_batch * 1e3:.3g} ms per {step} of {batch} images ({mine.device}, "

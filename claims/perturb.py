@@ -24,7 +24,7 @@ from typing import Any
 
 from claims.measures import Pending, Unmeasurable, measure
 from claims.registry import Claim
-from claims.verdict import decide, slack
+from claims.verdict import MIN_SESSIONS, decide, slack
 from training import metrics
 from training.metrics import SHAPES, AllOf, Difference, Explained, Ranking, Seeds
 
@@ -103,7 +103,10 @@ def perturbed(claim: Claim, value: Any) -> list[Any]:
         value = value.value
     if isinstance(value, (Seeds, Difference, AllOf)):
         unit = _scale(claim, _spread(value))
-        return [value] + [_shifted(value, sign * k * unit) for k in LADDER for sign in (1, -1)]
+        moved = value
+        if isinstance(value, AllOf) and value.mode == "agree" and len(value.items) < MIN_SESSIONS:
+            moved = replace(value, items=value.items * MIN_SESSIONS)  # as sessions that agree would be
+        return [value] + [_shifted(moved, sign * k * unit) for k in LADDER for sign in (1, -1)]
     if isinstance(value, Ranking):
         return [value, _ranking_with(claim, 0), _ranking_with(claim, 400)]
     if isinstance(value, bool):
@@ -154,7 +157,8 @@ Alteration = Callable[[dict[str, Any]], None]  # changes one point of a result i
 def _curves(point: dict[str, Any], change: Callable[[list[float], int], list[float]],
             only: str = "") -> None:
     """Apply ``change(curve, direction)`` to each seed's epoch curve of each logged key
-    (direction +1 for accuracies, -1 for losses), and to the final test figures; with
+    (direction +1 for accuracies, -1 for losses), and to the final test figures (precision
+    and recall too); with
     ``only`` (``val_`` or ``test_``), to that set's curves alone."""
     epochs = point["epochs"]
     for key, direction in [(k, 1) for k in UP_KEYS] + [(k, -1) for k in DOWN_KEYS]:
@@ -166,7 +170,7 @@ def _curves(point: dict[str, Any], change: Callable[[list[float], int], list[flo
             for i, v in zip(alive, new, strict=True):
                 epochs[i][key][s] = v
     final = point.get("final", {}) if only in ("", "test_") else {}
-    for key, direction in (("accuracy", 1), ("loss", -1)):
+    for key, direction in (("accuracy", 1), ("precision", 1), ("recall", 1), ("loss", -1)):
         if key in final:
             final[key] = [change([v], direction)[0] for v in final[key]]
 

@@ -85,6 +85,12 @@ def _sample(claim: Claim, values: tuple[float, ...], looks: int = 1) -> stats.De
     return stats.bound(values, claim.relation, claimed, slack(claim, claimed), looks=looks)
 
 
+#: Benchmark sessions (days' machines) a timing claim needs: the CPU sessions of 2026-11 put one
+#: ratio at 0.85x on one day and 1.15x to 1.27x on others, each tight within its own session,
+#: so one session's interval says nothing of the next day's.
+MIN_SESSIONS = 2
+
+
 def _combine(decisions: list[stats.Decision], mode: str = "all") -> stats.Decision:
     """``mode`` "all": every part must hold; any refuted part refutes; otherwise inconclusive.
     "agree" (sessions measuring one quantity): holds or refuted only when every session says
@@ -95,6 +101,13 @@ def _combine(decisions: list[stats.Decision], mode: str = "all") -> stats.Decisi
     seeds = None if not needed or None in needed else max(needed)  # type: ignore[type-var]
     label = "session" if mode == "agree" else "part"
     parts = "; ".join(f"{label} {i + 1}: {d.verdict}, {d.detail}" for i, d in enumerate(decisions))
+    if mode == "agree" and len(decisions) < MIN_SESSIONS:
+        alone = decisions[0]
+        return stats.Decision(INCONCLUSIVE, alone.rule + f"; every session must decide alike, and it takes "
+                              f"{MIN_SESSIONS}", f"session 1: {alone.verdict}, {alone.detail}", undecidable=(
+                                  f"one benchmark session ({alone.verdict} on its own): a timing varies from "
+                                  "day to day more than within a session, so a second session, on another "
+                                  "day, must decide it alike"))
     if mode == "agree":
         verdict = verdicts[0] if len(set(verdicts)) == 1 else INCONCLUSIVE
         split = {HOLDS, REFUTED} <= set(verdicts)

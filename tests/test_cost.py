@@ -121,13 +121,21 @@ SPEC = {"statistic": "throughput_ratio", "model": "kmnist_gap", "versus": "kmnis
         "step": "train-step", "batch": 25, "device": "cpu"}
 
 
+def _two_sessions(directory, times: dict[tuple[str, int], float], **kwargs) -> None:
+    """The same timings saved as an earlier session (benchmarks-cpu-DATE.json) and the latest."""
+    _saved_run(directory, times, **kwargs)
+    (directory / "benchmarks-cpu.json").replace(directory / "benchmarks-cpu-2026-01-01.json")
+    _saved_run(directory, times, **kwargs)
+
+
 @pytest.mark.unit
 def test_ratio_and_a_claim_that_holds_on_parameters_but_not_on_time(tmp_path, monkeypatch):
     monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
-    _saved_run(tmp_path, {("kmnist_gap", 25): 0.020, ("kmnist_traditional", 25): 0.010})
+    _two_sessions(tmp_path, {("kmnist_gap", 25): 0.020, ("kmnist_traditional", 25): 0.010})
     measured = measure(SPEC)
-    assert isinstance(measured, Explained) and measured.value.log_ratio and len(measured.value.a) == 20
-    assert math.exp(statistics.fmean(measured.value.a) - statistics.fmean(measured.value.b)) == \
+    latest = measured.value.items[0]
+    assert isinstance(measured, Explained) and latest.log_ratio and len(latest.a) == 20
+    assert math.exp(statistics.fmean(latest.a) - statistics.fmean(latest.b)) == \
         pytest.approx(0.5, rel=1e-3)  # the speed-up: the other's time over this one's
     assert "17.5x fewer trainable parameters" in measured.why
     assert "holds on parameters and fails on time" in measured.why
@@ -136,12 +144,27 @@ def test_ratio_and_a_claim_that_holds_on_parameters_but_not_on_time(tmp_path, mo
     assert verdict.verdict == REFUTED and "ratio 0.5 of the geometric means" in verdict.reason
     assert "20 ms and kmnist_traditional 10 ms per train-step of 25 images" in verdict.reason
 
-    _saved_run(tmp_path, {("kmnist_gap", 25): 0.010, ("kmnist_traditional", 25): 0.020})
+    _two_sessions(tmp_path, {("kmnist_gap", 25): 0.010, ("kmnist_traditional", 25): 0.020})
     assert judge(claim).verdict == HOLDS
     assert "holds on parameters and holds on time" in judge(claim).reason
     # 2% apart with rounds spread by 40%: the rounds cannot tell which is faster
-    _saved_run(tmp_path, {("kmnist_gap", 25): 0.0100, ("kmnist_traditional", 25): 0.0102}, spread=0.4)
+    _two_sessions(tmp_path, {("kmnist_gap", 25): 0.0100, ("kmnist_traditional", 25): 0.0102}, spread=0.4)
     assert judge(claim).verdict == INCONCLUSIVE
+
+
+@pytest.mark.unit
+def test_one_benchmark_session_decides_no_timing(tmp_path, monkeypatch):
+    """A session's rounds agree with each other far more than days do (the CPU sessions put
+    one ratio at 0.85x and at 1.15x-1.27x), so however tight its interval, one session leaves
+    a timing claim inconclusive, saying what it found and that a second session decides."""
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
+    claim = next(c for c in registry() if c.id == "kmnist.gap-vs-dense.faster-training-cpu")
+    for times, alone in (((0.010, 0.020), "holds"), ((0.020, 0.010), "refuted")):
+        _saved_run(tmp_path, {("kmnist_gap", 25): times[0], ("kmnist_traditional", 25): times[1]})
+        verdict = judge(claim)
+        assert verdict.verdict == INCONCLUSIVE
+        assert f"one benchmark session ({alone} on its own)" in verdict.reason
+        assert "a second session, on another day, must decide it alike" in verdict.reason
 
 
 @pytest.mark.unit
@@ -262,7 +285,7 @@ def test_benchmark_sessions_decide_a_timing_claim_only_where_they_agree(tmp_path
     monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
     claim = next(c for c in registry() if c.id == "kmnist.gap-vs-dense.faster-training-cpu")
     _saved_run(tmp_path, {("kmnist_gap", 25): 0.010, ("kmnist_traditional", 25): 0.020})
-    assert judge(claim).verdict == HOLDS
+    assert judge(claim).verdict == INCONCLUSIVE  # one session: test_one_benchmark_session_decides_no_timing
     earlier = tmp_path / "benchmarks-cpu-2026-01-01.json"
     (tmp_path / "benchmarks-cpu.json").rename(earlier)
     _saved_run(tmp_path, {("kmnist_gap", 25): 0.020, ("kmnist_traditional", 25): 0.010})
