@@ -177,9 +177,11 @@ def test_a_signal_stops_a_run_keeping_its_checkpoint_and_freeing_its_lock(tmp_pa
               "datasets.load = lambda name, root=None: noise(1000)\nfrom claims.__main__ import main\n"
               "sys.exit(main(['train', 'lenet0', '--results', sys.argv[1], '--device', 'cpu', '--quiet',"
               " '--no-plots', '--seeds', '0', '--threads', '1']))\n")
-    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if background else None
+    # SIGINT's disposition set either way: pytest itself started with '&' from a script
+    # passes SIGINT ignored to its children, which would make the foreground case a background one
+    disposition = signal.SIG_IGN if background else signal.SIG_DFL
     run = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=REPO, stderr=subprocess.PIPE,
-                           text=True, preexec_fn=ignore)
+                           text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, disposition))
     checkpoint = results.checkpoint_path("lenet0", 0, tmp_path)
     stop = signal.SIGTERM if background else signal.SIGINT
     try:
