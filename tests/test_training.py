@@ -78,6 +78,60 @@ def test_keras_adam_is_the_keras_formula_not_pytorchs() -> None:
     assert not torch.allclose(q.detach(), p.detach(), atol=1e-4)
 
 
+def _reference_adam_step(params, m, v, lr, active, epsilon, t) -> None:
+    """Keras' Adam written out one weight tensor at a time (the device path before it took
+    multi-tensor ops): the reference the multi-tensor update must equal bit for bit."""
+    alpha = lr * active * (math.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t))
+    for k, p in params.items():
+        g = p.grad
+        m[k].lerp_(g, 1 - 0.9)
+        v[k].mul_(0.999).addcmul_(g, g, value=1 - 0.999)
+        p.sub_(alpha.reshape(-1, *([1] * (p.dim() - 1))) * m[k] / (v[k].sqrt() + epsilon))
+
+
+def test_the_multi_tensor_update_is_the_per_tensor_formula_bit_for_bit() -> None:
+    """The device path's update (``KerasAdam._written_out``, foreach ops) over three seeds with
+    their own rates, one of them stopped, equals the formula applied tensor by tensor."""
+    gen = torch.Generator().manual_seed(0)
+    shapes = {"conv.weight": (3, 4, 2, 3, 3), "conv.bias": (3, 4), "dense.weight": (3, 10, 36)}
+    ours = {k: torch.randn(s, generator=gen) for k, s in shapes.items()}
+    theirs = {k: t.clone() for k, t in ours.items()}
+    lr, active = torch.tensor([1e-3, 1e-2, 5e-4]), torch.tensor([1.0, 0.0, 1.0])
+    adam = KerasAdam(ours, lr.clone(), 1e-4)
+    m = {k: torch.zeros_like(t) for k, t in theirs.items()}
+    v = {k: torch.zeros_like(t) for k, t in theirs.items()}
+    for t in range(1, 6):
+        grads = {k: torch.randn(s, generator=gen) for k, s in shapes.items()}
+        for k in shapes:
+            ours[k].grad, theirs[k].grad = grads[k].clone(), grads[k].clone()
+        adam.t = t
+        adam._written_out(active)
+        _reference_adam_step(theirs, m, v, lr, active, 1e-4, t)
+        for k in shapes:
+            assert torch.equal(ours[k], theirs[k])
+            assert torch.equal(adam.m[k], m[k]) and torch.equal(adam.v[k], v[k])
+    assert torch.equal(ours["dense.weight"][1], theirs["dense.weight"][1])  # the stopped seed: unchanged
+
+
+def test_the_multi_tensor_update_launches_as_many_ops_for_many_tensors_as_for_few() -> None:
+    """What makes it worth having on CUDA: the ops it dispatches (each a kernel launch on the
+    device) do not grow with the number of weight tensors, except the per-seed rate's."""
+    from torch.profiler import ProfilerActivity, profile
+
+    def dispatched(tensors: int) -> int:
+        params = {f"w{i}": torch.zeros(2, 3) for i in range(tensors)}
+        for p in params.values():
+            p.grad = torch.ones(2, 3)
+        adam = KerasAdam(params, torch.tensor([0.1, 0.2]), 1e-4)
+        adam.t = 1
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            adam._written_out(torch.ones(2))
+        top = [e for e in prof.events() if e.name.startswith("aten::")
+               and (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::"))]
+        return sum(e.name.startswith("aten::_foreach") for e in top)
+    assert dispatched(4) == dispatched(40) == 8
+
+
 def test_validation_split_is_the_last_fraction_before_shuffling() -> None:
     arrays = blobs(600)
     recipe = replace(get("mnist_dense0"), validation_split=0.2)

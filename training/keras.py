@@ -40,7 +40,8 @@ class KerasAdam:
     ``sqrt(v)/sqrt(1-b2^t) + eps'``, so ``eps' = epsilon/sqrt(1-b2^t)`` gives Keras'
     ``sqrt(1-b2^t)/(1-b1^t) * m/(sqrt(v) + epsilon)``. One pass over the weights instead of
     six per tensor; a seed's arithmetic does not depend on the seeds beside it. Elsewhere
-    (CUDA, where the learning rates stay on the device) the formula is written out.
+    (CUDA, where the learning rates stay on the device) the formula is written out in
+    multi-tensor ops (``_written_out``).
     """
 
     def __init__(self, params: dict[str, Tensor], lr: Tensor, epsilon: float) -> None:
@@ -56,17 +57,31 @@ class KerasAdam:
         if self.lr.device.type == "cpu":
             self._fused(active)
         else:
-            scale = math.sqrt(1 - BETA2 ** self.t) / (1 - BETA1 ** self.t)
-            alpha = self.lr * active * scale
-            for k, p in self.params.items():
-                g = p.grad
-                self.m[k].lerp_(g, 1 - BETA1)
-                self.v[k].mul_(BETA2).addcmul_(g, g, value=1 - BETA2)
-                p.sub_(_expand(alpha, p) * self.m[k] / (self.v[k].sqrt() + self.epsilon))
+            self._written_out(active)
         for k, p in self.params.items():
             if masks and k in masks:
                 p.mul_(masks[k])
             p.grad = None
+
+    def _written_out(self, active: Tensor) -> None:
+        """Keras' update of every seed at once, ``p -= alpha * m / (sqrt(v) + epsilon)`` with
+        ``alpha`` the seed's bias-corrected rate, in PyTorch's multi-tensor (foreach) ops: each
+        line is one kernel over all the weights on CUDA, where a step of these small networks
+        is bound by kernel launches (docs/gpu.md), instead of one kernel per weight tensor.
+        Only the per-seed rate, broadcast, is applied tensor by tensor."""
+        keys = list(self.params)
+        params = [self.params[k] for k in keys]
+        grads = [p.grad for p in params]
+        ms, vs = [self.m[k] for k in keys], [self.v[k] for k in keys]
+        alpha = self.lr * active * (math.sqrt(1 - BETA2 ** self.t) / (1 - BETA1 ** self.t))
+        torch._foreach_lerp_(ms, grads, 1 - BETA1)
+        torch._foreach_mul_(vs, BETA2)
+        torch._foreach_addcmul_(vs, grads, grads, value=1 - BETA2)
+        denominators = torch._foreach_sqrt(vs)
+        torch._foreach_add_(denominators, self.epsilon)
+        steps = torch._foreach_mul(ms, [_expand(alpha, p) for p in params])
+        torch._foreach_div_(steps, denominators)
+        torch._foreach_sub_(params, steps)
 
     def _fused(self, active: Tensor) -> None:
         keys = list(self.params)
