@@ -58,8 +58,12 @@ class Device:
     bandwidth: float  # HBM bytes/s
     memory: float  # bytes
     compute_fraction: float = 0.3  # small convolutions and matmuls reach a fraction of peak
-    memory_fraction: float = 0.7  # elementwise kernels at most ~70-90% of the HBM bandwidth
-    launch_s: float = 20e-6  # per op: PyTorch's eager dispatch plus vmap's batching rules
+    # Measured on the first GPU run (an H200, 2026-11-30, docs/gpu.md), 3 copies a step:
+    # the Fashion per-pixel step moved its counted bytes at 35% of the bandwidth (7.50 ms for
+    # 12.7 GB), and approach 3's took 12.87 ms for 266 counted ops, 48 us an op (the datasheet
+    # guesses before it, 70% and 20 us, were 2-2.4 times too fast).
+    memory_fraction: float = 0.35
+    launch_s: float = 48e-6  # per op: PyTorch's eager dispatch plus vmap's batching rules
     checkpoint_bandwidth: float = 1e9  # bytes/s: device -> host copy and torch.save to local disk
 
     def describe(self) -> str:
