@@ -108,6 +108,18 @@ def test_vmap_and_loop_agree(name: str, atol: float) -> None:
         torch.testing.assert_close(vmapped.stack.state()[key], value, rtol=0, atol=atol)
 
 
+def test_each_copys_dropout_draws_are_its_own_streams() -> None:
+    """The vmapped step's draws (``Trainer._noise``, drawn in place into one tensor) are what
+    each copy's own stream gives alone, stacked: a copy's masks do not depend on its neighbours."""
+    t = _trainer("mnist_dense1", [0, 1, 2], epochs=1, batch_size=50)
+    drawn = t._noise((50, 1, 28, 28))
+    assert drawn, "mnist_dense1 has Dropout layers"
+    again = _trainer("mnist_dense1", [0, 1, 2], epochs=1, batch_size=50)
+    for name, size in again.stack.dropout_sizes((50, 1, 28, 28)).items():
+        alone = torch.stack([torch.rand(size, generator=g) for g in again.dropout_generators])
+        assert torch.equal(drawn[name], alone)
+
+
 def test_it_learns() -> None:
     # no BatchNorm here: Keras' momentum 0.99 needs hundreds of steps before eval mode is usable
     t = _trainer("lenet0", [0, 1], epochs=4, batch_size=50)

@@ -129,9 +129,14 @@ class Trainer:
     def _noise(self, shape: tuple[int, ...]) -> dict[str, Tensor]:
         """Each Dropout layer's uniform draws for one step on inputs of one copy's ``shape``,
         every copy from its own stream."""
-        return {name: torch.stack([torch.rand(size, generator=g, device=self.device)
-                                   for g in self.dropout_generators])
-                for name, size in self.stack.dropout_sizes(shape).items()}
+        noise = {}
+        for name, size in self.stack.dropout_sizes(shape).items():
+            # drawn in place into one (S, ...) tensor: the same draws as stacking each copy's,
+            # without a second copy of them (the Fashion networks' draws are 157 MB a copy)
+            noise[name] = torch.empty((len(self.dropout_generators), *size), device=self.device)
+            for row, g in zip(noise[name], self.dropout_generators, strict=True):
+                torch.rand(size, generator=g, device=self.device, out=row)
+        return noise
 
     def penalty(self, seed: int | None = None) -> Tensor:
         """Each copy's L1/L2 penalty (S,) from the stacked weights, or with ``seed`` that copy's
