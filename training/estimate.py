@@ -156,12 +156,8 @@ def count(model: str, options: str, batch: int, loss: str, train: bool) -> Work:
     dropouts = [m for m in net.modules() if isinstance(m, Dropout)]
     x = torch.zeros(batch, *net.input_shape, device="meta")
 
-    stacked = 0  # bytes of the draws, which the trainer also stacks: read once, written once
-
     def draw(layer: Dropout, args: tuple) -> None:  # the trainer's per-copy uniform draws
-        nonlocal stacked
-        layer.noise = torch.rand_like(args[0])
-        stacked += 2 * layer.noise.numel() * layer.noise.element_size()
+        layer.noise = torch.rand_like(args[0])  # drawn in place into the stacked tensor
 
     hooks = [d.register_forward_pre_hook(draw) for d in dropouts] if train else []
     traffic = _Traffic()
@@ -184,8 +180,8 @@ def count(model: str, options: str, batch: int, loss: str, train: bool) -> Work:
             hook.remove()
         for d in dropouts:
             d.noise = None
-    # the trainer draws one rand per copy (counted here once) and stacks them
-    return Work(flops.get_total_flops(), traffic.bytes + stacked,
+    # the trainer draws one rand per copy (counted here once), in place into the stacked tensor
+    return Work(flops.get_total_flops(), traffic.bytes,
                 traffic.launches + (BOOKKEEPING_OPS if train else 4), len(dropouts) if train else 0)
 
 
