@@ -46,6 +46,7 @@ from claims.gpu_plan import (  # noqa: F401
     make_plan,
     order,
     pending_training_claims,
+    wants_cuda_session,
 )
 from claims.gpu_runner import (  # noqa: F401
     CALIBRATION_EPOCHS,
@@ -161,6 +162,11 @@ def run(args: argparse.Namespace) -> int:
     cuda = _cuda_name()
     device = est.device_for(args.assume or cuda or "h200")
     plan = make_plan(args.budget, device, seeds=len(args.seeds), skip=args.skip)
+    planned = {i.recipe for i in (*plan.items, *plan.blocked)}
+    for recipe in dict.fromkeys(args.skip):
+        if recipe not in planned:
+            print(f"note: --skip {recipe}: no pending claim needs it, so there was nothing to skip",
+                  file=sys.stderr)
     if args.dry_run:
         print(format_plan(plan))
         if not cuda:
@@ -181,12 +187,19 @@ def run(args: argparse.Namespace) -> int:
     checks = [run_check("cuda tests", [*CHECK_TESTS, f"--junitxml={out / 'cuda-checks.xml'}"],
                         min(TESTS_BOX_S, args.budget / 4), log, env)]
     fresh: list[str] = []
-    if not (REPO / "results" / "benchmarks-cuda.json").exists() and not args.no_benchmarks:
+    if wants_cuda_session() and not args.no_benchmarks:
+        from training import bench_files as bench
+
+        kept = bench.kept_sessions("cuda")
+        (work / "benchmarks-cuda.json").unlink(missing_ok=True)  # the committed one, copied in above
         saved = f"--benchmark-json={work / 'benchmarks-cuda.json'}"
         checks.append(run_check("cuda benchmarks", [*CHECK_BENCH, saved], min(BENCH_BOX_S, args.budget / 3),
                                 log, env))
         if (work / "benchmarks-cuda.json").exists():
             fresh.append("benchmarks-cuda.json")
+            if kept and kept[0] == bench.benchmark_file("cuda"):  # the latest session stays, renamed
+                shutil.copy2(kept[0], work / bench.earlier_name(kept[0]))
+                fresh.append(bench.earlier_name(kept[0]))
     import torch
 
     from claims import figures
@@ -270,8 +283,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     gpu = sub.add_parser(
         "gpu", help="one budgeted run on a GPU: CUDA checks, then the pending training claims",
         description="Run the CUDA-only checks (tests/test_gpu.py on the device, the CUDA benchmarks "
-                    "unless results/benchmarks-cuda.json exists), then train the recipes of the pending "
-                    "training claims in the order that decides the most claims per estimated second, "
+                    "while fewer than two CUDA sessions are committed), then train the recipes of the "
+                    "pending training claims in the order that decides the most claims per estimated second, "
                     "stopping before --budget; write results.tar.gz, gpu-run.json and gpu.log into "
                     "--out. --dry-run prints the plan on any machine. See docs/gpu.md.")
     gpu.add_argument("--budget", type=training_cli.positive_seconds, required=True, metavar="SECONDS",
@@ -285,8 +298,8 @@ def add(sub: argparse._SubParsersAction) -> None:
                      default=[0, 1, 2], metavar="S", help="seeds per recipe (default 0 1 2)")
     gpu.add_argument("--no-benchmarks", action="store_true", help="skip the CUDA benchmarks")
     gpu.add_argument("--skip", nargs="+", default=[], metavar="RECIPE", type=_recipe_name,
-                     help="leave these recipes out of the plan (e.g. trained by a second "
-                          "'claims train --device cuda' process on the same GPU)")
+                     help="leave these recipes out of the plan (trained elsewhere; not by a second "
+                          "process on the same GPU, which takes turns with this one: docs/gpu.md)")
     gpu.add_argument("--allow-cpu", action="store_true", help=argparse.SUPPRESS)  # machinery tests
     gpu.add_argument("--max-epochs", type=training_cli.positive_int, help=argparse.SUPPRESS)
     gpu.add_argument("--limit", type=training_cli.positive_int, help=argparse.SUPPRESS)

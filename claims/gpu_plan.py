@@ -120,6 +120,15 @@ def order(needs: dict[str, list[str]], seconds: dict[str, float]) -> list[tuple[
                                  if rs and set(rs) <= set(done) and not set(rs) <= before]))
 
 
+def wants_cuda_session() -> bool:
+    """Whether a run should time the CUDA benchmarks: while fewer sessions are committed than a
+    timing claim needs (``claims.verdict.MIN_SESSIONS``)."""
+    from claims.verdict import MIN_SESSIONS
+    from training import bench_files as bench
+
+    return len(bench.kept_sessions("cuda")) < MIN_SESSIONS
+
+
 def make_plan(budget: float, device: Device, *, seeds: int = 3, checks_s: float | None = None,
               needs: dict[str, list[str]] | None = None,
               sizes: Callable[[str], dict[str, int] | str] = dataset_sizes,
@@ -133,8 +142,7 @@ def make_plan(budget: float, device: Device, *, seeds: int = 3, checks_s: float 
 
     needs = pending_training_claims() if needs is None else needs
     if checks_s is None:
-        from training import bench_files as bench
-        checks_s = TESTS_S + (0.0 if bench.benchmark_file("cuda").exists() else BENCH_S)
+        checks_s = TESTS_S + (BENCH_S if wants_cuda_session() else 0.0)
     recipes = list(dict.fromkeys(r for rs in needs.values() for r in rs))
     items = {r: Item(r, [c for c, rs in needs.items() if r in rs]) for r in recipes}
     for recipe, item in items.items():
@@ -183,7 +191,7 @@ def format_plan(plan: Plan, calibration: Calibration | None = None) -> str:
              "Per step: the longest of compute (counted FLOPs), memory (counted bytes read and written) "
              "and launches (ops x host time per op); small CNNs are launch-bound, so the estimate is "
              "recalibrated from the first epochs timed on the device.",
-             f"Checks first (CUDA tests, benchmarks where results/benchmarks-cuda.json is missing): "
+             f"Checks first (CUDA tests, and benchmarks while fewer than two CUDA sessions are committed): "
              f"~{_minutes(plan.checks_s)}; {_minutes(RESERVE_S)} kept for plots and the bundle; "
              f"{_minutes(plan.training_s)} for training, {plan.seeds} seeds per recipe.",
              f"{len(plan.claims)} pending training claims; recipes in the order that decides the most "

@@ -164,7 +164,12 @@ def test_one_benchmark_session_decides_no_timing(tmp_path, monkeypatch):
         verdict = judge(claim)
         assert verdict.verdict == INCONCLUSIVE
         assert f"one benchmark session ({alone} on its own)" in verdict.reason
-        assert "a second session, on another day, must decide it alike" in verdict.reason
+        assert "a second session, run at another time, must decide it alike" in verdict.reason
+    # a session that cannot decide it alone says what would: more rounds, then a second session
+    _saved_run(tmp_path, {("kmnist_gap", 25): 0.0100, ("kmnist_traditional", 25): 0.0102}, spread=0.4)
+    verdict = judge(claim)
+    assert verdict.verdict == INCONCLUSIVE and "one benchmark session" not in verdict.reason
+    assert "would decide it" in verdict.reason and "it takes 2" in verdict.rule
 
 
 @pytest.mark.unit

@@ -9,6 +9,7 @@ decisions are tested with a made-up clock and trainer.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tarfile
@@ -65,6 +66,16 @@ def test_a_step_takes_the_longest_floor_and_copies_scale_data_not_launches() -> 
     assert work.seconds(H200, 4)[0] == pytest.approx(4 * one)
     tiny = est.Work(flops=0, bytes=10, launches=100, dropout_layers=2)
     assert tiny.seconds(H200, 3) == (pytest.approx((100 + 2 * 3) * H200.launch_s), "launch")
+
+
+def test_an_in_place_op_is_counted_as_read_and_written_whatever_it_returns() -> None:
+    """``add_`` returns its tensor, ``_foreach_add_`` nothing: both read and write it."""
+    x = torch.zeros(1000, device="meta")
+    for op in (lambda: x.add_(1.0), lambda: torch._foreach_add_([x], 1.0)):
+        traffic = est._Traffic()
+        with traffic:
+            op()
+        assert (traffic.launches, traffic.bytes) == (1, 2 * 4000)
 
 
 def test_the_source_gives_the_epochs_of_its_own_runs_only() -> None:
@@ -149,6 +160,11 @@ def test_a_skipped_recipe_is_left_out_and_what_waits_for_it_too() -> None:
     assert waiting.startswith("every claim it serves also needs lenet2_dropout_grid")
     with pytest.raises(SystemExit):
         main(["gpu", "--budget", "60", "--dry-run", "--skip", "no_such_recipe"])
+
+
+def test_skipping_a_recipe_no_claim_needs_says_so(capsys) -> None:
+    assert main(["gpu", "--budget", "60", "--dry-run", "--skip", "lenet0"]) == 0
+    assert "--skip lenet0: no pending claim needs it" in capsys.readouterr().err
 
 
 def test_the_dry_run_prints_the_plan(capsys) -> None:
@@ -298,6 +314,52 @@ def test_the_bundle_lays_out_files_as_the_repository_does(tmp_path) -> None:
         assert sorted(tar.getnames()) == ["results/lenet0.json", "results/plots/lenet0.png"]
 
 
+def test_cuda_benchmarks_run_until_two_sessions_are_kept_and_the_latest_keeps_its_date(
+        tmp_path, monkeypatch) -> None:
+    """A timing claim needs two sessions (claims.verdict.MIN_SESSIONS): a GPU run times the
+    benchmarks while fewer are committed, and the committed one it replaces is bundled back
+    under its date, so extracting the bundle keeps both."""
+    from training import bench_files as bench
+
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
+    assert gpu.wants_cuda_session()
+    latest = bench.benchmark_file("cuda")
+    latest.write_text('{"datetime": "2026-11-30T23:39:26.1", "benchmarks": []}')
+    assert gpu.wants_cuda_session() and bench.kept_sessions("cuda") == [latest]
+    assert bench.earlier_name(latest) == "benchmarks-cuda-2026-11-30.json"
+    (tmp_path / "benchmarks-cuda-2026-11-30.json").write_text("{}")  # a name taken: the next one
+    assert bench.earlier_name(latest) == "benchmarks-cuda-2026-11-30-2.json"
+    assert not gpu.wants_cuda_session()  # two sessions kept
+    latest.write_text("not json")
+    assert bench.earlier_name(latest) == "benchmarks-cuda-undated.json"
+
+
+def test_a_gpu_run_bundles_its_cuda_session_and_the_committed_one_it_replaces(tmp_path, monkeypatch) -> None:
+    """The whole command, its checks and plan stubbed: the new benchmarks-cuda.json and the
+    committed one, under its date, come back in results.tar.gz."""
+    committed = tmp_path / "results"
+    committed.mkdir()
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(committed))
+    (committed / "benchmarks-cuda.json").write_text('{"datetime": "2026-11-30T23:39:26", "benchmarks": []}')
+
+    def check(name, args, box_s, log, env):
+        for arg in args:
+            if arg.startswith("--benchmark-json="):
+                Path(arg.split("=", 1)[1]).write_text('{"datetime": "2026-12-01T10:00:00", "benchmarks": []}')
+        return gpu.Check(name, args, 0, 0.0, "")
+    monkeypatch.setattr(gpu, "run_check", check)
+    def nothing_to_train(budget, device, **kw):
+        return gpu.Plan(device, budget, 0, 0, [], [], {})
+    monkeypatch.setattr(gpu, "make_plan", nothing_to_train)
+    out = tmp_path / "out"
+    assert main(["gpu", "--budget", "60", "--allow-cpu", "--out", str(out)]) == 0
+    with tarfile.open(out / "results.tar.gz") as tar:
+        assert sorted(tar.getnames()) == ["results/benchmarks-cuda-2026-11-30.json",
+                                          "results/benchmarks-cuda.json"]
+    ran = [c["name"] for c in json.loads((out / "gpu-run.json").read_text())["checks"]]
+    assert ran == ["cuda tests", "cuda benchmarks"]
+
+
 def test_tf32_is_enabled_on_cuda_only_and_reported() -> None:
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     try:
@@ -371,14 +433,22 @@ def test_cuda_resume_gives_the_same_run(tmp_path) -> None:
 
 
 @pytest.mark.train
-def test_profile_step_prints_the_wall_time_and_the_ops(monkeypatch, capsys) -> None:
+def test_profile_step_prints_the_wall_time_and_refuses_bad_arguments(monkeypatch, capsys) -> None:
     """``python -m training.profile_step``, what the first GPU run profiled with, on made-up
-    images: the step's wall time and torch.profiler's tables, per recipe."""
+    images: on the CPU the step's wall time (its seeds run in threads the profiler does not
+    follow: no tables); nonsense arguments are usage errors, not tracebacks."""
     from training import datasets, profile_step
 
     monkeypatch.setattr(datasets, "load", lambda name, root=None: blobs(300))
-    assert profile_step.main(["mnist_dense2", "--steps", "2", "--seeds", "2", "--rows", "4",
-                              "--device", "cpu"]) == 0
+    assert profile_step.main(["mnist_dense2", "--steps", "2", "--seeds", "2", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "=== mnist_dense2: one step of 2 copies" in out and "ms wall (cpu)" in out
-    assert "Self CPU time total" in out
+    assert "no op tables on the CPU" in out
+    for bad in (["--steps", "0"], ["--seeds", "0"], ["--device", "bogus"], ["no_such_recipe"]):
+        with pytest.raises(SystemExit) as stop:
+            profile_step.main([*(["mnist_dense2"] if bad[0].startswith("--") else []), *bad])
+        assert stop.value.code == 2
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            profile_step.main(["mnist_dense2", "--device", "cuda"])
+    assert "error:" in capsys.readouterr().err

@@ -55,6 +55,25 @@ def sessions(device: str, directory: Path | str | None = None) -> list[Path]:
     return [latest, *earlier]
 
 
+def kept_sessions(device: str, directory: Path | str | None = None) -> list[Path]:
+    """The sessions of ``device`` that exist, the latest first."""
+    return [path for path in sessions(device, directory) if path.exists()]
+
+
+def earlier_name(latest: Path) -> str:
+    """The name the latest session ``benchmarks-DEVICE.json`` is kept under once a newer run
+    takes its place: ``benchmarks-DEVICE-DATE.json`` by the date it records (pytest-benchmark's
+    ``datetime``), with ``-2``, ``-3`` ... where that name is taken."""
+    try:
+        date = str(json.loads(latest.read_text(encoding="utf-8"))["datetime"])[:10]
+    except (OSError, ValueError, KeyError, TypeError):
+        date = "undated"
+    stem, n = f"{latest.stem}-{date}", 1
+    while (latest.parent / f"{stem}{f'-{n}' if n > 1 else ''}.json").exists():
+        n += 1
+    return f"{stem}{f'-{n}' if n > 1 else ''}.json"
+
+
 def timings(what: str, model: str, batch: int, device: str,
             directory: Path | str | None = None) -> list[Timing]:
     """``timing`` in every saved session that holds it, the latest first."""
