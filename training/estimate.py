@@ -61,7 +61,10 @@ class Device:
     # Measured on the first GPU run (an H200, 2026-11-30, docs/gpu.md), 3 copies a step:
     # the Fashion per-pixel step moved its counted bytes at 35% of the bandwidth (7.50 ms for
     # 12.7 GB), and approach 3's took 12.87 ms for 266 counted ops, 48 us an op (the datasheet
-    # guesses before it, 70% and 20 us, were 2-2.4 times too fast).
+    # guesses before it, 70% and 20 us, were 2-2.4 times too fast). Both were counted with
+    # the Adam and Dropout of that run; the trainer's since (multi-tensor Adam, 114 ops for
+    # approach 3; draws in place) is untimed on a GPU, and these per-op and per-byte costs
+    # carried over to it are a guess the calibration on the device corrects.
     memory_fraction: float = 0.35
     launch_s: float = 48e-6  # per op: PyTorch's eager dispatch plus vmap's batching rules
     checkpoint_bandwidth: float = 1e9  # bytes/s: device -> host copy and torch.save to local disk
@@ -125,9 +128,15 @@ class _Traffic(TorchDispatchMode):
         returns = func._schema.returns
         if not any(r.alias_info is not None and not r.alias_info.is_write for r in returns):
             self.launches += 1
-            self.bytes += sum(t.numel() * t.element_size() for t in tree_flatten((args, kwargs, out))[0]
-                              if isinstance(t, torch.Tensor))
+            self.bytes += _nbytes((args, kwargs, out))
+            if not returns:  # an in-place op returning nothing (the foreach ones): its writes
+                self.bytes += _nbytes([a for a, spec in zip(args, func._schema.arguments, strict=False)
+                                       if spec.alias_info is not None and spec.alias_info.is_write])
         return out
+
+
+def _nbytes(tree: Any) -> int:
+    return sum(t.numel() * t.element_size() for t in tree_flatten(tree)[0] if isinstance(t, torch.Tensor))
 
 
 def _loss(loss: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -70,6 +70,8 @@ class KerasAdam:
         is bound by kernel launches (docs/gpu.md), instead of one kernel per weight tensor.
         Only the per-seed rate, broadcast, is applied tensor by tensor."""
         keys = list(self.params)
+        if not keys:  # nothing to train (the foreach ops refuse empty lists)
+            return
         params = [self.params[k] for k in keys]
         grads = [p.grad for p in params]
         ms, vs = [self.m[k] for k in keys], [self.v[k] for k in keys]
