@@ -175,7 +175,8 @@ def throughput_ratio(spec: dict[str, Any]) -> Explained:
         f"{spec['model']} {mine.seconds_per_batch * 1e3:.3g} ms and {spec['versus']} "
         f"{other.seconds_per_batch * 1e3:.3g} ms per {step} of {batch} images ({mine.device}, "
         f"{mine.threads} threads, {mine.file}); against it {spec['model']} has {fewer}: "
-        f"the claim {on_params} on parameters and {on_time} on time"), tuple(m.file for m, _ in pairs))
+        f"the claim {on_params} on parameters and {on_time} on time in the latest session"),
+        tuple(m.file for m, _ in pairs))
 
 
 def _keras_layers(model: nn.Module) -> list[nn.Module]:
