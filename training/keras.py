@@ -68,7 +68,8 @@ class KerasAdam:
         ``alpha`` the seed's bias-corrected rate, in PyTorch's multi-tensor (foreach) ops: each
         line is one kernel over all the weights on CUDA, where a step of these small networks
         is bound by kernel launches (docs/gpu.md), instead of one kernel per weight tensor.
-        Only the per-seed rate, broadcast, is applied tensor by tensor."""
+        Only the per-seed rate, broadcast, is applied tensor by tensor (``m * alpha`` first, as
+        the per-tensor formula multiplies, so the result is the same to the bit)."""
         keys = list(self.params)
         if not keys:  # nothing to train (the foreach ops refuse empty lists)
             return
@@ -81,7 +82,9 @@ class KerasAdam:
         torch._foreach_addcmul_(vs, grads, grads, value=1 - BETA2)
         denominators = torch._foreach_sqrt(vs)
         torch._foreach_add_(denominators, self.epsilon)
-        steps = torch._foreach_mul(ms, [_expand(alpha, p) for p in params])
+        # the per-seed rate broadcasts: one product per tensor (a foreach product of tensors of
+        # other shapes would fall back to that anyway, where a version allows it at all)
+        steps = [m * _expand(alpha, p) for m, p in zip(ms, params, strict=True)]
         torch._foreach_div_(steps, denominators)
         torch._foreach_sub_(params, steps)
 
