@@ -60,7 +60,7 @@ class Device:
     compute_fraction: float = 0.3  # small convolutions and matmuls reach a fraction of peak
     # Measured on the first GPU run (an H200, 2026-11-30, docs/gpu.md), 3 copies a step:
     # the Fashion per-pixel step moved its counted bytes at 35% of the bandwidth (7.50 ms for
-    # 12.7 GB), and approach 3's took 12.87 ms for 266 counted ops, 48 us an op (the datasheet
+    # 12.7 GB), and approach 3's took 12.87 ms for the 266 ops counted here, 48 us an op (the datasheet
     # guesses before it, 70% and 20 us, were 2-2.4 times too fast). Both were counted with
     # the Adam and Dropout of that run; the trainer's since (multi-tensor Adam, 133 ops for
     # approach 3; draws in place) is untimed on a GPU, and these per-op and per-byte costs
