@@ -127,10 +127,11 @@ class Runner:
             if timed is not None:
                 epochs, wall = timed
                 expected = epochs * e.group_epoch_s[0]
-                self.calibration.add(name, wall, expected)
+                self.calibration.add(name, wall, expected, e.bound)
                 estimate = self.left_s(item)
-                self.say(f"{name}: {epochs} epochs took {wall:.1f} s, estimated {expected:.1f} s: estimates "
-                         f"x{self.calibration.factor:.2f}; this recipe now {_minutes(estimate)}")
+                self.say(f"{name}: {epochs} epochs took {wall:.1f} s, estimated {expected:.1f} s: "
+                         f"{e.bound}-bound estimates x{self.calibration.factor_for(e.bound):.2f}; this "
+                         f"recipe now {_minutes(estimate)}")
                 if estimate - wall > deadline - self.clock():
                     self.outcomes[name] = Outcome(name, "deferred", self.clock() - begun, estimate,
                                                   note="after calibration it no longer fits")
@@ -149,10 +150,10 @@ class Runner:
             return False
         epochs = epochs_per_group(result, e)
         wall = float(result["provenance"].get("wall_s", spent))
-        self.calibration.add(name, wall, e.seconds_for(epochs) - _setup(e))
+        self.calibration.add(name, wall, e.seconds_for(epochs) - _setup(e), e.bound)
         self.outcomes[name] = Outcome(name, "tried" if late else "finished", spent, estimate, epochs)
         self.say(f"{name}: finished in {_minutes(spent)} (estimate {_minutes(estimate)}), epochs {epochs}; "
-                 f"estimates now x{self.calibration.factor:.2f}")
+                 f"{e.bound}-bound estimates now x{self.calibration.factor_for(e.bound):.2f}")
         self.done(result)
         return True
 

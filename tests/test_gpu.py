@@ -112,6 +112,21 @@ def test_calibration_rescales_by_the_median_and_by_a_recipe_s_own_epochs() -> No
     assert cal.seconds(e) == pytest.approx(5 * e.seconds)
 
 
+def test_calibration_rescales_a_recipe_by_those_bound_alike_first() -> None:
+    """The first GPU run's launch-bound steps were off by a factor the memory-bound ones were
+    not: a grid's ratio must not rescale a memory-bound network while one of its kind is known."""
+    memory = est.estimate("fashion_1x392_relu_d80", H200, MNIST)
+    launch = est.estimate("lenet0", H200, MNIST)
+    assert (memory.bound, launch.bound) == ("memory", "launch")
+    cal = est.Calibration()
+    cal.add("grid", 40.0, 10.0, "launch")
+    assert cal.seconds(memory) == pytest.approx(4 * memory.seconds)  # no memory-bound one yet: all
+    cal.add("fashion", 11.0, 10.0, "memory")
+    assert cal.seconds(memory) == pytest.approx(1.1 * memory.seconds)
+    assert cal.seconds(launch) == pytest.approx(4 * launch.seconds)
+    assert cal.factor == pytest.approx((4 + 1.1) / 2)  # overall, as gpu-run.json records it
+
+
 # -- the plan --------------------------------------------------------------------------------------
 
 def test_the_order_decides_the_most_claims_per_second_first() -> None:

@@ -312,25 +312,35 @@ def estimate(name: str, device: Device, sizes: dict[str, int], seeds: int = 3,
 @dataclass
 class Calibration:
     """Measured over estimated time per epoch, from the epochs timed so far on the device;
-    every later estimate is multiplied by it (1 until something is measured)."""
+    every later estimate is multiplied by it (1 until something is measured). Recipes bound
+    by the same floor (launches, memory, compute) are rescaled by their own kind's ratios
+    where there are some: the first GPU run's launch-bound and memory-bound steps were off by
+    different factors."""
 
-    measured: dict[str, tuple[float, float]] = field(default_factory=dict)  # recipe -> (measured, estimated)
+    #: recipe -> (measured, estimated, the bound of its estimate, "" where not given)
+    measured: dict[str, tuple[float, float, str]] = field(default_factory=dict)
 
-    def add(self, recipe: str, measured_epoch_s: float, estimated_epoch_s: float) -> None:
-        self.measured[recipe] = (measured_epoch_s, estimated_epoch_s)
+    def add(self, recipe: str, measured_epoch_s: float, estimated_epoch_s: float, bound: str = "") -> None:
+        self.measured[recipe] = (measured_epoch_s, estimated_epoch_s, bound)
 
     @property
     def factor(self) -> float:
         """The median of the measured/estimated ratios (robust to one odd recipe)."""
-        ratios = sorted(m / e for m, e in self.measured.values() if e > 0)
+        return self.factor_for("")
+
+    def factor_for(self, bound: str) -> float:
+        """The median ratio of the recipes bound like ``bound``, else of all of them."""
+        alike = [m / e for m, e, b in self.measured.values() if e > 0 and bound and b == bound]
+        ratios = sorted(alike or [m / e for m, e, _ in self.measured.values() if e > 0])
         if not ratios:
             return 1.0
         mid = len(ratios) // 2
         return ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
 
     def seconds(self, estimate: Estimate) -> float:
-        """The recipe's estimate rescaled: by its own measured epochs where there are some."""
+        """The recipe's estimate rescaled: by its own measured epochs where there are some,
+        else by the recipes bound alike."""
         if estimate.recipe in self.measured:
-            measured, estimated = self.measured[estimate.recipe]
+            measured, estimated, _ = self.measured[estimate.recipe]
             return estimate.seconds * measured / estimated
-        return estimate.seconds * self.factor
+        return estimate.seconds * self.factor_for(estimate.bound)
