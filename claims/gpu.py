@@ -191,15 +191,22 @@ def run(args: argparse.Namespace) -> int:
         from training import bench_files as bench
 
         kept = bench.kept_sessions("cuda")
-        (work / "benchmarks-cuda.json").unlink(missing_ok=True)  # the committed one, copied in above
-        saved = f"--benchmark-json={work / 'benchmarks-cuda.json'}"
-        checks.append(run_check("cuda benchmarks", [*CHECK_BENCH, saved], min(BENCH_BOX_S, args.budget / 3),
-                                log, env))
-        if (work / "benchmarks-cuda.json").exists():
-            fresh.append("benchmarks-cuda.json")
-            if kept and kept[0] == bench.benchmark_file("cuda"):  # the latest session stays, renamed
-                shutil.copy2(kept[0], work / bench.earlier_name(kept[0]))
-                fresh.append(bench.earlier_name(kept[0]))
+        latest = bench.benchmark_file("cuda")
+        target = work / latest.name
+        target.unlink(missing_ok=True)  # the committed one, copied in above
+        check = run_check("cuda benchmarks", [*CHECK_BENCH, f"--benchmark-json={target}"],
+                          min(BENCH_BOX_S, args.budget / 3), log, env)
+        checks.append(check)
+        if check.returncode == 0 and target.exists():
+            fresh.append(target.name)
+            if latest in kept:  # the latest session stays, under its date
+                shutil.copy2(latest, work / bench.earlier_name(latest))
+                fresh.append(bench.earlier_name(latest))
+        else:  # a stopped or failed run is no session: the verdicts read the committed ones
+            target.unlink(missing_ok=True)
+            if latest in kept:
+                shutil.copy2(latest, target)
+            log("cuda benchmarks: no new session (the run did not pass); the committed sessions stand")
     import torch
 
     from claims import figures

@@ -10,6 +10,7 @@ decisions are tested with a made-up clock and trainer.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -349,6 +350,10 @@ def test_cuda_benchmarks_run_until_two_sessions_are_kept_and_the_latest_keeps_it
     assert bench.earlier_name(latest) == "benchmarks-cuda-undated.json"
 
 
+def _nothing_to_train(budget, device, **kw):
+    return gpu.Plan(device, budget, 0, 0, [], [], {})
+
+
 def test_a_gpu_run_bundles_its_cuda_session_and_the_committed_one_it_replaces(tmp_path, monkeypatch) -> None:
     """The whole command, its checks and plan stubbed: the new benchmarks-cuda.json and the
     committed one, under its date, come back in results.tar.gz."""
@@ -363,9 +368,7 @@ def test_a_gpu_run_bundles_its_cuda_session_and_the_committed_one_it_replaces(tm
                 Path(arg.split("=", 1)[1]).write_text('{"datetime": "2026-12-01T10:00:00", "benchmarks": []}')
         return gpu.Check(name, args, 0, 0.0, "")
     monkeypatch.setattr(gpu, "run_check", check)
-    def nothing_to_train(budget, device, **kw):
-        return gpu.Plan(device, budget, 0, 0, [], [], {})
-    monkeypatch.setattr(gpu, "make_plan", nothing_to_train)
+    monkeypatch.setattr(gpu, "make_plan", _nothing_to_train)
     out = tmp_path / "out"
     assert main(["gpu", "--budget", "60", "--allow-cpu", "--out", str(out)]) == 0
     with tarfile.open(out / "results.tar.gz") as tar:
@@ -373,6 +376,34 @@ def test_a_gpu_run_bundles_its_cuda_session_and_the_committed_one_it_replaces(tm
                                           "results/benchmarks-cuda.json"]
     ran = [c["name"] for c in json.loads((out / "gpu-run.json").read_text())["checks"]]
     assert ran == ["cuda tests", "cuda benchmarks"]
+
+
+def test_a_gpu_run_whose_benchmarks_fail_brings_back_no_session(tmp_path, monkeypatch) -> None:
+    """A benchmark run stopped at its time box or failing may leave a partial file: it is not
+    bundled, and the run's verdicts read the committed session."""
+    committed = tmp_path / "results"
+    committed.mkdir()
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(committed))
+    (committed / "benchmarks-cuda.json").write_text('{"datetime": "2026-11-30T23:39:26", "benchmarks": []}')
+    seen = []
+
+    def check(name, args, box_s, log, env):
+        for arg in args:
+            if arg.startswith("--benchmark-json="):
+                Path(arg.split("=", 1)[1]).write_text('{"partial": ')
+        return gpu.Check(name, args, None if "benchmark" in name else 0, 0.0, "")
+
+    def verdicts(plan, log):
+        seen.append((Path(os.environ["LEAN_CNN_RESULTS"]) / "benchmarks-cuda.json").read_text())
+        return {}
+    monkeypatch.setattr(gpu, "run_check", check)
+    monkeypatch.setattr(gpu, "_verdicts", verdicts)
+    monkeypatch.setattr(gpu, "make_plan", _nothing_to_train)
+    out = tmp_path / "out"
+    assert main(["gpu", "--budget", "60", "--allow-cpu", "--out", str(out)]) == 1  # a check did not pass
+    assert not (out / "results.tar.gz").exists()  # nothing new to bring back
+    assert seen == ['{"datetime": "2026-11-30T23:39:26", "benchmarks": []}']
+    assert "no new session" in (out / "gpu.log").read_text()
 
 
 def test_tf32_is_enabled_on_cuda_only_and_reported() -> None:
