@@ -221,7 +221,7 @@ def _zoomed(zoom_ax: Any, lines: list[Any], annotations: list[Annotation],
     last = max(len(line.get_xdata()) for line in lines)
     zoom_ax.set_xlim(first - 0.5, last + 0.5)
     zoom_ax.set_ylim(low, high)
-    zoom_ax.set_title(f"{what or ylabel}, zoomed: epochs {first}–{last}, seed means", fontsize="small")
+    zoom_ax.set_title(f"{what or ylabel},\nzoomed: epochs {first}–{last}, seed means", fontsize="small")
     _epochs(zoom_ax)
     zoom_ax.set_ylabel(ylabel)
     zoom_ax.grid(alpha=0.3)

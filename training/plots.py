@@ -112,7 +112,8 @@ def learning_curves_figure(result: dict[str, Any], labels: Labels | None = None)
         ax.legend(fontsize="x-small", loc="upper right" if what == "loss" else "lower right")
     if limits:
         names = {"accuracy": "train", "val_accuracy": "validation", "test_accuracy": "test"}
-        what = " and ".join(names[k] for k in zoomed) + " accuracy"
+        shown = [names[k] for k in zoomed]
+        what = (", ".join(shown[:-1]) + " and " if len(shown) > 1 else "") + shown[-1] + " accuracy"
         _zoomed(axes[2], accuracy_lines, accuracy_notes, colors, limits, "accuracy", what)
     _heading(fig, labels.heading(), _detail(result, labels))
     return fig
