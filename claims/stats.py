@@ -55,6 +55,8 @@ class Decision:
     seeds_needed: int | None = None
     #: Why no number of seeds is given, where the search for one gave up.
     undecidable: str = ""
+    #: What ``seeds_needed`` counts: seeds of a training run, or rounds of a timing.
+    unit: str = "seeds"
 
     @property
     def needs(self) -> str:
@@ -64,10 +66,10 @@ class Decision:
         if self.undecidable:
             return self.undecidable
         if self.seeds_needed is None:
-            return "no number of seeds would decide it at this mean (it sits on the threshold)"
+            return f"no number of {self.unit} would decide it at this mean (it sits on the threshold)"
         if self.seeds_needed > MAX_SEEDS:
-            return f"more than {MAX_SEEDS:,} seeds would be needed at this mean and spread"
-        return f"about {self.seeds_needed} seeds would decide it at this mean and spread"
+            return f"more than {MAX_SEEDS:,} {self.unit} would be needed at this mean and spread"
+        return f"about {self.seeds_needed} {self.unit} would decide it at this mean and spread"
 
 
 def _mean_sd(values: Sequence[float]) -> tuple[float, float, int]:

@@ -117,14 +117,17 @@ def _combine(decisions: list[stats.Decision], mode: str = "all") -> stats.Decisi
         return stats.Decision(verdict, decisions[0].rule + "; every session must decide alike", parts,
                               None if split else seeds, undecidable=(
                                   "the benchmark sessions disagree: the timing depends on the day and "
-                                  "the machine's load more than the claim allows" if split else ""))
+                                  "the machine's load more than the claim allows" if split else ""),
+                              unit=decisions[0].unit)
     if mode == "any":
         verdict = HOLDS if HOLDS in verdicts else REFUTED if set(verdicts) == {REFUTED} else INCONCLUSIVE
         return stats.Decision(verdict, decisions[0].rule + "; one part holding is enough, every part "
-                              "must fail to refute", parts, seeds if verdict == INCONCLUSIVE else None)
+                              "must fail to refute", parts, seeds if verdict == INCONCLUSIVE else None,
+                              unit=decisions[0].unit)
     verdict = REFUTED if REFUTED in verdicts else HOLDS if set(verdicts) == {HOLDS} else INCONCLUSIVE
     undecidable = next((d.undecidable for d in undecided if d.undecidable), "")
-    return stats.Decision(verdict, decisions[0].rule + "; every part must hold", parts, seeds, undecidable)
+    return stats.Decision(verdict, decisions[0].rule + "; every part must hold", parts, seeds, undecidable,
+                          unit=decisions[0].unit)
 
 
 #: Why seeds that agree exactly on a count decide nothing.
@@ -161,8 +164,9 @@ def decide(claim: Claim, measured: Any) -> stats.Decision:
             if claim.claimed <= 0 or slack(claim, claim.claimed):
                 raise ValueError(f"claim {claim.id}: a ratio of timings needs a positive claimed "
                                  "ratio and no tolerance")
-            return stats.difference(measured.a, measured.b, measured.paired, claim.relation,
-                                    math.log(claim.claimed), looks=measured.looks)
+            return replace(stats.difference(measured.a, measured.b, measured.paired, claim.relation,
+                                            math.log(claim.claimed), looks=measured.looks),
+                           unit="rounds of each timing")
         return stats.difference(measured.a, measured.b, measured.paired, claim.relation, claim.claimed,
                                 slack(claim, claim.claimed), candidates=measured.candidates,
                                 looks=measured.looks)

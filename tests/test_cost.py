@@ -169,7 +169,8 @@ def test_one_benchmark_session_decides_no_timing(tmp_path, monkeypatch):
     _saved_run(tmp_path, {("kmnist_gap", 25): 0.0100, ("kmnist_traditional", 25): 0.0102}, spread=0.4)
     verdict = judge(claim)
     assert verdict.verdict == INCONCLUSIVE and "one benchmark session" not in verdict.reason
-    assert "would decide it" in verdict.reason and "it takes 2" in verdict.rule
+    assert "rounds of each timing would decide it" in verdict.reason and "it takes 2" in verdict.rule
+    assert "seeds would" not in verdict.reason  # a benchmark has rounds, not seeds
 
 
 @pytest.mark.unit
