@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import types
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,7 @@ def test_train_stops_at_a_planted_checkpoint_and_restart_discards_it(tmp_path, f
     assert not marker.exists() and not path.exists() and results.path_for("lenet0", tmp_path).exists()
 
 
-@pytest.mark.parametrize("damage", ["empty", "truncated", "directory", "not a dict"])
+@pytest.mark.parametrize("damage", ["empty", "truncated", "directory", "not a dict", "odd protocol"])
 @pytest.mark.unit
 def test_empty_truncated_or_foreign_checkpoints_are_refused(tmp_path, damage):
     path = results.checkpoint_path("lenet0", 0, tmp_path)
@@ -108,10 +109,15 @@ def test_empty_truncated_or_foreign_checkpoints_are_refused(tmp_path, damage):
         path.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     elif damage == "directory":
         path.mkdir()
+    elif damage == "odd protocol":  # torch warns of the protocol byte, then fails: the refusal says it
+        path.write_bytes(b"\x80\x4b" + b"junk" * 10)
     else:
         torch.save([torch.zeros(2)], path)
-    with pytest.raises(results.CheckpointError, match=r"does not load safely.*--restart"):
-        results.load_checkpoint(path, CPU)
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        with pytest.raises(results.CheckpointError, match=r"does not load safely.*--restart"):
+            results.load_checkpoint(path, CPU)
+    assert not warned, [str(w.message) for w in warned]
     assert results.load_checkpoint(whole, CPU)["trainer"]["w"].sum() == 1000  # a sound one loads
     assert results.load_checkpoint(tmp_path / "none.pt", CPU) is None
 

@@ -15,6 +15,7 @@ import math
 import os
 import platform
 import subprocess
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -180,7 +181,9 @@ def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # a damaged file's odd protocol byte: the refusal says it all
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            state = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # whatever fails, the file is refused, never run
         raise CheckpointError(_refused(path, _why(error))) from None
     if not isinstance(state, dict) or not isinstance(state.get("key"), str):
