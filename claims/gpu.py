@@ -190,8 +190,8 @@ def run(args: argparse.Namespace) -> int:
     if wants_cuda_session() and not args.no_benchmarks:
         from training import bench_files as bench
 
-        kept = bench.kept_sessions("cuda")
         latest = bench.benchmark_file("cuda")
+        committed = latest.exists()
         target = work / latest.name
         target.unlink(missing_ok=True)  # the committed one, copied in above
         check = run_check("cuda benchmarks", [*CHECK_BENCH, f"--benchmark-json={target}"],
@@ -199,12 +199,13 @@ def run(args: argparse.Namespace) -> int:
         checks.append(check)
         if check.returncode == 0 and target.exists():
             fresh.append(target.name)
-            if latest in kept:  # the latest session stays, under its date
-                shutil.copy2(latest, work / bench.earlier_name(latest))
-                fresh.append(bench.earlier_name(latest))
+            if committed:  # the latest session stays, under its date
+                dated = bench.earlier_name(latest)
+                shutil.copy2(latest, work / dated)
+                fresh.append(dated)
         else:  # a stopped or failed run is no session: the verdicts read the committed ones
             target.unlink(missing_ok=True)
-            if latest in kept:
+            if committed:
                 shutil.copy2(latest, target)
             log("cuda benchmarks: no new session (the run did not pass); the committed sessions stand")
     import torch

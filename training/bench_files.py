@@ -7,6 +7,7 @@ and indexed by (what, model, batch).
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,10 +69,9 @@ def earlier_name(latest: Path) -> str:
         date = str(json.loads(latest.read_text(encoding="utf-8"))["datetime"])[:10]
     except (OSError, ValueError, KeyError, TypeError):
         date = "undated"
-    stem, n = f"{latest.stem}-{date}", 1
-    while (latest.parent / f"{stem}{f'-{n}' if n > 1 else ''}.json").exists():
-        n += 1
-    return f"{stem}{f'-{n}' if n > 1 else ''}.json"
+    stem = f"{latest.stem}-{date}"
+    names = itertools.chain([f"{stem}.json"], (f"{stem}-{n}.json" for n in itertools.count(2)))
+    return next(name for name in names if not (latest.parent / name).exists())
 
 
 def timings(what: str, model: str, batch: int, device: str,
