@@ -35,6 +35,33 @@ def output_shape(layers: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, 
     return shape
 
 
+def largest_output(layers: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Elements of the largest tensor that ``layers``, or its input, holds for one input (no
+    batch axis): worked out like ``output_shape``, by arithmetic where it can be, else traced
+    on the meta device."""
+    def walk(module: nn.Module, shape: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+        if not isinstance(module, nn.Sequential):
+            out = _shape(module, shape)
+            return out, math.prod(out)
+        largest = 0
+        for child in module:
+            shape, size = walk(child, shape)
+            largest = max(largest, size)
+        return shape, largest
+
+    try:
+        return max(math.prod(input_shape), walk(layers, tuple(input_shape))[1])
+    except _Unknown:
+        sizes = [math.prod(input_shape)]
+        probe = copy.deepcopy(layers).to("meta").eval()
+        leaves = [m for m in probe.modules() if not list(m.children())]
+        hooks = [m.register_forward_hook(lambda _m, _i, out: sizes.append(out[0].numel())) for m in leaves]
+        probe(torch.zeros(1, *input_shape, device="meta"))
+        for hook in hooks:
+            hook.remove()
+        return max(sizes)
+
+
 class _Unknown(Exception):
     """A module whose output shape ``_shape`` does not know how to work out."""
 

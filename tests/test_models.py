@@ -530,6 +530,25 @@ def test_output_shapes_by_arithmetic_equal_the_meta_trace():
 
 
 @pytest.mark.fast
+def test_the_largest_output_by_arithmetic_equals_the_meta_trace():
+    """What decides whether a CPU run keeps freed memory (training.memory), worked out
+    without tracing; the per-pixel Fashion network's is its 28 x 28 x 392 hidden tensor."""
+    from models import _util
+
+    for name in models.names():
+        model = _meta(name)
+        sizes = [math.prod(model.input_shape)]
+        hooks = [m.register_forward_hook(lambda _m, _i, out, sizes=sizes: sizes.append(out[0].numel()))
+                 for m in model.modules() if not list(m.children())]
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, *model.input_shape, device="meta"))
+        for hook in hooks:
+            hook.remove()
+        assert _util.largest_output(model, model.input_shape) == max(sizes), name
+    assert _util.largest_output(_meta("fashion_dense", hidden=392), (1, 28, 28)) == 28 * 28 * 392
+
+
+@pytest.mark.fast
 @pytest.mark.parametrize("name", ["mnist_approach2", "mnist_approach3"])
 def test_mnist_gap_ablations_drop_batchnorm_or_add_dropouts(name):
     # without BatchNorm: the same layers less the BatchNormalizations, each map's gamma and beta gone

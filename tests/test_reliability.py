@@ -422,6 +422,20 @@ def test_result_provenance_records_the_datas_digest_and_sizes(tmp_path):
     assert datasets.arrays_digest(arrays) != recorded["sha256"]
 
 
+@pytest.mark.train
+def test_a_cpu_run_tells_the_allocator_its_largest_tensor(tmp_path, monkeypatch):
+    """``training.memory`` keeps freed memory only for steps with tensors above glibc's mmap
+    ceiling; the run hands it the step's largest layer output, in bytes."""
+    from models import build
+    from models._util import largest_output
+    from training import memory
+    seen: list[int] = []
+    monkeypatch.setattr(memory, "keep_freed_memory", seen.append)
+    train_recipe("lenet0", seeds=[0], directory=tmp_path, arrays=noise(), progress=False, max_epochs=1)
+    lenet = build("lenet")
+    assert seen == [128 * 4 * largest_output(lenet, lenet.input_shape)] and seen[0] < memory.MMAP_CEILING
+
+
 @pytest.mark.unit
 def test_provenance_calls_a_run_dirty_for_uncommitted_code_not_for_results_or_docs(tmp_path, monkeypatch):
     """A run started beside another run's fresh result file, or beside edited docs, ran the

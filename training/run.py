@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 
 import models
+from models._util import largest_output
 from models.layers import forward_structure
-from training import datasets, lottery, results
+from training import datasets, lottery, memory, results
 from training.metrics import best_point
 from training.recipes import Recipe, get
 from training.trainer import Data, Split, Stack, Trainer
@@ -95,7 +96,18 @@ def _seeded_models(recipe: Recipe, options: dict[str, Any], seeds: list[int]) ->
 def seeded_trainer(recipe: Recipe, data: Data, seeds: list[int]) -> Trainer:
     """A trainer of ``seeds`` on ``data``'s device, each seed's model built as a run builds it."""
     stack = Stack.of(_seeded_models(recipe, {}, seeds), data.train.x.device)
+    keep_memory_for(stack, recipe.batch_size)
     return Trainer(recipe, stack, data, seeds=seeds)
+
+
+def keep_memory_for(stack: Stack, batch: int) -> None:
+    """On the CPU, keep freed memory in the process where a training step of ``stack`` has
+    tensors too large for glibc to reuse (``training.memory``): its largest layer output at
+    ``batch``, worked out by arithmetic, so that start-up traces nothing."""
+    weights = next(iter(stack.params.values()))
+    if weights.device.type == "cpu":
+        base = stack.base
+        memory.keep_freed_memory(batch * weights.element_size() * largest_output(base, base.input_shape))
 
 
 def best_options(recipe: Recipe, directory: Path | None) -> dict[str, Any]:
@@ -179,6 +191,7 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
         stacked_masks = None
         if masks:
             stacked_masks = {k: torch.stack([m[k] for m in masks]).to(device) for k in masks[0]}
+        keep_memory_for(stack, recipe.batch_size)
         trainer = Trainer(recipe, stack, data, seeds=seeds * len(group), masks=stacked_masks, vmapped=vmapped)
         group_wall = 0.0
         if state is not None and state.get("key") == key:

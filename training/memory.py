@@ -1,0 +1,56 @@
+"""Large tensors on the CPU: keep freed memory in the process rather than fault it in anew.
+
+glibc's malloc serves a request above its mmap threshold by a fresh ``mmap`` and unmaps it
+when it is freed. The threshold adapts to what is freed, but never beyond 32 MiB on a 64-bit
+system, so a training step whose tensors are larger gets new pages for each of them at every
+step, and the kernel faults in and zeroes each 4 KiB page. For the per-pixel Fashion
+networks (157 MB hidden tensors) those faults were more than half of a CPU step. Serving
+every request from one heap that is never trimmed removes them; it is not applied where the
+tensors stay below the threshold, since one arena for all threads (needed: a thread's own
+arena would mmap) made ``mnist_approach3``'s epoch slower. The measurements are in
+docs/performance.md ("Large tensors on the CPU").
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+#: glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit systems: above it a tensor is always mmapped.
+MMAP_CEILING = 32 * 2**20
+
+# mallopt parameters (glibc's malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
+_INT_MAX = 2**31 - 1
+
+_kept = False
+
+
+def _glibc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt") else None
+
+
+def keep_freed_memory(largest: int) -> bool:
+    """Where a training step allocates tensors above ``MMAP_CEILING`` (``largest``, bytes:
+    ``training.run.keep_memory_for`` gives its largest layer output), serve every allocation
+    of this process from one heap that is never trimmed, so that freed tensors are reused
+    without page faults.
+    Returns whether the process allocates so from now on (glibc only; it lasts for the
+    process, which then keeps its peak memory)."""
+    global _kept
+    if largest <= MMAP_CEILING or _kept:
+        return _kept
+    libc = _glibc()
+    if libc is None:
+        return False
+    # one arena: a thread's own arena cannot grow past 64 MiB and would fall back to mmap
+    _kept = all(libc.mallopt(param, value) == 1 for param, value in
+                ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _INT_MAX)))
+    return _kept
