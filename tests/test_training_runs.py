@@ -115,9 +115,31 @@ def test_each_copys_dropout_draws_are_its_own_streams() -> None:
     drawn = t._noise((50, 1, 28, 28))
     assert drawn, "mnist_dense1 has Dropout layers"
     again = _trainer("mnist_dense1", [0, 1, 2], epochs=1, batch_size=50)
-    for name, size in again.stack.dropout_sizes((50, 1, 28, 28)).items():
-        alone = torch.stack([torch.rand(size, generator=g) for g in again.dropout_generators])
+    for name, draws in again.stack.dropout_draws((50, 1, 28, 28)).items():
+        alone = torch.stack([torch.rand(draws.size, generator=g) for g in again.dropout_generators])
         assert torch.equal(drawn[name], alone)
+
+
+def test_a_per_pixel_networks_draws_lie_in_memory_as_its_hidden_tensor_does() -> None:
+    """The Fashion networks' Dropout input is channels-last (a Dense layer on every pixel):
+    the draws are made in that order, on the vmapped path as on the CPU's, so that Dropout
+    reads them along the grain; each copy's still come from its own stream."""
+    import models
+    from training.trainer import DROPOUT_STREAM
+
+    t = _trainer("fashion_1x7_linear_d50", [0, 1], epochs=1, batch_size=50)
+    shape = (50, 1, 28, 28)
+    ((name, draws),) = t.stack.dropout_draws(shape).items()
+    assert draws.size == (50, 7, 28, 28) and draws.order == (0, 2, 3, 1)
+    real = models.build(t.recipe.model, **t.recipe.options).train()
+    seen = []
+    real.get_submodule(name).register_forward_pre_hook(lambda _, args: seen.append(args[0].stride()))
+    real(torch.zeros(shape))
+    stacked = t._noise(shape)[name]
+    for copy, seed in enumerate(t.seeds):
+        alone = draws.draw(torch.Generator().manual_seed(seed + DROPOUT_STREAM), torch.device("cpu"))
+        assert alone.stride() == stacked[copy].stride() == seen[0]
+        assert torch.equal(stacked[copy], alone)
 
 
 def test_it_learns() -> None:

@@ -25,8 +25,9 @@ from training.recipes import Recipe, get
 from training.trainer import Data, Split, Stack, Trainer
 
 DEFAULT_SEEDS = results.DEFAULT_SEEDS
-# 2: each copy draws its Dropout masks from its own stream; earlier checkpoints start over
-CHECKPOINT_FORMAT = 2
+# 2: each copy draws its Dropout masks from its own stream; 3: in the order its input lies in
+# memory (the per-pixel networks' changed); earlier checkpoints start over
+CHECKPOINT_FORMAT = 3
 
 
 def default_device() -> torch.device:

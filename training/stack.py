@@ -29,6 +29,38 @@ def _dropouts(module: nn.Module) -> dict[str, Dropout]:
     return {name: m for name, m in module.named_modules() if isinstance(m, Dropout)}
 
 
+@dataclass(frozen=True)
+class Draws:
+    """The uniform draws one Dropout layer takes in one step of one copy: its input's
+    ``size``, and the ``order`` of the input's axes in memory, outermost first.
+
+    Why the order: the draws are made in it, so that they lie in memory as the input does.
+    The per-pixel Dense networks' hidden tensors are channels-last; draws in the other order
+    would make Dropout read them across the grain in the forward and the backward pass. For
+    an input in the usual order the draws are those of ``torch.rand(size)``.
+    """
+
+    size: torch.Size
+    order: tuple[int, ...]
+
+    @classmethod
+    def like(cls, x: Tensor) -> Draws:
+        return cls(x.shape, tuple(sorted(range(x.dim()), key=lambda d: (-x.stride(d), d))))
+
+    @property
+    def drawn(self) -> tuple[int, ...]:
+        """The shape the draws are made in."""
+        return tuple(self.size[d] for d in self.order)
+
+    def view(self, drawn: Tensor) -> Tensor:
+        """Draws of shape (..., *``drawn``) seen as (..., *``size``)."""
+        lead = drawn.dim() - len(self.order)
+        return drawn.permute(*range(lead), *(lead + self.order.index(d) for d in range(len(self.order))))
+
+    def draw(self, generator: torch.Generator, device: torch.device) -> Tensor:
+        return self.view(torch.rand(self.drawn, generator=generator, device=device))
+
+
 @dataclass
 class Stack:
     """S copies of one architecture as stacked tensors, plus a stateless copy to call.
@@ -48,7 +80,7 @@ class Stack:
     _seeds: list[tuple[dict[str, Tensor], dict[str, Tensor]]] = field(**_state(list))
     _lock: threading.Lock = field(**_state(threading.Lock))
     _local: threading.local = field(**_state(threading.local))
-    _dropout_shapes: dict[tuple[int, ...], dict[str, torch.Size]] = field(**_state(dict))
+    _dropout_draws: dict[tuple[int, ...], dict[str, Draws]] = field(**_state(dict))
 
     @classmethod
     def of(cls, modules: list[nn.Module], device: torch.device) -> Stack:
@@ -136,14 +168,14 @@ class Stack:
             local.module.train(self.base.training)
         return local.module, local.dropouts
 
-    def dropout_sizes(self, shape: tuple[int, ...]) -> dict[str, torch.Size]:
-        """Each Dropout layer's input size for one copy's inputs of ``shape`` (one pass on
-        the meta device, once per shape)."""
+    def dropout_draws(self, shape: tuple[int, ...]) -> dict[str, Draws]:
+        """Each Dropout layer's draws for one copy's inputs of ``shape`` (one pass on the meta
+        device, once per shape)."""
         with self._lock:
-            if shape not in self._dropout_shapes:
-                seen: dict[str, torch.Size] = {}
+            if shape not in self._dropout_draws:
+                seen: dict[str, Draws] = {}
                 hooks = [layer.register_forward_pre_hook(
-                             lambda _, args, name=name: seen.__setitem__(name, args[0].shape))
+                             lambda _, args, name=name: seen.__setitem__(name, Draws.like(args[0])))
                          for name, layer in _dropouts(self.base).items()]
                 try:
                     with torch.no_grad():
@@ -151,5 +183,5 @@ class Stack:
                 finally:
                     for hook in hooks:
                         hook.remove()
-                self._dropout_shapes[shape] = seen
-        return self._dropout_shapes[shape]
+                self._dropout_draws[shape] = seen
+        return self._dropout_draws[shape]

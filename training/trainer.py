@@ -130,12 +130,13 @@ class Trainer:
         """Each Dropout layer's uniform draws for one step on inputs of one copy's ``shape``,
         every copy from its own stream."""
         noise = {}
-        for name, size in self.stack.dropout_sizes(shape).items():
+        for name, draws in self.stack.dropout_draws(shape).items():
             # drawn in place into one (S, ...) tensor: the same draws as stacking each copy's,
             # without a second copy of them (the Fashion networks' draws are 157 MB a copy)
-            noise[name] = torch.empty((len(self.dropout_generators), *size), device=self.device)
-            for row, g in zip(noise[name], self.dropout_generators, strict=True):
-                torch.rand(size, generator=g, device=self.device, out=row)
+            drawn = torch.empty((len(self.dropout_generators), *draws.drawn), device=self.device)
+            for row, g in zip(drawn, self.dropout_generators, strict=True):
+                torch.rand(draws.drawn, generator=g, device=self.device, out=row)
+            noise[name] = draws.view(drawn)
         return noise
 
     def penalty(self, seed: int | None = None) -> Tensor:
@@ -185,7 +186,7 @@ class Trainer:
         batch size, the count of correct predictions, and the last step's loss and logits;
         a seed's arithmetic is the stacked step's, on its own tensors."""
         s, recipe, train = self.stack.seeds, self.recipe, self.data.train
-        sizes = {b: self.stack.dropout_sizes((b, *train.x.shape[1:]))  # the meta passes, in this thread
+        draws = {b: self.stack.dropout_draws((b, *train.x.shape[1:]))  # the meta passes, in this thread
                  for b in {idx.shape[1] for idx in batches}}
         t0, lrs = self.optimizer.t, (self.lr * self.active).tolist()
         keys = list(self.stack.params)
@@ -203,8 +204,7 @@ class Trainer:
                     self.fed(i, idx)
                 x, y = train.x[idx], train.y[idx][None]
                 with torch.enable_grad():
-                    noise = {name: torch.rand(size, generator=generator, device=self.device)
-                             for name, size in sizes[len(idx)].items()}
+                    noise = {k: d.draw(generator, self.device) for k, d in draws[len(idx)].items()}
                     logits = self.stack.seed_logits(i, x, noise)[None]
                     loss = _loss(recipe, logits, y).mean(1) + self.penalty(i)
                     grads = torch.autograd.grad(loss.sum(), leaves)
