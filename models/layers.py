@@ -151,10 +151,15 @@ class Dropout(nn.Dropout):
             return super().forward(x)
         rate = self.p if self.rates is None else self.rates
         noise = torch.rand_like(x) if self.noise is None else self.noise
-        # TF 2's dropout: x times 1 / (1 - rate) where the draw is at least the rate, else 0.
-        # The scale and the mask as one tensor: the forward and the backward each pass over
-        # x once (the per-pixel Fashion networks' hidden tensors are 157 MB a copy)
-        return x * torch.where(noise >= rate, 1 / (1 - rate), 0.0)
+        # TF 2's dropout: x times 1 / (1 - rate), computed in double precision and rounded
+        # once to x's dtype, where the draw is at least the rate, else 0. A copy of a stack
+        # (``rates`` in float64) gets the very scale of its network alone. The scale and the
+        # mask as one tensor: the forward and the backward each pass over x once (the
+        # per-pixel Fashion networks' hidden tensors are 157 MB a copy)
+        scale = 1 / (1 - rate)
+        if isinstance(scale, torch.Tensor):
+            scale = scale.to(x.dtype)
+        return x * torch.where(noise >= rate, scale, 0.0).to(x.dtype)
 
 
 class Activation(nn.Module):

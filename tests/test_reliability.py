@@ -422,18 +422,31 @@ def test_result_provenance_records_the_datas_digest_and_sizes(tmp_path):
     assert datasets.arrays_digest(arrays) != recorded["sha256"]
 
 
-@pytest.mark.train
-def test_a_cpu_run_tells_the_allocator_its_largest_tensor(tmp_path, monkeypatch):
-    """``training.memory`` keeps freed memory only for steps with tensors above glibc's mmap
-    ceiling; the run hands it the step's largest layer output, in bytes."""
-    from models import build
-    from models._util import largest_output
-    from training import memory
-    seen: list[int] = []
-    monkeypatch.setattr(memory, "keep_freed_memory", seen.append)
-    train_recipe("lenet0", seeds=[0], directory=tmp_path, arrays=noise(), progress=False, max_epochs=1)
-    lenet = build("lenet")
-    assert seen == [128 * 4 * largest_output(lenet, lenet.input_shape)] and seen[0] < memory.MMAP_CEILING
+@pytest.mark.unit
+def test_claims_train_sets_the_allocator_for_its_recipes_before_any_training(tmp_path, monkeypatch):
+    """``training.memory`` must be set before the process starts threads (a thread's arena
+    would map large tensors anew): ``claims train`` hands it the largest tensor of the
+    recipes it was asked for, before it trains the first."""
+    from training import memory, run
+    events: list[tuple] = []
+    monkeypatch.setattr(memory, "keep_freed_memory", lambda largest: events.append(("keep", largest)))
+    monkeypatch.setattr(run, "train_recipe", lambda name, **_: events.append(("train", name)))
+    main(["train", "lenet0", "mnist_dense1", "--results", str(tmp_path), "--device", "cpu", "--quiet",
+          "--no-plots"])
+    largest = max(run.largest_tensor("lenet0"), run.largest_tensor("mnist_dense1"))
+    assert events[:2] == [("keep", largest), ("train", "lenet0")]
+
+
+@pytest.mark.unit
+def test_the_largest_tensor_counts_the_evaluation_batch():
+    """Evaluation runs 1,000 images at a time: the 78-neuron Fashion network's hidden tensor
+    is under the 32 MiB ceiling in a training step of 128 and far above it in evaluation."""
+    from training.memory import MMAP_CEILING
+    from training.run import largest_tensor
+    assert largest_tensor("fashion_1x78_linear_d50") == 1000 * 28 * 28 * 78 * 4 > MMAP_CEILING
+    assert 128 * 28 * 28 * 78 * 4 < MMAP_CEILING
+    assert largest_tensor("fashion_1x392_linear_d80") == 1000 * 28 * 28 * 392 * 4
+    assert largest_tensor("mnist_approach3") < MMAP_CEILING
 
 
 @pytest.mark.unit

@@ -252,6 +252,33 @@ def test_stacked_dropout_draws_each_copys_own_rate() -> None:
     assert torch.equal(stacked(torch.tensor([0.0, 0.25, 0.5]), x), x)
 
 
+def test_a_stacked_copys_dropout_scale_is_its_network_alones() -> None:
+    """TF 2 scales by 1 / (1 - rate) computed in double precision and rounded once: a copy of
+    a stack, whose rate is a tensor (``Stack.rates``), gets its network's very output alone,
+    on the CPU's loop and under vmap, for every rate of a grid (float32 rates would round
+    0.15, 0.45 and others to another scale)."""
+    from torch import nn
+
+    from models.layers import Dropout
+
+    grid = [i / 20 for i in range(20)]
+    stack = Stack.of([nn.Sequential(nn.Linear(2, 2), Dropout(p)) for p in grid], torch.device("cpu"))
+    rates = stack.rates["1"]
+    x, noise = torch.randn(len(grid), 500), torch.rand(len(grid), 500)
+    layer = Dropout(0.9)
+
+    def stacked(rate: torch.Tensor, xs: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
+        layer.rates, layer.noise = rate, draws
+        return layer(xs)
+    vmapped = torch.func.vmap(stacked)(rates, x, noise)
+    for i, p in enumerate(grid):
+        alone = Dropout(p)
+        alone.noise = noise[i]
+        expected = alone(x[i])
+        assert torch.equal(stacked(rates[i], x[i], noise[i]), expected), p
+        assert torch.equal(vmapped[i], expected) and expected.dtype == torch.float32, p
+
+
 def test_a_points_share_ends_where_its_own_run_would() -> None:
     from training.run import _members
 

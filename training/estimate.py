@@ -31,6 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import models
 from models.layers import Dropout
+from training import trainer
 from training.recipes import Recipe, get, own_tables
 
 #: Host-side work per training step besides the model's ops: the batch's gather, the
@@ -42,8 +43,6 @@ EPOCH_FIXED_S = 0.01
 GROUP_SETUP_S = 1.0
 #: Per recipe: the data loaded and copied to the device.
 RECIPE_SETUP_S = 2.0
-#: Evaluation batch when the recipe names none (``Trainer.evaluate``).
-EVAL_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -280,7 +279,7 @@ def estimate(name: str, device: Device, sizes: dict[str, int], seeds: int = 3,
     source = "given" if epochs is not None else ("source" if reported else "cap")
     train, val, test = split_sizes(table, sizes)
     steps = table.steps_per_epoch or math.ceil(train / table.batch_size)
-    eval_batch = table.validation_batch_size or EVAL_BATCH
+    eval_batch = table.validation_batch_size or trainer.EVAL_BATCH
     eval_batches = math.ceil(val / eval_batch) + math.ceil(test / eval_batch)
     total, largest, per_group = RECIPE_SETUP_S, None, []
     for group in groups:

@@ -5,10 +5,17 @@ when it is freed. The threshold adapts to what is freed, but never beyond 32 MiB
 system, so a training step whose tensors are larger gets new pages for each of them at every
 step, and the kernel faults in and zeroes each 4 KiB page. For the per-pixel Fashion
 networks (157 MB hidden tensors) those faults were more than half of a CPU step. Serving
-every request from one heap that is never trimmed removes them; it is not applied where the
-tensors stay below the threshold, since one arena for all threads (needed: a thread's own
-arena would mmap) made ``mnist_approach3``'s epoch slower. The measurements are in
-docs/performance.md ("Large tensors on the CPU").
+every request from one heap that is never trimmed removes them.
+
+Two conditions, both of the process as a whole. The setting must come before the process
+starts threads: a thread allocates from an arena of its own, which cannot grow past 64 MiB
+and so maps large requests anew, and ``M_ARENA_MAX`` only stops arenas being created, not
+used by later threads once they exist (exited threads' arenas are handed on). So the entry
+points set it (``claims train``, ``training.bench``, ``training.profile_step``), from the
+recipes they are asked for, before any training. And it lasts: recipes with small tensors
+trained later in the same process share the one arena, which made ``mnist_approach3``'s
+epoch slower, so a process whose recipes all stay below the ceiling is left as glibc sets
+it. The measurements are in docs/performance.md ("Large tensors on the CPU").
 """
 
 from __future__ import annotations
@@ -38,12 +45,11 @@ def _glibc() -> ctypes.CDLL | None:
 
 
 def keep_freed_memory(largest: int) -> bool:
-    """Where a training step allocates tensors above ``MMAP_CEILING`` (``largest``, bytes:
-    ``training.run.keep_memory_for`` gives its largest layer output), serve every allocation
-    of this process from one heap that is never trimmed, so that freed tensors are reused
-    without page faults.
-    Returns whether the process allocates so from now on (glibc only; it lasts for the
-    process, which then keeps its peak memory)."""
+    """Where the tensors to come reach above ``MMAP_CEILING`` (``largest``, bytes:
+    ``training.run.largest_tensor`` of the recipes), serve every allocation of this process
+    from one heap that is never trimmed, so that freed tensors are reused without page
+    faults. Call it before the process starts threads. Returns whether the process allocates
+    so from now on (glibc only; it lasts for the process, which then keeps its peak memory)."""
     global _kept
     if largest <= MMAP_CEILING or _kept:
         return _kept
@@ -51,6 +57,7 @@ def keep_freed_memory(largest: int) -> bool:
     if libc is None:
         return False
     # one arena: a thread's own arena cannot grow past 64 MiB and would fall back to mmap
-    _kept = all(libc.mallopt(param, value) == 1 for param, value in
-                ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _INT_MAX)))
+    applied = [libc.mallopt(param, value) == 1 for param, value in
+               ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _INT_MAX))]
+    _kept = all(applied)
     return _kept

@@ -19,10 +19,10 @@ import torch.nn.functional as F
 import models
 from models._util import largest_output
 from models.layers import forward_structure
-from training import datasets, lottery, memory, results
+from training import datasets, lottery, results
 from training.metrics import best_point
 from training.recipes import Recipe, get
-from training.trainer import Data, Split, Stack, Trainer
+from training.trainer import EVAL_BATCH, Data, Split, Stack, Trainer
 
 DEFAULT_SEEDS = results.DEFAULT_SEEDS
 # 2: each copy draws its Dropout masks from its own stream; 3: in the order its input lies in
@@ -97,18 +97,21 @@ def _seeded_models(recipe: Recipe, options: dict[str, Any], seeds: list[int]) ->
 def seeded_trainer(recipe: Recipe, data: Data, seeds: list[int]) -> Trainer:
     """A trainer of ``seeds`` on ``data``'s device, each seed's model built as a run builds it."""
     stack = Stack.of(_seeded_models(recipe, {}, seeds), data.train.x.device)
-    keep_memory_for(stack, recipe.batch_size)
     return Trainer(recipe, stack, data, seeds=seeds)
 
 
-def keep_memory_for(stack: Stack, batch: int) -> None:
-    """On the CPU, keep freed memory in the process where a training step of ``stack`` has
-    tensors too large for glibc to reuse (``training.memory``): its largest layer output at
-    ``batch``, worked out by arithmetic, so that start-up traces nothing."""
-    weights = next(iter(stack.params.values()))
-    if weights.device.type == "cpu":
-        base = stack.base
-        memory.keep_freed_memory(batch * weights.element_size() * largest_output(base, base.input_shape))
+def largest_tensor(name: str) -> int:
+    """Bytes of the largest layer output one copy of recipe ``name`` holds, in a training
+    step or an evaluation batch, over its grid points: what ``training.memory`` decides by,
+    worked out by arithmetic (``largest_output``), so that start-up traces nothing."""
+    recipe = get(name)
+    batch = max(recipe.batch_size, recipe.validation_batch_size or EVAL_BATCH)
+    largest = 0
+    for options in plan_points(recipe):
+        with torch.device("meta"):
+            model = models.build(recipe.model, **{**recipe.options, **_build_options(options)})
+        largest = max(largest, largest_output(model, model.input_shape))
+    return batch * torch.get_default_dtype().itemsize * largest
 
 
 def best_options(recipe: Recipe, directory: Path | None) -> dict[str, Any]:
@@ -192,7 +195,6 @@ def train_recipe(name: str, *, seeds: list[int] | tuple[int, ...] = DEFAULT_SEED
         stacked_masks = None
         if masks:
             stacked_masks = {k: torch.stack([m[k] for m in masks]).to(device) for k in masks[0]}
-        keep_memory_for(stack, recipe.batch_size)
         trainer = Trainer(recipe, stack, data, seeds=seeds * len(group), masks=stacked_masks, vmapped=vmapped)
         group_wall = 0.0
         if state is not None and state.get("key") == key:
@@ -288,12 +290,16 @@ def plan_points(recipe: Recipe) -> list[dict[str, Any]]:
     return [{"iteration": k, "removed": f} for k, f in enumerate((0.0, *schedule.removed))]
 
 
+def _build_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A grid point's options without a lottery iteration's bookkeeping: what builds it."""
+    return {k: v for k, v in options.items() if k not in ("iteration", "removed")}
+
+
 def _point_models(recipe: Recipe, options: dict[str, Any], seeds: list[int],
                   carried: dict[str, Any] | None) -> tuple[list[torch.nn.Module], list[dict] | None]:
     """Fresh seeded models, or for a lottery iteration: the previous iteration's trained
     weights pruned further, then rewound to the seeds' initial values (the winning tickets)."""
-    build_options = {k: v for k, v in options.items() if k not in ("iteration", "removed")}
-    fresh = _seeded_models(recipe, build_options, seeds)
+    fresh = _seeded_models(recipe, _build_options(options), seeds)
     if not recipe.pruning or options["iteration"] == 0:
         return fresh, None
     scope = lottery.Schedule.from_spec(recipe.pruning).scope

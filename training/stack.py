@@ -90,7 +90,10 @@ class Stack:
                 pair = penalties.setdefault(name, (torch.zeros(len(modules), device=device),
                                                    torch.zeros(len(modules), device=device)))
                 pair[0][i], pair[1][i] = l1, l2
-        rates = {name: torch.tensor([m.get_submodule(name).p for m in modules], device=device)
+        # in float64: each copy's Dropout scale is then the one its network alone computes
+        # from its Python rate (``models.layers.Dropout``)
+        rates = {name: torch.tensor([m.get_submodule(name).p for m in modules], dtype=torch.float64,
+                                    device=device)
                  for name in _dropouts(modules[0])}
         rates = {name: r for name, r in rates.items() if bool((r != r[0]).any())}
         params, buffers = stack_module_state([m.to(device) for m in modules])
