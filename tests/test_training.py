@@ -14,6 +14,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import models
 from claims.registry import registry
@@ -277,6 +279,23 @@ def test_a_stacked_copys_dropout_scale_is_its_network_alones() -> None:
         expected = alone(x[i])
         assert torch.equal(stacked(rates[i], x[i], noise[i]), expected), p
         assert torch.equal(vmapped[i], expected) and expected.dtype == torch.float32, p
+
+
+@settings(max_examples=60, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=5), data=st.data())
+def test_dropout_draws_lie_in_memory_as_any_dense_input_does(shape, data) -> None:
+    """Whatever order an input's axes lie in memory, its draws (``training.stack.Draws``) have
+    its shape and strides, and are the stream's numbers in that memory order."""
+    from training.stack import Draws
+
+    order = data.draw(st.permutations(range(len(shape))))
+    x = torch.empty([shape[d] for d in order]).permute([order.index(d) for d in range(len(shape))])
+    draws = Draws.like(x)
+    drawn = draws.draw(torch.Generator().manual_seed(7), torch.device("cpu"))
+    assert drawn.shape == x.shape
+    assert all(a == b for a, b, n in zip(drawn.stride(), x.stride(), shape, strict=True) if n > 1)
+    in_memory = torch.rand(x.numel(), generator=torch.Generator().manual_seed(7))
+    assert torch.equal(drawn.as_strided((drawn.numel(),), (1,)), in_memory)  # its storage, in order
 
 
 def test_a_points_share_ends_where_its_own_run_would() -> None:
