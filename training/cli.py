@@ -300,7 +300,10 @@ def add(sub: argparse._SubParsersAction, draw: Draw = draw_plain) -> None:
                "holds both runs, each part's\nprovenance kept). Seeds it holds already are refused "
                "unless --replace, but the very same\nseeds of the same recipe table are done: "
                "nothing trains, so a command stopped by --time-limit\ngoes on where it stopped "
-               "when run again.",
+               "when run again.\n\n"
+               "On the CPU, where a recipe named holds tensors above 32 MiB (the Fashion post's "
+               "per-pixel\nnetworks), the process keeps freed memory instead of returning it "
+               "(glibc), for all the\nrecipes it trains: training/memory.py.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("recipe", nargs="*", help="recipe names (see 'python -m claims recipes')")
     train.add_argument("--all", action="store_true", help="every recipe")
