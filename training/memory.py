@@ -13,9 +13,10 @@ and so maps large requests anew, and ``M_ARENA_MAX`` only stops arenas being cre
 used by later threads once they exist (exited threads' arenas are handed on). So the entry
 points set it (``claims train``, ``training.bench``, ``training.profile_step``), from the
 recipes they are asked for, before any training. And it lasts: recipes with small tensors
-trained later in the same process share the one arena, which made ``mnist_approach3``'s
-epoch slower, so a process whose recipes all stay below the ceiling is left as glibc sets
-it. The measurements are in docs/performance.md ("Large tensors on the CPU").
+trained later in the same process share the one arena, which gained nothing for
+``mnist_approach3`` (slower in two of three pairs of epochs), so a process whose recipes all
+stay below the ceiling is left as glibc sets it. The measurements are in
+docs/performance.md ("Large tensors on the CPU").
 """
 
 from __future__ import annotations
