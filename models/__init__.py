@@ -7,6 +7,7 @@
 """
 
 from models import cats_dogs, dense_vs_conv, external, fashion_dense, kmnist_gap, mnist_small  # noqa: F401  (registers)
+from models._util import largest_output
 from models.layers import keras_init_, output_activation, penalty, probabilities
 from models.registry import ModelEntry, build, entry, names, register_model
 from models.summary import Summary, summarize
@@ -17,6 +18,7 @@ __all__ = [
            "build",
            "entry",
            "keras_init_",
+           "largest_output",
            "names",
            "output_activation",
            "penalty",

@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 
 import models
-from models._util import largest_output
 from models.layers import forward_structure
 from training import datasets, lottery, results
 from training.metrics import best_point
@@ -103,14 +102,14 @@ def seeded_trainer(recipe: Recipe, data: Data, seeds: list[int]) -> Trainer:
 def largest_tensor(name: str) -> int:
     """Bytes of the largest layer output one copy of recipe ``name`` holds, in a training
     step or an evaluation batch, over its grid points: what ``training.memory`` decides by,
-    worked out by arithmetic (``largest_output``), so that start-up traces nothing."""
+    worked out by arithmetic (``models.largest_output``), so that start-up traces nothing."""
     recipe = get(name)
     batch = max(recipe.batch_size, recipe.validation_batch_size or EVAL_BATCH)
     largest = 0
     for options in plan_points(recipe):
         with torch.device("meta"):
             model = models.build(recipe.model, **{**recipe.options, **_build_options(options)})
-        largest = max(largest, largest_output(model, model.input_shape))
+        largest = max(largest, models.largest_output(model, model.input_shape))
     return batch * torch.get_default_dtype().itemsize * largest
 
 

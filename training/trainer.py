@@ -50,8 +50,8 @@ from training.stack import Stack
 
 # added to a seed for its Dropout stream, apart from its shuffling stream on the CPU
 DROPOUT_STREAM = 1 << 32
-#: Evaluation batch where the recipe names none (Keras' ``evaluate`` batches of 32 are slower
-#: and give the same sums).
+#: Evaluation batch where the recipe names none (Keras' ``evaluate`` defaults to 32: the same
+#: means up to float rounding, in many more, slower batches).
 EVAL_BATCH = 1000
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy", "lr")
 
