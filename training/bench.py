@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 import models
-from training import memory
 from training.bench_files import (  # noqa: F401 (read as bench.X by the claims)
     BenchmarkMissing,
     Timing,
@@ -31,7 +30,7 @@ from training.bench_files import (  # noqa: F401 (read as bench.X by the claims)
     timings,
 )
 from training.recipes import Recipe
-from training.run import largest_tensor, pad_to, prepare, seeded_trainer
+from training.run import keep_memory_for, pad_to, prepare, seeded_trainer
 from training.trainer import Data
 
 #: ImageNet-sized models, left out of the default table (seconds per batch on a CPU).
@@ -332,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--against-one", action="store_true",
                         help="time the seeds' epoch against the first seed's alone, not the plain loop")
     args = parser.parse_args(argv)
-    memory.keep_freed_memory(largest_tensor(args.recipe))  # as claims train does on the CPU
+    keep_memory_for([args.recipe], torch.device("cpu"))  # as claims train does
     if args.threads:
         torch.set_num_threads(args.threads)
     recipe = get(args.recipe)

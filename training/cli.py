@@ -165,11 +165,9 @@ def _train_locked(args: argparse.Namespace, names: list[str], seeds: list[int], 
                   targets: dict[str, _Target]) -> int:
     import torch
 
-    from training import memory
-    from training.run import largest_tensor, train_recipe
+    from training.run import keep_memory_for, train_recipe
 
-    if device.type == "cpu":  # before any thread starts (training.memory)
-        memory.keep_freed_memory(max(largest_tensor(name) for name in names))
+    keep_memory_for(names, device)  # before any thread starts (training.memory)
     if args.threads:
         torch.set_num_threads(args.threads)
     deadline = time.time() + args.time_limit if args.time_limit else None

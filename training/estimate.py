@@ -31,7 +31,6 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import models
 from models.layers import Dropout
-from training import trainer
 from training.recipes import Recipe, get, own_tables
 
 #: Host-side work per training step besides the model's ops: the batch's gather, the
@@ -279,7 +278,7 @@ def estimate(name: str, device: Device, sizes: dict[str, int], seeds: int = 3,
     source = "given" if epochs is not None else ("source" if reported else "cap")
     train, val, test = split_sizes(table, sizes)
     steps = table.steps_per_epoch or math.ceil(train / table.batch_size)
-    eval_batch = table.validation_batch_size or trainer.EVAL_BATCH
+    eval_batch = table.eval_batch
     eval_batches = math.ceil(val / eval_batch) + math.ceil(test / eval_batch)
     total, largest, per_group = RECIPE_SETUP_S, None, []
     for group in groups:

@@ -19,10 +19,10 @@ import argparse
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from training import datasets, memory, recipes
+from training import datasets, recipes
 from training.bench import _sync, timed, trainer_step
 from training.cli_args import device_spec, positive_int
-from training.run import largest_tensor
+from training.run import keep_memory_for
 
 
 def profile_recipe(name: str, device: torch.device, steps: int, seeds: int, rows: int) -> str:
@@ -57,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: this machine has no CUDA device")
-    if device.type == "cpu":  # as claims train does, before any thread starts
-        memory.keep_freed_memory(max(largest_tensor(name) for name in args.recipe))
+    keep_memory_for(args.recipe, device)  # as claims train does, before any thread starts
     if device.type == "cuda":  # as the trainer runs on CUDA (Keras' TF32 on Ampere and later)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     for name in args.recipe:

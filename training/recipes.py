@@ -81,6 +81,11 @@ def _resolve(name: str, tables: dict[str, dict[str, Any]], seen: tuple[str, ...]
     return {**_resolve(base, tables, (*seen, name)), **own}
 
 
+#: Evaluation batch where the recipe names none (Keras' ``evaluate`` defaults to 32: the same
+#: means up to float rounding, in many more, slower batches).
+EVAL_BATCH = 1000
+
+
 @dataclass(frozen=True)
 class Recipe:
     """One ``model.compile(...); model.fit(...)`` of a source, Keras defaults filled in."""
@@ -114,6 +119,11 @@ class Recipe:
     best_of: dict[str, str] = field(default_factory=dict)
     pruning: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def eval_batch(self) -> int:
+        """The evaluation batch: ``validation_batch_size``, else ``EVAL_BATCH``."""
+        return self.validation_batch_size or EVAL_BATCH
 
     @property
     def mode(self) -> str:

@@ -18,10 +18,10 @@ import torch.nn.functional as F
 
 import models
 from models.layers import forward_structure
-from training import datasets, lottery, results
+from training import datasets, lottery, memory, results
 from training.metrics import best_point
 from training.recipes import Recipe, get
-from training.trainer import EVAL_BATCH, Data, Split, Stack, Trainer
+from training.trainer import Data, Split, Stack, Trainer
 
 DEFAULT_SEEDS = results.DEFAULT_SEEDS
 # 2: each copy draws its Dropout masks from its own stream; 3: in the order its input lies in
@@ -104,13 +104,19 @@ def largest_tensor(name: str) -> int:
     step or an evaluation batch, over its grid points: what ``training.memory`` decides by,
     worked out by arithmetic (``models.largest_output``), so that start-up traces nothing."""
     recipe = get(name)
-    batch = max(recipe.batch_size, recipe.validation_batch_size or EVAL_BATCH)
+    batch = max(recipe.batch_size, recipe.eval_batch)
     largest = 0
     for options in plan_points(recipe):
         with torch.device("meta"):
             model = models.build(recipe.model, **{**recipe.options, **_build_options(options)})
         largest = max(largest, models.largest_output(model, model.input_shape))
     return batch * torch.get_default_dtype().itemsize * largest
+
+
+def keep_memory_for(names: list[str], device: torch.device) -> bool:
+    """On the CPU, ``training.memory.keep_freed_memory`` for the largest tensor of recipes
+    ``names``: what an entry point calls before it starts any thread."""
+    return device.type == "cpu" and memory.keep_freed_memory(max(largest_tensor(n) for n in names))
 
 
 def best_options(recipe: Recipe, directory: Path | None) -> dict[str, Any]:

@@ -50,9 +50,6 @@ from training.stack import Stack
 
 # added to a seed for its Dropout stream, apart from its shuffling stream on the CPU
 DROPOUT_STREAM = 1 << 32
-#: Evaluation batch where the recipe names none (Keras' ``evaluate`` defaults to 32: the same
-#: means up to float rounding, in many more, slower batches).
-EVAL_BATCH = 1000
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy", "lr")
 
 
@@ -257,7 +254,7 @@ class Trainer:
         """Loss (with penalty, as Keras reports it) and accuracy of every seed on ``split``."""
         self.stack.base.eval()
         s = self.stack.seeds
-        bs = self.recipe.validation_batch_size or EVAL_BATCH
+        bs = self.recipe.eval_batch
         loss_sum = torch.zeros(s, device=self.device)
         correct = torch.zeros(s, device=self.device)
         k = self.data.classes
