@@ -153,11 +153,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the tests marked ``slow`` first (stable order otherwise). The slowest, the CPU
-    verification of the 3,090-parameter network, trains one seed on one core for about five
-    minutes: under ``make test``'s two pytest-xdist workers it then starts at once on one,
-    while the other runs the rest of the suite, instead of starting at the end of a queue."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Run the long real-data runs (marked ``slow`` and ``data``) first, then the other
+    ``slow`` tests, the rest in their order. The longest, the CPU verification of the
+    3,090-parameter network, trains one seed on one core for about five minutes: under
+    ``make test``'s two pytest-xdist workers (worksteal) it then starts at once on one, while
+    the other takes the rest of the suite, instead of starting at the end of a queue."""
+    def rank(item: pytest.Item) -> int:
+        slow = item.get_closest_marker("slow") is not None
+        return 0 if slow and item.get_closest_marker("data") else 1 if slow else 2
+
+    items.sort(key=rank)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -18,6 +18,7 @@ jumpier, cut short, its test evaluations thinned, its claimed confusions made ra
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -87,6 +88,18 @@ def _shifted(value: Any, step: float) -> Any:
     raise TypeError(type(value))
 
 
+def _even(value: Any) -> Any:
+    """``value`` with every compared run doing alike on held-out data (``HeldOut``), so that a
+    comparison of over-fitting gaps is decided by the gaps alone."""
+    if isinstance(value, Difference) and value.held_out is not None:
+        held = value.held_out
+        middle = statistics.fmean(held.a + held.b)
+        return replace(value, held_out=replace(held, a=(middle,) * len(held.a), b=(middle,) * len(held.b)))
+    if isinstance(value, AllOf):
+        return replace(value, items=tuple(_even(i) for i in value.items))
+    return value
+
+
 def _spread(value: Any) -> tuple[float, ...]:
     if isinstance(value, Seeds):
         return value.values
@@ -106,7 +119,11 @@ def perturbed(claim: Claim, value: Any) -> list[Any]:
         moved = value
         if isinstance(value, AllOf) and value.mode == "agree" and len(value.items) < MIN_SESSIONS:
             moved = replace(value, items=value.items * MIN_SESSIONS)  # as sessions that agree would be
-        return [value] + [_shifted(moved, sign * k * unit) for k in LADDER for sign in (1, -1)]
+        shifted = [_shifted(moved, sign * k * unit) for k in LADDER for sign in (1, -1)]
+        even = _even(moved)  # where over-fitting gaps are compared, with and without the confound
+        if even != moved:
+            shifted += [_shifted(even, sign * k * unit) for k in LADDER for sign in (1, -1)]
+        return [value, *shifted]
     if isinstance(value, Ranking):
         return [value, _ranking_with(claim, 0), _ranking_with(claim, 400)]
     if isinstance(value, bool):

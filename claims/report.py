@@ -89,8 +89,11 @@ def _plain(value: Any) -> Any:
         return {"values": list(value.values), "mean": value.mean, "std": value.std,
                 "lower_bound": value.lower_bound, "files": list(value.files)}
     if isinstance(value, Difference):
+        held = value.held_out
         return {"a": list(value.a), "b": list(value.b), "paired": value.paired, "what": value.what,
-                "files": list(value.files)}
+                "files": list(value.files),
+                **({"held_out": {"what": held.what, "runs": list(held.names), "a": list(held.a),
+                                 "b": list(held.b)}} if held else {})}
     if isinstance(value, AllOf):
         return {"all_of": [_plain(i) for i in value.items]}
     if isinstance(value, Ranking):

@@ -146,6 +146,32 @@ def _no_spread(measured: Seeds | Difference) -> bool:
     return len(set(measured.a)) == 1 and len(set(measured.b)) == 1
 
 
+#: The rule a comparison of over-fitting gaps adds (``training.measurements.HeldOut``).
+GAP_RULE = ("a smaller gap is read as less over-fitting only where that run does at least as well on "
+            "held-out data (its held-out accuracy not lower at the same confidence)")
+
+
+def _gap_speaks(claim: Claim, measured: Difference, decision: stats.Decision) -> stats.Decision:
+    """A decided comparison of over-fitting gaps stands unless the run it finds with the smaller
+    gap does worse on the held-out data: that run may just under-fit, and no number of seeds
+    would tell the two apart."""
+    if decision.verdict not in DECIDED or measured.held_out is None:
+        return decision
+    held = measured.held_out
+    a_smaller = (decision.verdict == HOLDS) == (claim.relation in ("<", "<="))
+    smaller, other = (held.a, held.b) if a_smaller else (held.b, held.a)
+    check = stats.difference(smaller, other, measured.paired, ">=", 0.0, looks=measured.looks)
+    rule = f"{decision.rule}; {GAP_RULE}"
+    if check.verdict != REFUTED:
+        return replace(decision, rule=rule)
+    side = held.names[0] if a_smaller else held.names[1]
+    return stats.Decision(INCONCLUSIVE, rule, (
+        f"{decision.verdict} on the gaps ({decision.detail}), but {side}, the run with the smaller gap, "
+        f"does worse on held-out data: {held.what}, {side} minus the other, {check.detail}"),
+        undecidable=("the run with the smaller gap does worse on held-out data, so its smaller gap may be "
+                     "under-fitting, not less over-fitting: more seeds would not tell them apart"))
+
+
 def decide(claim: Claim, measured: Any) -> stats.Decision:
     """Judge a measurement of ``claim`` by the rule for its shape."""
     if isinstance(measured, Explained):
@@ -167,9 +193,10 @@ def decide(claim: Claim, measured: Any) -> stats.Decision:
             return replace(stats.difference(measured.a, measured.b, measured.paired, claim.relation,
                                             math.log(claim.claimed), looks=measured.looks),
                            unit="rounds of each timing")
-        return stats.difference(measured.a, measured.b, measured.paired, claim.relation, claim.claimed,
-                                slack(claim, claim.claimed), candidates=measured.candidates,
-                                looks=measured.looks)
+        decision = stats.difference(measured.a, measured.b, measured.paired, claim.relation, claim.claimed,
+                                    slack(claim, claim.claimed), candidates=measured.candidates,
+                                    looks=measured.looks)
+        return _gap_speaks(claim, measured, decision) if measured.held_out else decision
     if isinstance(measured, AllOf):
         return _combine([decide(claim, item) for item in measured.items], measured.mode)
     if isinstance(measured, Ranking):

@@ -287,6 +287,19 @@ def test_load_mnist_pickle_joins_train_and_valid_and_caches(mnist_dir, monkeypat
 
 
 @pytest.mark.unit
+def test_another_process_writing_the_cache_beside_a_load_is_no_error(mnist_dir, monkeypatch):
+    """Two processes (pytest-xdist workers) load MNIST at once on a fresh checkout: each may
+    write mnist.npz through a hidden temporary file that the other sees listed, then renamed
+    away before its stat. That file is not part of the dataset's state."""
+    listed, real_iterdir = sorted(mnist_dir.iterdir()), Path.iterdir
+    gone = mnist_dir / ".mnist.npz.4242.tmp"  # listed, then renamed by the other process
+    monkeypatch.setattr(Path, "iterdir", lambda self: iter([*listed, gone]) if self == mnist_dir
+                        else real_iterdir(self))
+    arrays = ds.load("mnist", mnist_dir.parent)
+    assert arrays.train_images.shape == (5, 28, 28)
+
+
+@pytest.mark.unit
 def test_stale_or_damaged_mnist_cache_is_rebuilt(mnist_dir, monkeypatch):
     ds.load("mnist", mnist_dir.parent)
     mnist_pickle(mnist_dir / "mnist.pkl.gz", mnist_pairs((4, 1, 3)))  # new source, old cache

@@ -515,3 +515,33 @@ def test_a_count_the_seeds_agree_on_exactly_decides_nothing() -> None:
     assert decide(claim, spread).verdict == REFUTED
     same = metrics.Difference((6.0, 7.0, 6.0), (4.0, 5.0, 4.0), True, "epochs", discrete=True)
     assert decide(_claim("mnist-10k.prune.not-faster"), same).verdict == INCONCLUSIVE
+
+
+# -- a smaller over-fitting gap counts only where that run does not under-fit ----------------------
+def _gaps(a, b, held_a, held_b):
+    held = metrics.HeldOut(tuple(held_a), tuple(held_b), "last epoch's test accuracy", ("with", "without"))
+    return metrics.Difference(tuple(a), tuple(b), True, "gap", held_out=held)
+
+
+@pytest.mark.parametrize("relation", ["<", ">"])
+def test_a_smaller_gap_from_a_run_that_does_worse_on_held_out_data_decides_nothing(relation) -> None:
+    claim = dataclasses.replace(_claim("mnist-10k.batchnorm.prevents-overfitting"), relation=relation)
+    wide, narrow = (0.0050, 0.0052, 0.0049, 0.0051), (0.0010, 0.0012, 0.0009, 0.0011)
+    good, poor = (0.991, 0.990, 0.992, 0.991), (0.70, 0.65, 0.72, 0.68)
+    # the second run has the smaller gap: refutes '<', holds '>'; it does as well on held-out data
+    alike = decide(claim, _gaps(wide, narrow, good, good))
+    assert alike.verdict == (REFUTED if relation == "<" else HOLDS), alike.detail
+    # ... or worse: then its smaller gap may be under-fitting, and the verdict waits
+    worse = decide(claim, _gaps(wide, narrow, good, poor))
+    assert worse.verdict == INCONCLUSIVE and "without, the run with the smaller gap" in worse.detail
+    assert "under-fitting" in worse.needs and worse.seeds_needed is None
+    # the first run with the smaller gap is checked the same way, the other run's score no matter
+    assert decide(claim, _gaps(narrow, wide, poor, good)).verdict == INCONCLUSIVE
+    assert decide(claim, _gaps(narrow, wide, good, poor)).verdict == (HOLDS if relation == "<" else REFUTED)
+
+
+def test_the_batchnorm_ablation_is_judged_with_both_runs_held_out_accuracies() -> None:
+    measured = metrics.compute(_claim("mnist-10k.batchnorm.prevents-overfitting").measure)
+    (gap,) = measured.items
+    assert gap.held_out is not None and gap.held_out.names == ("mnist_approach3", "mnist_approach3_no_bn")
+    assert len(gap.held_out.a) == len(gap.a) and len(gap.held_out.b) == len(gap.b)

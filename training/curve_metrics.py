@@ -138,19 +138,24 @@ def overfitting_gap_difference(spec: dict[str, Any], load: Callable[[str], Resul
     minus that of each ``versus`` (a recipe or a list). Below zero: ``recipe``'s fit to the
     training data runs less far ahead of the held-out data, i.e. it over-fits less. ``against``
     names the held-out curve (default ``val_accuracy``; ``test_accuracy`` where a run monitors
-    the test set and holds no validation split)."""
+    the test set and holds no validation split). Each comparison carries both runs' last
+    held-out accuracies: the verdict reads a smaller gap as less over-fitting only where that
+    run does at least as well on held-out data (``claims.verdict``), not where it under-fits."""
     held_out = spec.get("against", "val_accuracy")
 
-    def gaps(recipe: str) -> tuple[list[float], Result]:
+    def gaps(recipe: str) -> tuple[list[float], list[float], Result]:
         train, data = _curves(load, recipe, "accuracy")
         val, _ = _curves(load, recipe, held_out)
-        return [t[-1] - v[-1] for t, v in zip(train, val, strict=True)], data
-    mine, data = gaps(spec["recipe"])
+        return [t[-1] - v[-1] for t, v in zip(train, val, strict=True)], [v[-1] for v in val], data
+    mine, mine_held, data = gaps(spec["recipe"])
     items = []
     for other_name in _versus(spec):
-        theirs, other = gaps(other_name)
-        what = f"last epoch's training - {held_out.replace('_', ' ')}, {spec['recipe']} - {other_name}"
-        items.append(_difference(what, mine, theirs, data, other))
+        theirs, their_held, other = gaps(other_name)
+        name = held_out.replace("_", " ")
+        what = f"last epoch's training - {name}, {spec['recipe']} - {other_name}"
+        items.append(_difference(what, mine, theirs, data, other,
+                                 held_out=(f"last epoch's {name}", mine_held, their_held),
+                                 names=(spec["recipe"], other_name)))
     return AllOf(tuple(items))
 
 

@@ -215,8 +215,11 @@ def load(name: str, root: str | Path | None = None) -> Arrays:
 
 def _stamp(directory: Path) -> tuple:
     """The state of a dataset's directory, every file in it (a cache beside the files, as
-    MNIST's ``mnist.npz``, included): any write changes a file's size, times or inode."""
-    stats = ((path.name, path.stat()) for path in sorted(directory.iterdir()))
+    MNIST's ``mnist.npz``, included): any write changes a file's size, times or inode.
+    Hidden files are left out: another process's temporary file, written then renamed over
+    a cache (``files.write_atomic``), may vanish between the listing and its ``stat``."""
+    paths = sorted(path for path in directory.iterdir() if not path.name.startswith("."))
+    stats = ((path.name, path.stat()) for path in paths)
     return tuple((name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) for name, st in stats)
 
 

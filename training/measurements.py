@@ -48,6 +48,22 @@ class Seeds:
 
 
 @dataclass(frozen=True)
+class HeldOut:
+    """Beside a comparison of over-fitting gaps, each run's held-out accuracy per seed (its last
+    epoch's), aligned with the gaps. A smaller gap speaks of less over-fitting only where that
+    run does at least as well on the held-out data: one that does worse may just fit both sets
+    less (under-fitting), and its gap is small for that reason."""
+
+    a: tuple[float, ...]
+    b: tuple[float, ...]
+    what: str
+    names: tuple[str, str] = ("the first run", "the second run")
+
+    def __str__(self) -> str:
+        return f"{self.what}: {_values(self.a)} against {_values(self.b)}"
+
+
+@dataclass(frozen=True)
 class Difference:
     """Two runs' per-seed values of one quantity; judged on the mean of ``a - b``."""
 
@@ -64,6 +80,9 @@ class Difference:
     #: ``a`` and ``b`` are logarithms (of times per round): the claim's figure is the ratio
     #: exp(mean a - mean b), and its threshold is judged as a logarithm too.
     log_ratio: bool = False
+    #: Where ``a`` and ``b`` are over-fitting gaps: the runs' held-out accuracies, which decide
+    #: whether a smaller gap may be read as less over-fitting (``claims.verdict``).
+    held_out: HeldOut | None = None
 
     def __str__(self) -> str:
         mean = statistics.fmean(self.a) - statistics.fmean(self.b)
@@ -72,8 +91,9 @@ class Difference:
                     f"({len(self.a)} against {len(self.b)} rounds, Welch on the log times)")
         pairing = "paired by seed" if self.paired else "unpaired"
         picked = f"; picked among {self.candidates} configurations" if self.candidates > 1 else ""
+        held_out = f"; {self.held_out}" if self.held_out else ""
         return (f"{self.what}: mean difference {mean:.4g} ({pairing}; "
-                f"{_values(self.a)} against {_values(self.b)}{picked})")
+                f"{_values(self.a)} against {_values(self.b)}{picked}){held_out}")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from training import files, results
-from training.measurements import Difference, Seeds
+from training.measurements import Difference, HeldOut, Seeds
 
 
 class NotRun(Exception):
@@ -115,20 +115,30 @@ MIN_PAIRED = 3
 
 
 def _difference(what: str, mine: list[float], theirs: list[float], data: Result, other: Result,
-                candidates: int = 1, discrete: bool = False) -> Difference:
+                candidates: int = 1, discrete: bool = False,
+                held_out: tuple[str, list[float], list[float]] | None = None,
+                names: tuple[str, str] = ("the first run", "the second run")) -> Difference:
     """Paired by seed over the seeds both runs trained (the same initialisations and orders),
     when they share at least ``MIN_PAIRED`` seeds; unpaired otherwise. A run that gained seeds
-    its counterpart lacks is thus still compared seed for seed, on the seeds they share."""
+    its counterpart lacks is thus still compared seed for seed, on the seeds they share.
+    ``held_out`` (what, mine, theirs), per seed as ``mine`` and ``theirs``, goes along
+    (``HeldOut``, the runs called ``names``), on the same seeds."""
     mine_seeds, their_seeds = list(data.get("seeds") or []), list(other.get("seeds") or [])
     common = [s for s in mine_seeds if s in their_seeds]
     per_seed = len(mine_seeds) == len(mine) and len(their_seeds) == len(theirs)
     paired = per_seed and len(common) >= MIN_PAIRED
+
+    def shared(values: list[float], seeds: list[int]) -> tuple[float, ...]:
+        if paired and common != seeds:
+            values = [values[seeds.index(s)] for s in common]
+        return tuple(map(float, values))
     if paired and (common != mine_seeds or common != their_seeds):
-        mine = [mine[mine_seeds.index(s)] for s in common]
-        theirs = [theirs[their_seeds.index(s)] for s in common]
         what += f" (the {len(common)} seeds both trained)"
-    return Difference(tuple(map(float, mine)), tuple(map(float, theirs)), paired, what,
-                      (data["_file"], other["_file"]), candidates, looks(data, other), discrete=discrete)
+    guard = None if held_out is None else HeldOut(shared(held_out[1], mine_seeds),
+                                                   shared(held_out[2], their_seeds), held_out[0], names)
+    return Difference(shared(mine, mine_seeds), shared(theirs, their_seeds), paired, what,
+                      (data["_file"], other["_file"]), candidates, looks(data, other), discrete=discrete,
+                      held_out=guard)
 
 
 def _curves(load: Callable[[str], Result], recipe: str, key: str) -> tuple[list[list[float]], Result]:

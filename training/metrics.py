@@ -51,7 +51,7 @@ from training.lottery_metrics import (  # noqa: F401
     min_best_test_accuracy_over_iterations,
     pruned_epochs_to_99_difference,
 )
-from training.measurements import AllOf, Difference, Explained, Ranking, Seeds, _values  # noqa: F401
+from training.measurements import AllOf, Difference, Explained, HeldOut, Ranking, Seeds, _values  # noqa: F401
 from training.metric_registry import (  # noqa: F401
     METRICS,
     PREFIX_SAFE,
