@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import operator
+import statistics
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -146,30 +147,35 @@ def _no_spread(measured: Seeds | Difference) -> bool:
     return len(set(measured.a)) == 1 and len(set(measured.b)) == 1
 
 
-#: The rule a comparison of over-fitting gaps adds (``training.measurements.HeldOut``).
-GAP_RULE = ("a smaller gap is read as less over-fitting only where that run does at least as well on "
-            "held-out data (its held-out accuracy not lower at the same confidence)")
+#: The rule a comparison carrying held-out accuracies adds (``training.measurements.HeldOut``).
+HELD_OUT_RULE = ("the run with the smaller value counts only where it does at least as well on held-out "
+                 "data (its held-out accuracy not lower at the same confidence): a run that fits less "
+                 "well has a smaller over-fitting gap, and one that stalls falls less, without being better")
 
 
-def _gap_speaks(claim: Claim, measured: Difference, decision: stats.Decision) -> stats.Decision:
-    """A decided comparison of over-fitting gaps stands unless the run it finds with the smaller
-    gap does worse on the held-out data: that run may just under-fit, and no number of seeds
-    would tell the two apart."""
-    if decision.verdict not in DECIDED or measured.held_out is None:
-        return decision
+def _held_out_speaks(claim: Claim, measured: Difference, decision: stats.Decision) -> stats.Decision:
+    """A comparison of over-fitting gaps (or of falls, steadiness) speaks only where the run with
+    the smaller value (by the measured means) does at least as well on held-out data: one that
+    does worse may just under-fit or stall, and no number of seeds would tell them apart. A
+    decided verdict then waits, and an undecided one says that more seeds would not decide it."""
     held = measured.held_out
-    a_smaller = (decision.verdict == HOLDS) == (claim.relation in ("<", "<="))
-    smaller, other = (held.a, held.b) if a_smaller else (held.b, held.a)
+    rule = f"{decision.rule}; {HELD_OUT_RULE}"
+    gap = statistics.fmean(measured.a) - statistics.fmean(measured.b)
+    if held is None or gap == 0:
+        return replace(decision, rule=rule)
+    side, smaller, other = (held.names[0], held.a, held.b) if gap < 0 else (held.names[1], held.b, held.a)
     check = stats.difference(smaller, other, measured.paired, ">=", 0.0, looks=measured.looks)
-    rule = f"{decision.rule}; {GAP_RULE}"
     if check.verdict != REFUTED:
         return replace(decision, rule=rule)
-    side = held.names[0] if a_smaller else held.names[1]
-    return stats.Decision(INCONCLUSIVE, rule, (
-        f"{decision.verdict} on the gaps ({decision.detail}), but {side}, the run with the smaller gap, "
-        f"does worse on held-out data: {held.what}, {side} minus the other, {check.detail}"),
-        undecidable=("the run with the smaller gap does worse on held-out data, so its smaller gap may be "
-                     "under-fitting, not less over-fitting: more seeds would not tell them apart"))
+    worse = (f"{side}, the run with the smaller value, does worse on held-out data: {held.what}, "
+             f"{side} minus the other, {check.detail}")
+    why = ("the run with the smaller value does worse on held-out data, so it may be under-fitting "
+           "or stalled rather than better: more seeds would not tell them apart")
+    if decision.verdict == INCONCLUSIVE:
+        return replace(decision, rule=rule, detail=f"{decision.detail}; and {worse}", seeds_needed=None,
+                       undecidable=why)
+    alone = f"{decision.verdict} on its own ({decision.detail}), but {worse}"
+    return stats.Decision(INCONCLUSIVE, rule, alone, undecidable=why)
 
 
 def decide(claim: Claim, measured: Any) -> stats.Decision:
@@ -196,7 +202,7 @@ def decide(claim: Claim, measured: Any) -> stats.Decision:
         decision = stats.difference(measured.a, measured.b, measured.paired, claim.relation, claim.claimed,
                                     slack(claim, claim.claimed), candidates=measured.candidates,
                                     looks=measured.looks)
-        return _gap_speaks(claim, measured, decision) if measured.held_out else decision
+        return _held_out_speaks(claim, measured, decision) if measured.held_out else decision
     if isinstance(measured, AllOf):
         return _combine([decide(claim, item) for item in measured.items], measured.mode)
     if isinstance(measured, Ranking):

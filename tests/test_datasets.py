@@ -399,9 +399,11 @@ def test_pickle_with_a_foreign_global_is_refused_without_running(tmp_path, monke
     (tuple((x.astype(np.float64), y) for x, y in mnist_pairs()), "float32"),
     (tuple((x, y.astype(np.int32)) for x, y in mnist_pairs()), "int64"),
     (tuple((x + np.float32(1e-3), y) for x, y in mnist_pairs()), "multiples of 1/256"),
+    (tuple((x * np.float32(3e38), y) for x, y in mnist_pairs()), "multiples of 1/256"),  # no overflow
     (tuple((x, y + 10) for x, y in mnist_pairs()), r"outside 0\.\.9"),
 ])
 @pytest.mark.unit
+@pytest.mark.filterwarnings("error")  # refused with our error alone, not after numpy's warnings
 def test_pickle_of_the_wrong_structure_is_refused(tmp_path, obj, match):
     path = mnist_pickle(tmp_path / "mnist.pkl.gz", obj)
     with pytest.raises(ds.MalformedData, match=match):

@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from claims import coverage, perturb, sources, stats
+from claims import coverage, perturb, report, sources, stats
 from claims.registry import registry, unchecked
 from claims.verdict import HOLDS, INCONCLUSIVE, REFUTED, claimed_text, decide, judge
 from training import metrics, results
@@ -523,25 +523,54 @@ def _gaps(a, b, held_a, held_b):
     return metrics.Difference(tuple(a), tuple(b), True, "gap", held_out=held)
 
 
-@pytest.mark.parametrize("relation", ["<", ">"])
+@pytest.mark.parametrize("relation", ["<", "<=", ">", ">="])
 def test_a_smaller_gap_from_a_run_that_does_worse_on_held_out_data_decides_nothing(relation) -> None:
     claim = dataclasses.replace(_claim("mnist-10k.batchnorm.prevents-overfitting"), relation=relation)
     wide, narrow = (0.0050, 0.0052, 0.0049, 0.0051), (0.0010, 0.0012, 0.0009, 0.0011)
     good, poor = (0.991, 0.990, 0.992, 0.991), (0.70, 0.65, 0.72, 0.68)
+    below = relation in ("<", "<=")
     # the second run has the smaller gap: refutes '<', holds '>'; it does as well on held-out data
     alike = decide(claim, _gaps(wide, narrow, good, good))
-    assert alike.verdict == (REFUTED if relation == "<" else HOLDS), alike.detail
+    assert alike.verdict == (REFUTED if below else HOLDS), alike.detail
     # ... or worse: then its smaller gap may be under-fitting, and the verdict waits
     worse = decide(claim, _gaps(wide, narrow, good, poor))
-    assert worse.verdict == INCONCLUSIVE and "without, the run with the smaller gap" in worse.detail
+    assert worse.verdict == INCONCLUSIVE and "without, the run with the smaller value" in worse.detail
     assert "under-fitting" in worse.needs and worse.seeds_needed is None
     # the first run with the smaller gap is checked the same way, the other run's score no matter
     assert decide(claim, _gaps(narrow, wide, poor, good)).verdict == INCONCLUSIVE
-    assert decide(claim, _gaps(narrow, wide, good, poor)).verdict == (HOLDS if relation == "<" else REFUTED)
+    assert decide(claim, _gaps(narrow, wide, good, poor)).verdict == (HOLDS if below else REFUTED)
+
+
+def test_the_run_with_the_smaller_gap_is_read_from_the_gaps_not_from_the_verdict() -> None:
+    """With a claimed difference above zero, a claim can hold while the first run's gap is the
+    larger: the second run's held-out accuracy is the one that matters then."""
+    claim = dataclasses.replace(_claim("mnist-10k.batchnorm.prevents-overfitting"), claimed=0.02)
+    first_wider = ((0.0150, 0.0152, 0.0149, 0.0151), (0.0050, 0.0052, 0.0049, 0.0051))
+    good, poor = (0.991, 0.990, 0.992, 0.991), (0.70, 0.65, 0.72, 0.68)
+    assert decide(claim, _gaps(*first_wider, poor, good)).verdict == HOLDS  # the wider run does worse
+    blocked = decide(claim, _gaps(*first_wider, good, poor))
+    assert blocked.verdict == INCONCLUSIVE and "without, the run with the smaller value" in blocked.detail
+
+
+def test_an_undecided_comparison_with_a_run_that_does_worse_says_seeds_would_not_decide_it() -> None:
+    claim = _claim("mnist-10k.batchnorm.prevents-overfitting")
+    noisy = _gaps((0.004, 0.001, 0.006, 0.0005), (0.002, 0.003, 0.001, 0.0015),
+                  (0.991, 0.990, 0.992, 0.991), (0.70, 0.65, 0.72, 0.68))
+    plain = decide(claim, dataclasses.replace(noisy, held_out=None))
+    assert plain.verdict == INCONCLUSIVE and plain.seeds_needed is not None
+    guarded = decide(claim, noisy)
+    assert guarded.verdict == INCONCLUSIVE and guarded.seeds_needed is None
+    assert "under-fitting" in guarded.needs
 
 
 def test_the_batchnorm_ablation_is_judged_with_both_runs_held_out_accuracies() -> None:
-    measured = metrics.compute(_claim("mnist-10k.batchnorm.prevents-overfitting").measure)
-    (gap,) = measured.items
+    claim = _claim("mnist-10k.batchnorm.prevents-overfitting")
+    (gap,) = metrics.compute(claim.measure).items
     assert gap.held_out is not None and gap.held_out.names == ("mnist_approach3", "mnist_approach3_no_bn")
-    assert len(gap.held_out.a) == len(gap.a) and len(gap.held_out.b) == len(gap.b)
+    for side, recipe in zip((gap.held_out.a, gap.held_out.b), gap.held_out.names, strict=True):
+        epochs = metrics.loader()(recipe)["points"][0]["epochs"]
+        curves = zip(*(e["test_accuracy"] for e in epochs), strict=True)  # per seed, NaN once stopped
+        last = [[v for v in curve if v == v][-1] for curve in curves]
+        assert side == pytest.approx(last)  # each seed's own last epoch, in seed order (both ran seeds 0-16)
+    row = report.row_of(judge(claim))
+    assert row.measured["all_of"][0]["held_out"]["runs"] == list(gap.held_out.names)

@@ -298,15 +298,24 @@ def paired_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> Al
     list of names; their other keys from this spec) of ``recipe`` minus that of each ``versus``
     (a recipe or a list), paired by seed where both trained the same seeds (the same data order
     and initialisation streams); one difference per metric and run, every one must satisfy the
-    claim."""
+    claim. ``held_out`` (a curve, as ``test_accuracy``) carries both runs' last values of it:
+    the run with the smaller metric (the steadier, say) then counts only where it does at
+    least as well there (``claims.verdict``), so a run that stalls is not read as stable."""
     data = load(spec["recipe"])
     versus = spec["versus"] if isinstance(spec["versus"], list) else [spec["versus"]]
+    guard = spec.get("held_out")
+
+    def last(recipe: str) -> list[float]:
+        return [curve[-1] for curve in _curves(load, recipe, guard)[0]]
     items = []
     for name in spec["of"] if isinstance(spec["of"], list) else [spec["of"]]:
         mine = METRICS[name]({**spec, "recipe": spec["recipe"]}, load)
         for other_name in versus:
             theirs = METRICS[name]({**spec, "recipe": other_name}, load)
+            held = (f"last epoch's {guard.replace('_', ' ')}", last(spec["recipe"]), last(other_name)) \
+                if guard else None
             items.append(_difference(f"{name}, {spec['recipe']} - {other_name}", list(mine.values),
                                      list(theirs.values), data, load(other_name),
-                                     discrete=getattr(mine, "discrete", False)))
+                                     discrete=getattr(mine, "discrete", False), held_out=held,
+                                     names=(spec["recipe"], other_name)))
     return AllOf(tuple(items))
