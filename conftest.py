@@ -74,6 +74,7 @@ def trained(request: pytest.FixtureRequest):
             return
         import torch
 
+        from training.dataset_errors import DataMissing
         from training.run import ensure as train_missing
         from training.run import needed_recipes, worker_device
 
@@ -90,7 +91,7 @@ def trained(request: pytest.FixtureRequest):
         try:
             unfinished = train_missing(needed_recipes(claim.measure), device=device, progress=progress,
                                        deadline=request.config.stash[DEADLINE])
-        except FileNotFoundError as missing:  # the dataset is absent: say how to get it
+        except DataMissing as missing:  # the dataset is absent: say how to get it (nothing else skips)
             pytest.skip(str(missing))
         if unfinished:
             pytest.skip(f"--train-time-limit reached while training {unfinished}: its checkpoint is kept; "

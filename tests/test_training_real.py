@@ -19,12 +19,38 @@ def _claim(claim_id: str):
 
 
 def _mnist():
+    """MNIST, or a skip that says how to fetch it. Only the dataset's absence skips: any other
+    error while loading it (a FileNotFoundError from a race, say) fails the test."""
     from training import datasets
+    from training.dataset_errors import DataMissing
 
     try:
         return datasets.load("mnist")
-    except FileNotFoundError as missing:
+    except DataMissing as missing:
         pytest.skip(str(missing))
+
+
+@pytest.mark.unit
+def test_only_the_datasets_absence_skips_the_real_data_tests(monkeypatch) -> None:
+    """A FileNotFoundError from inside a load (two processes racing on a cache file, say) is a
+    failure to see, not a missing dataset to skip over."""
+    from training import datasets
+    from training.dataset_errors import DataMissing
+
+    def racing(_name):
+        raise FileNotFoundError("data/mnist/.mnist.npz.4242.tmp")
+    monkeypatch.setattr(datasets, "load", racing)
+    with pytest.raises(FileNotFoundError, match="4242"):
+        try:
+            _mnist()
+        except pytest.skip.Exception as skipped:  # a skip would hide it: fail instead
+            pytest.fail(f"skipped over an error inside the load: {skipped}")
+
+    def absent(_name):
+        raise DataMissing("dataset 'mnist' is missing: run 'python -m claims data fetch mnist'")
+    monkeypatch.setattr(datasets, "load", absent)
+    with pytest.raises(pytest.skip.Exception, match="data fetch mnist"):
+        _mnist()
 
 
 @pytest.mark.data
