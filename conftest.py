@@ -48,7 +48,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
         import torch
 
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+        # the cores this process may run on (a CPU affinity mask or a cpuset), not the machine's
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        torch.set_num_threads(max(1, cores // workers))
 
 
 def claim_param(claim: Claim):
