@@ -159,9 +159,11 @@ def _held_out_speaks(claim: Claim, measured: Difference, decision: stats.Decisio
     does worse may just under-fit or stall, and no number of seeds would tell them apart. A
     decided verdict then waits, and an undecided one says that more seeds would not decide it."""
     held = measured.held_out
+    if held is None:
+        return decision
     rule = f"{decision.rule}; {HELD_OUT_RULE}"
     gap = statistics.fmean(measured.a) - statistics.fmean(measured.b)
-    if held is None or gap == 0:
+    if gap == 0:
         return replace(decision, rule=rule)
     side, smaller, other = (held.names[0], held.a, held.b) if gap < 0 else (held.names[1], held.b, held.a)
     check = stats.difference(smaller, other, measured.paired, ">=", 0.0, looks=measured.looks)
@@ -202,7 +204,7 @@ def decide(claim: Claim, measured: Any) -> stats.Decision:
         decision = stats.difference(measured.a, measured.b, measured.paired, claim.relation, claim.claimed,
                                     slack(claim, claim.claimed), candidates=measured.candidates,
                                     looks=measured.looks)
-        return _held_out_speaks(claim, measured, decision) if measured.held_out else decision
+        return _held_out_speaks(claim, measured, decision)
     if isinstance(measured, AllOf):
         return _combine([decide(claim, item) for item in measured.items], measured.mode)
     if isinstance(measured, Ranking):

@@ -574,3 +574,15 @@ def test_the_batchnorm_ablation_is_judged_with_both_runs_held_out_accuracies() -
         assert side == pytest.approx(last)  # each seed's own last epoch, in seed order (both ran seeds 0-16)
     row = report.row_of(judge(claim))
     assert row.measured["all_of"][0]["held_out"]["runs"] == list(gap.held_out.names)
+
+
+def test_held_out_accuracies_are_paired_on_the_seeds_both_runs_trained() -> None:
+    """Runs that trained different seeds are compared on those they share: the held-out
+    accuracies go along seed for seed, as the compared values do."""
+    mine = {"seeds": [0, 1, 2, 3], "_file": "a.json"}
+    theirs = {"seeds": [1, 2, 3, 4], "_file": "b.json"}
+    held = metrics.HeldOut((0.90, 0.91, 0.92, 0.93), (0.81, 0.82, 0.83, 0.84), "held", ("a", "b"))
+    diff = metrics._difference("gap", [10, 11, 12, 13], [21, 22, 23, 24], mine, theirs, held_out=held)
+    assert diff.paired and diff.a == (11, 12, 13) and diff.b == (21, 22, 23)
+    assert diff.held_out.a == (0.91, 0.92, 0.93) and diff.held_out.b == (0.81, 0.82, 0.83)
+    assert diff.held_out.names == ("a", "b")

@@ -23,6 +23,7 @@ from training.metric_registry import (
     _seeds,
     _series,
     _single,
+    held_out_of,
     looks,
     metric,
 )
@@ -143,19 +144,17 @@ def overfitting_gap_difference(spec: dict[str, Any], load: Callable[[str], Resul
     run does at least as well on held-out data (``claims.verdict``), not where it under-fits."""
     held_out = spec.get("against", "val_accuracy")
 
-    def gaps(recipe: str) -> tuple[list[float], list[float], Result]:
+    def gaps(recipe: str) -> tuple[list[float], Result]:
         train, data = _curves(load, recipe, "accuracy")
         val, _ = _curves(load, recipe, held_out)
-        return [t[-1] - v[-1] for t, v in zip(train, val, strict=True)], [v[-1] for v in val], data
-    mine, mine_held, data = gaps(spec["recipe"])
+        return [t[-1] - v[-1] for t, v in zip(train, val, strict=True)], data
+    mine, data = gaps(spec["recipe"])
     items = []
     for other_name in _versus(spec):
-        theirs, their_held, other = gaps(other_name)
-        name = held_out.replace("_", " ")
-        what = f"last epoch's training - {name}, {spec['recipe']} - {other_name}"
+        theirs, other = gaps(other_name)
+        what = f"last epoch's training - {held_out.replace('_', ' ')}, {spec['recipe']} - {other_name}"
         items.append(_difference(what, mine, theirs, data, other,
-                                 held_out=(f"last epoch's {name}", mine_held, their_held),
-                                 names=(spec["recipe"], other_name)))
+                                 held_out=held_out_of(load, held_out, spec["recipe"], other_name)))
     return AllOf(tuple(items))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -115,14 +116,12 @@ MIN_PAIRED = 3
 
 
 def _difference(what: str, mine: list[float], theirs: list[float], data: Result, other: Result,
-                candidates: int = 1, discrete: bool = False,
-                held_out: tuple[str, list[float], list[float]] | None = None,
-                names: tuple[str, str] = ("the first run", "the second run")) -> Difference:
+                candidates: int = 1, discrete: bool = False, held_out: HeldOut | None = None) -> Difference:
     """Paired by seed over the seeds both runs trained (the same initialisations and orders),
     when they share at least ``MIN_PAIRED`` seeds; unpaired otherwise. A run that gained seeds
     its counterpart lacks is thus still compared seed for seed, on the seeds they share.
-    ``held_out`` (what, mine, theirs), per seed as ``mine`` and ``theirs``, goes along
-    (``HeldOut``, the runs called ``names``), on the same seeds."""
+    ``held_out`` (``held_out_of``), per seed as ``mine`` and ``theirs``, goes along on the
+    same seeds."""
     mine_seeds, their_seeds = list(data.get("seeds") or []), list(other.get("seeds") or [])
     common = [s for s in mine_seeds if s in their_seeds]
     per_seed = len(mine_seeds) == len(mine) and len(their_seeds) == len(theirs)
@@ -134,11 +133,20 @@ def _difference(what: str, mine: list[float], theirs: list[float], data: Result,
         return tuple(map(float, values))
     if paired and (common != mine_seeds or common != their_seeds):
         what += f" (the {len(common)} seeds both trained)"
-    guard = None if held_out is None else HeldOut(shared(held_out[1], mine_seeds),
-                                                   shared(held_out[2], their_seeds), held_out[0], names)
+    if held_out is not None:
+        held_out = replace(held_out, a=shared(list(held_out.a), mine_seeds),
+                           b=shared(list(held_out.b), their_seeds))
     return Difference(shared(mine, mine_seeds), shared(theirs, their_seeds), paired, what,
                       (data["_file"], other["_file"]), candidates, looks(data, other), discrete=discrete,
-                      held_out=guard)
+                      held_out=held_out)
+
+
+def held_out_of(load: Callable[[str], Result], key: str, recipe: str, other: str) -> HeldOut:
+    """Both runs' last value of curve ``key`` (a held-out accuracy) per seed, each in its own
+    seed order; ``_difference`` aligns them with the compared values."""
+    def last(name: str) -> tuple[float, ...]:
+        return tuple(curve[-1] for curve in _curves(load, name, key)[0])
+    return HeldOut(last(recipe), last(other), f"last epoch's {key.replace('_', ' ')}", (recipe, other))
 
 
 def _curves(load: Callable[[str], Result], recipe: str, key: str) -> tuple[list[list[float]], Result]:

@@ -68,6 +68,7 @@ from training.metric_registry import (  # noqa: F401
     _series,
     _single,
     best_point,
+    held_out_of,
     loader,
     looks,
     mean_accuracy,
@@ -304,18 +305,13 @@ def paired_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> Al
     data = load(spec["recipe"])
     versus = spec["versus"] if isinstance(spec["versus"], list) else [spec["versus"]]
     guard = spec.get("held_out")
-
-    def last(recipe: str) -> list[float]:
-        return [curve[-1] for curve in _curves(load, recipe, guard)[0]]
     items = []
     for name in spec["of"] if isinstance(spec["of"], list) else [spec["of"]]:
         mine = METRICS[name]({**spec, "recipe": spec["recipe"]}, load)
         for other_name in versus:
             theirs = METRICS[name]({**spec, "recipe": other_name}, load)
-            held = (f"last epoch's {guard.replace('_', ' ')}", last(spec["recipe"]), last(other_name)) \
-                if guard else None
+            held = held_out_of(load, guard, spec["recipe"], other_name) if guard else None
             items.append(_difference(f"{name}, {spec['recipe']} - {other_name}", list(mine.values),
                                      list(theirs.values), data, load(other_name),
-                                     discrete=getattr(mine, "discrete", False), held_out=held,
-                                     names=(spec["recipe"], other_name)))
+                                     discrete=getattr(mine, "discrete", False), held_out=held))
     return AllOf(tuple(items))

@@ -86,12 +86,9 @@ def read_mnist_pickle(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
                                 f"{getattr(labels, 'shape', '')}")
         if labels.size and not 0 <= labels.min() <= labels.max() <= 9:
             raise MalformedData(f"{path}: {split} labels outside 0..9")
-        # the range first: scaling a huge value would overflow (a warning) before it is refused
-        in_range = images.size == 0 or (images.min() >= 0 and images.max() < 1)
-        if in_range and images.size:
-            scaled = images * np.float32(256)
-            in_range = np.array_equal(scaled, np.floor(scaled))
-        if not in_range:
+        # the range first (``and`` stops there): scaling a huge value would overflow, with a warning
+        if images.size and not (images.min() >= 0 and images.max() < 1
+                                and (images * np.float32(256) % 1 == 0).all()):
             raise MalformedData(f"{path}: {split} pixel values are not multiples of 1/256 in [0, 1)")
     return list(obj)
 
