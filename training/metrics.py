@@ -305,13 +305,13 @@ def paired_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> Al
     data = load(spec["recipe"])
     versus = spec["versus"] if isinstance(spec["versus"], list) else [spec["versus"]]
     guard = spec.get("held_out")
+    held = {other: held_out_of(load, guard, spec["recipe"], other) if guard else None for other in versus}
     items = []
     for name in spec["of"] if isinstance(spec["of"], list) else [spec["of"]]:
         mine = METRICS[name]({**spec, "recipe": spec["recipe"]}, load)
         for other_name in versus:
             theirs = METRICS[name]({**spec, "recipe": other_name}, load)
-            held = held_out_of(load, guard, spec["recipe"], other_name) if guard else None
             items.append(_difference(f"{name}, {spec['recipe']} - {other_name}", list(mine.values),
                                      list(theirs.values), data, load(other_name),
-                                     discrete=getattr(mine, "discrete", False), held_out=held))
+                                     discrete=getattr(mine, "discrete", False), held_out=held[other_name]))
     return AllOf(tuple(items))
