@@ -13,6 +13,7 @@ import hashlib
 import os
 import pickle
 import struct
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -411,9 +412,31 @@ def test_pickle_of_the_wrong_structure_is_refused(tmp_path, obj, match):
 
 
 @pytest.mark.unit
-def test_not_a_pickle_is_refused(tmp_path):
+def test_a_corrupt_memo_index_is_refused_without_allocating_for_it(tmp_path):
+    """One corrupt byte can turn a pickle's LONG_BINPUT into an index of millions; the C
+    unpickler sizes its memo array by that index (800 MB here, gigabytes and most of a minute
+    for the index a fuzzed file held). The reader keeps its memo in a dict: the traced peak
+    stays small and the file is refused for what it is."""
+    good = pickle.dumps(mnist_pairs(), protocol=3)  # no frames, bytes as BINBYTES
+    assert good.endswith(pickle.STOP)
+    corrupt = good[:-1] + pickle.LONG_BINPUT + struct.pack("<I", 50_000_000) + pickle.STOP
     path = tmp_path / "mnist.pkl.gz"
-    path.write_bytes(gzip.compress(b"\x80\x02garbage"))
+    path.write_bytes(gzip.compress(corrupt))
+    tracemalloc.start()
+    try:
+        pairs = ds.read_mnist_pickle(path)  # a memo entry alone leaves the object as it was
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20, f"{peak / 2**20:.0f} MiB traced for a pickle of {len(corrupt):,} bytes"
+    assert [len(x) for x, _ in pairs] == [len(x) for x, _ in mnist_pairs()]
+
+
+@pytest.mark.parametrize("data", [b"\x80\x02garbage", b"\x80\x02J\x01"], ids=["garbage", "truncated-int"])
+@pytest.mark.unit
+def test_not_a_pickle_is_refused(tmp_path, data):
+    path = tmp_path / "mnist.pkl.gz"
+    path.write_bytes(gzip.compress(data))
     with pytest.raises(ds.MalformedData, match="not a readable pickle"):
         ds.read_mnist_pickle(path)
 

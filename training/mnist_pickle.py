@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import io
 import pickle
+import struct
 import zipfile
 import zlib
 from pathlib import Path
@@ -38,9 +39,16 @@ _PICKLE_GLOBALS: dict[tuple[str, str], Any] = {
 }
 
 
-class _ArrayUnpickler(pickle.Unpickler):
+class _ArrayUnpickler(pickle._Unpickler):
     """Unpickles numpy arrays and builtin containers only: any other global (os.system,
-    builtins.eval, ...) is refused before it is looked up, so nothing in the file runs."""
+    builtins.eval, ...) is refused before it is looked up, so nothing in the file runs.
+
+    Why Python's own unpickler (``pickle._Unpickler``), not the C one: the C unpickler keeps
+    its memo in an array sized by the largest index a file names, so one corrupt byte in a
+    LONG_BINPUT (an index of a billion) makes it allocate and clear gigabytes, for most of a
+    minute, before the next opcode fails (a fuzzed file did). The Python unpickler's memo is a
+    dict; the real file has a few dozen opcodes around its large byte strings and reads as fast.
+    """
 
     def __init__(self, file: io.BufferedIOBase, path: Path) -> None:
         super().__init__(file, encoding="latin1")  # protocol 2 from Python 2: str is bytes
@@ -67,7 +75,8 @@ def read_mnist_pickle(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     except UnsafePickle:
         raise
     except (pickle.UnpicklingError, EOFError, gzip.BadGzipFile, zlib.error, OSError, ValueError, TypeError,
-            AttributeError, IndexError, KeyError, OverflowError, MemoryError, RecursionError) as error:
+            AttributeError, IndexError, KeyError, OverflowError, MemoryError, RecursionError,
+            struct.error) as error:
         raise MalformedData(f"{path}: not a readable pickle ({type(error).__name__}: {error})") from None
     if not (isinstance(obj, tuple) and len(obj) == 3
             and all(isinstance(p, tuple) and len(p) == 2 for p in obj)):
