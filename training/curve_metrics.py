@@ -26,6 +26,7 @@ from training.metric_registry import (
     held_out_of,
     looks,
     metric,
+    names,
 )
 
 
@@ -111,10 +112,6 @@ def val_jitter_difference(spec: dict[str, Any], load: Callable[[str], Result]) -
 
 
 # -- qualitative statements about training curves, each read by a definition fixed before measuring --
-def _versus(spec: dict[str, Any]) -> list[str]:
-    return spec["versus"] if isinstance(spec["versus"], list) else [spec["versus"]]
-
-
 @metric("epochs_to_near_best")
 def epochs_to_near_best(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
     """How soon a run converges: per seed, the first epoch (from 1) at which ``key`` (default
@@ -150,7 +147,7 @@ def overfitting_gap_difference(spec: dict[str, Any], load: Callable[[str], Resul
         return [t[-1] - v[-1] for t, v in zip(train, val, strict=True)], data
     mine, data = gaps(spec["recipe"])
     items = []
-    for other_name in _versus(spec):
+    for other_name in names(spec["versus"]):
         theirs, other = gaps(other_name)
         what = f"last epoch's training - {held_out.replace('_', ' ')}, {spec['recipe']} - {other_name}"
         items.append(_difference(what, mine, theirs, data, other,

@@ -101,6 +101,11 @@ def _seeds(values: list[float], data: Result, discrete: bool = False) -> Seeds:
     return Seeds(tuple(float(v) for v in values), (data["_file"],), looks=looks(data), discrete=discrete)
 
 
+def names(value: str | list[str]) -> list[str]:
+    """A spec's ``versus`` or ``of``: one name, or a list of them."""
+    return value if isinstance(value, list) else [value]
+
+
 def mean_accuracy(point: dict[str, Any]) -> float:
     """A run's final test accuracy, mean over its seeds."""
     return statistics.fmean(point["final"]["accuracy"])

@@ -73,6 +73,7 @@ from training.metric_registry import (  # noqa: F401
     looks,
     mean_accuracy,
     metric,
+    names,
 )
 
 
@@ -238,7 +239,7 @@ def test_accuracy_difference(spec: dict[str, Any], load: Callable[[str], Result]
         if isinstance(versus, (int, float)):
             items.append(Seeds(tuple(v - versus for v in mine), (data["_file"],), looks=looks(data)))
             continue
-        for other_name in versus if isinstance(versus, list) else [versus]:
+        for other_name in names(versus):
             theirs, other = _finals(load, other_name)
             items.append(_difference(f"{recipe} - {other_name}, test accuracy", mine, theirs, data, other))
     return AllOf(tuple(items))
@@ -279,7 +280,7 @@ def epoch_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> All
     key, epoch = spec["key"], spec["epoch"]
     mine, data = _at(load, spec["recipe"], key, epoch)
     items = []
-    for other_name in spec["versus"] if isinstance(spec["versus"], list) else [spec["versus"]]:
+    for other_name in names(spec["versus"]):
         theirs, other = _at(load, other_name, key, epoch)
         items.append(_difference(f"{key} at epoch {epoch}, {spec['recipe']} - {other_name}",
                                  mine, theirs, data, other))
@@ -303,11 +304,11 @@ def paired_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> Al
     the run with the smaller metric (the steadier, say) then counts only where it does at
     least as well there (``claims.verdict``), so a run that stalls is not read as stable."""
     data = load(spec["recipe"])
-    versus = spec["versus"] if isinstance(spec["versus"], list) else [spec["versus"]]
+    versus = names(spec["versus"])
     guard = spec.get("held_out")
     held = {other: held_out_of(load, guard, spec["recipe"], other) if guard else None for other in versus}
     items = []
-    for name in spec["of"] if isinstance(spec["of"], list) else [spec["of"]]:
+    for name in names(spec["of"]):
         mine = METRICS[name]({**spec, "recipe": spec["recipe"]}, load)
         for other_name in versus:
             theirs = METRICS[name]({**spec, "recipe": other_name}, load)
