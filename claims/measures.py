@@ -169,12 +169,14 @@ def throughput_ratio(spec: dict[str, Any]) -> Explained:
     # the speed-up is the other's time over this one's: judged over the rounds, on log times
     speedups = [Difference(tuple(math.log(t) for t in o.rounds), tuple(math.log(t) for t in m.rounds),
                            False, f"{spec['versus']} over {spec['model']}, seconds per {step} of {batch} "
-                           f"images in {m.file}", (m.file,), log_ratio=True) for m, o in pairs]
+                           f"images in {m.file}" + (f" ({m.machine})" if m.machine else ""), (m.file,),
+                           log_ratio=True) for m, o in pairs]
     speedup = AllOf(tuple(speedups), mode="agree")  # decided by two sessions or more (MIN_SESSIONS)
+    where = f"{mine.file}, {mine.machine}" if mine.machine else mine.file
     return Explained(speedup, (
         f"{spec['model']} {mine.seconds_per_batch * 1e3:.3g} ms and {spec['versus']} "
         f"{other.seconds_per_batch * 1e3:.3g} ms per {step} of {batch} images ({mine.device}, "
-        f"{mine.threads} threads, {mine.file}); against it {spec['model']} has {fewer}: "
+        f"{mine.threads} threads, {where}); against it {spec['model']} has {fewer}: "
         f"the claim {on_params} on parameters and {on_time} on time in the latest session"),
         tuple(m.file for m, _ in pairs))
 

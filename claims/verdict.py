@@ -117,8 +117,8 @@ def _combine(decisions: list[stats.Decision], mode: str = "all") -> stats.Decisi
         split = {HOLDS, REFUTED} <= set(verdicts)
         return stats.Decision(verdict, decisions[0].rule + "; every session must decide alike", parts,
                               None if split else seeds, undecidable=(
-                                  "the benchmark sessions disagree: the timing depends on the day and "
-                                  "the machine's load more than the claim allows" if split else ""),
+                                  "the benchmark sessions disagree: the timing depends on the day, the "
+                                  "machine and its load more than the claim allows" if split else ""),
                               unit=decisions[0].unit)
     if mode == "any":
         verdict = HOLDS if HOLDS in verdicts else REFUTED if set(verdicts) == {REFUTED} else INCONCLUSIVE

@@ -106,7 +106,7 @@ def test_sizes_in_binary_units(nbytes, text):
 # --- benchmark-backed verdicts ----------------------------------------------------------
 
 def _saved_run(directory, times: dict[tuple[str, int], float], device: str = "cpu",
-               spread: float = 0.05) -> None:
+               spread: float = 0.05, machine: dict | None = None) -> None:
     """A pytest-benchmark JSON file as tests/test_benchmarks.py writes it, with made-up means
     and 20 rounds spread by ``spread`` of the mean around it."""
     def rounds(t: float) -> list[float]:
@@ -114,7 +114,8 @@ def _saved_run(directory, times: dict[tuple[str, int], float], device: str = "cp
     entries = [{"name": f"test_throughput[train-step-{m}-b{b}]",
                 "extra_info": {"what": "train-step", "model": m, "batch": b, "device": device, "threads": 2},
                 "stats": {"mean": t, "data": rounds(t)}} for (m, b), t in times.items()]
-    (directory / f"benchmarks-{device}.json").write_text(json.dumps({"benchmarks": entries}))
+    run = {"benchmarks": entries, **({"machine_info": machine} if machine is not None else {})}
+    (directory / f"benchmarks-{device}.json").write_text(json.dumps(run))
 
 
 SPEC = {"statistic": "throughput_ratio", "model": "kmnist_gap", "versus": "kmnist_traditional",
@@ -301,6 +302,42 @@ def test_benchmark_sessions_decide_a_timing_claim_only_where_they_agree(tmp_path
     assert verdict.evidence == ("results/benchmarks-cpu.json", f"results/{earlier.name}")
     _saved_run(tmp_path, {("kmnist_gap", 25): 0.011, ("kmnist_traditional", 25): 0.020})
     assert judge(claim).verdict == HOLDS  # both sessions: faster
+
+
+@pytest.mark.unit
+def test_each_session_names_the_processor_it_ran_on(tmp_path, monkeypatch):
+    """Sessions on different processors can rank two models differently: the reason says which
+    processor each ran on, where the file records it (pytest-benchmark's machine_info)."""
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
+    times = {("kmnist_gap", 25): 0.010, ("kmnist_traditional", 25): 0.020}
+    _saved_run(tmp_path, times, machine={"cpu": {"brand_raw": "AMD EPYC", "count": 2}})
+    (tmp_path / "benchmarks-cpu.json").replace(tmp_path / "benchmarks-cpu-2026-01-01.json")
+    _saved_run(tmp_path, times, machine={"cpu": {"brand_raw": "Intel(R) Xeon(R) Processor", "count": 2}})
+    reason = judge(next(c for c in registry() if c.id == "kmnist.gap-vs-dense.faster-training-cpu")).reason
+    assert "results/benchmarks-cpu.json (Intel(R) Xeon(R) Processor, 2 cores)" in reason
+    assert "results/benchmarks-cpu-2026-01-01.json (AMD EPYC, 2 cores)" in reason
+    assert "2 threads, results/benchmarks-cpu.json, Intel(R) Xeon(R) Processor, 2 cores)" in reason
+    _saved_run(tmp_path, times, machine={"cpu": "not a dict"})  # no processor to name
+    reason = judge(next(c for c in registry() if c.id == "kmnist.gap-vs-dense.faster-training-cpu")).reason
+    assert "results/benchmarks-cpu.json (" not in reason
+    assert "2 threads, results/benchmarks-cpu.json)" in reason
+
+
+@pytest.mark.unit
+def test_earlier_sessions_are_ordered_by_when_they_ran_not_by_name(tmp_path, monkeypatch):
+    """Sessions kept by hand as -s9 and -s12 sort s9 first by name; the reasons number the
+    sessions newest first, so the order is pytest-benchmark's recorded datetime. A file that
+    cannot be read sorts last."""
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
+    kept = [("s9", "2026-11-30T13:29:00"), ("s12", "2026-11-30T22:18:00"), ("s11", "2026-11-30T20:26:00")]
+    for name, when in kept:
+        (tmp_path / f"benchmarks-cpu-2026-11-30-{name}.json").write_text(
+            json.dumps({"benchmarks": [], "datetime": when}))
+    (tmp_path / "benchmarks-cpu-2026-12-01.json").write_text("{not json")
+    _saved_run(tmp_path, {("kmnist_gap", 25): 0.010, ("kmnist_traditional", 25): 0.020})
+    assert [p.name for p in bench.sessions("cpu")] == [
+        "benchmarks-cpu.json", "benchmarks-cpu-2026-11-30-s12.json", "benchmarks-cpu-2026-11-30-s11.json",
+        "benchmarks-cpu-2026-11-30-s9.json", "benchmarks-cpu-2026-12-01.json"]
 
 
 @pytest.mark.unit

@@ -31,6 +31,9 @@ class Timing:
     file: str
     #: Seconds per batch in each of the run's rounds (pytest-benchmark's ``stats.data``).
     rounds: tuple[float, ...] = ()
+    #: The processor the run recorded (pytest-benchmark's ``machine_info``), "" where it has none:
+    #: sessions on different processors can rank two models differently.
+    machine: str = ""
 
     @property
     def images_per_s(self) -> float:
@@ -52,8 +55,18 @@ def sessions(device: str, directory: Path | str | None = None) -> list[Path]:
     earlier ones kept beside it as ``benchmarks-DEVICE-DATE.json``, newest first. A timing is
     a sample of one day's machine: sessions are what show how much it varies."""
     latest = benchmark_file(device, directory)
-    earlier = sorted(latest.parent.glob(f"benchmarks-{device}-*.json"), reverse=True)
+    earlier = sorted(latest.parent.glob(f"benchmarks-{device}-*.json"), key=_recorded, reverse=True)
     return [latest, *earlier]
+
+
+def _recorded(path: Path) -> tuple[str, str]:
+    """When the run in ``path`` was made (pytest-benchmark's ``datetime``), then its name: the
+    names alone misorder sessions kept by hand (``-s9`` after ``-s12``). A file that cannot
+    be read sorts last, and says why when a claim reads it."""
+    try:
+        return files.read_once(path, _timings_in).recorded, path.name
+    except (OSError, ValueError):
+        return "", path.name
 
 
 def kept_sessions(device: str, directory: Path | str | None = None) -> list[Path]:
@@ -94,7 +107,7 @@ def timing(what: str, model: str, batch: int, device: str, directory: Path | str
     if not path.exists():
         raise BenchmarkMissing(f"needs a benchmark run, results/{path.name}: {_how(device, path)}")
     try:
-        found = files.read_once(path, _timings_in).get((what, model, batch))
+        found = files.read_once(path, _timings_in).timings.get((what, model, batch))
     except ValueError as error:  # the file as a whole is unreadable
         raise results.ResultError(f"{error}; {_how(device, path)}") from None
     if isinstance(found, ValueError):  # this entry is malformed; the others may be sound
@@ -105,11 +118,29 @@ def timing(what: str, model: str, batch: int, device: str, directory: Path | str
     return found
 
 
-def _timings_in(path: Path) -> dict[tuple[Any, Any, Any], Timing | ValueError]:
+def _machine(run: dict[str, Any]) -> str:
+    """"Intel(R) Xeon(R) Processor, 2 cores" from pytest-benchmark's ``machine_info``."""
+    cpu = run.get("machine_info", {}).get("cpu", {}) if isinstance(run.get("machine_info"), dict) else {}
+    if not isinstance(cpu, dict) or not isinstance(cpu.get("brand_raw"), str):
+        return ""
+    count = cpu.get("count")
+    return cpu["brand_raw"] + (f", {count} cores" if isinstance(count, int) else "")
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A parsed pytest-benchmark JSON file."""
+
+    recorded: str  # its ``datetime``, ISO 8601 ("" where it has none)
+    timings: dict[tuple[Any, Any, Any], Timing | ValueError]
+
+
+def _timings_in(path: Path) -> _Run:
     """A pytest-benchmark JSON file's throughput timings by (what, model, batch), the first of
     each; an entry that cannot be read is kept as the error its lookup raises."""
     try:
-        entries = json.loads(path.read_text())["benchmarks"]
+        run = json.loads(path.read_text())
+        entries = run["benchmarks"]
         iter(entries)
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise ValueError(f"{path} is not a pytest-benchmark JSON file ({error})") from None
@@ -125,8 +156,10 @@ def _timings_in(path: Path) -> dict[tuple[Any, Any, Any], Timing | ValueError]:
         try:
             stats = b["stats"]
             out[key] = Timing(stats["mean"], key[2], info["threads"], info["device"],
-                              f"results/{path.name}", tuple(float(t) for t in stats.get("data") or ()))
+                              f"results/{path.name}", tuple(float(t) for t in stats.get("data") or ()),
+                              _machine(run))
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             out[key] = ValueError(f"{path}: the {key[0]} timing of {key[1]} at batch {key[2]} is not "
                                   f"a pytest-benchmark entry ({error!r})")
-    return out
+    recorded = run.get("datetime")
+    return _Run(recorded if isinstance(recorded, str) else "", out)
