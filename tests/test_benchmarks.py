@@ -72,6 +72,7 @@ def test_throughput(benchmark, what: str, name: str, batch: int) -> None:
     benchmark(step)
     if DEVICE.type == "cuda":
         benchmark.extra_info["cuda_peak_allocated_bytes"] = torch.cuda.max_memory_allocated()
+        benchmark.extra_info["gpu"] = torch.cuda.get_device_name(DEVICE)  # the reasons name it
 
 
 STEPS = 20

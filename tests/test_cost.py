@@ -106,13 +106,15 @@ def test_sizes_in_binary_units(nbytes, text):
 # --- benchmark-backed verdicts ----------------------------------------------------------
 
 def _saved_run(directory, times: dict[tuple[str, int], float], device: str = "cpu",
-               spread: float = 0.05, machine: dict | None = None) -> None:
+               spread: float = 0.05, machine: object = None, extra: dict | None = None) -> None:
     """A pytest-benchmark JSON file as tests/test_benchmarks.py writes it, with made-up means
-    and 20 rounds spread by ``spread`` of the mean around it."""
+    and 20 rounds spread by ``spread`` of the mean around it (``machine``: its machine_info;
+    ``extra``: more extra_info for every entry)."""
     def rounds(t: float) -> list[float]:
         return [t * (1 + spread * ((i % 5) - 2) / 2) for i in range(20)]
     entries = [{"name": f"test_throughput[train-step-{m}-b{b}]",
-                "extra_info": {"what": "train-step", "model": m, "batch": b, "device": device, "threads": 2},
+                "extra_info": {"what": "train-step", "model": m, "batch": b, "device": device, "threads": 2,
+                               **(extra or {})},
                 "stats": {"mean": t, "data": rounds(t)}} for (m, b), t in times.items()]
     run = {"benchmarks": entries, **({"machine_info": machine} if machine is not None else {})}
     (directory / f"benchmarks-{device}.json").write_text(json.dumps(run))
@@ -307,20 +309,32 @@ def test_benchmark_sessions_decide_a_timing_claim_only_where_they_agree(tmp_path
 @pytest.mark.unit
 def test_each_session_names_the_processor_it_ran_on(tmp_path, monkeypatch):
     """Sessions on different processors can rank two models differently: the reason says which
-    processor each ran on, where the file records it (pytest-benchmark's machine_info)."""
+    processor each ran on, where the file records it (pytest-benchmark's machine_info); a GPU
+    timing names its GPU (extra_info "gpu"), never the host's processor."""
     monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
     times = {("kmnist_gap", 25): 0.010, ("kmnist_traditional", 25): 0.020}
+    claims = {c.id: c for c in registry()}
+
+    def reason(device: str = "cpu") -> str:
+        return judge(claims[f"kmnist.gap-vs-dense.faster-training-{device}"]).reason
+
     _saved_run(tmp_path, times, machine={"cpu": {"brand_raw": "AMD EPYC", "count": 2}})
     (tmp_path / "benchmarks-cpu.json").replace(tmp_path / "benchmarks-cpu-2026-01-01.json")
     _saved_run(tmp_path, times, machine={"cpu": {"brand_raw": "Intel(R) Xeon(R) Processor", "count": 2}})
-    reason = judge(next(c for c in registry() if c.id == "kmnist.gap-vs-dense.faster-training-cpu")).reason
-    assert "results/benchmarks-cpu.json (Intel(R) Xeon(R) Processor, 2 cores)" in reason
-    assert "results/benchmarks-cpu-2026-01-01.json (AMD EPYC, 2 cores)" in reason
-    assert "2 threads, results/benchmarks-cpu.json, Intel(R) Xeon(R) Processor, 2 cores)" in reason
-    _saved_run(tmp_path, times, machine={"cpu": "not a dict"})  # no processor to name
-    reason = judge(next(c for c in registry() if c.id == "kmnist.gap-vs-dense.faster-training-cpu")).reason
-    assert "results/benchmarks-cpu.json (" not in reason
-    assert "2 threads, results/benchmarks-cpu.json)" in reason
+    assert "results/benchmarks-cpu.json (Intel(R) Xeon(R) Processor, 2 cores)" in reason()
+    assert "results/benchmarks-cpu-2026-01-01.json (AMD EPYC, 2 cores)" in reason()
+    assert "2 threads, results/benchmarks-cpu.json, Intel(R) Xeon(R) Processor, 2 cores)" in reason()
+    for odd in ({"cpu": "not a dict"}, {"cpu": {"brand_raw": " ", "count": 2}}, [1, 2], None):  # none to name
+        _saved_run(tmp_path, times, machine=odd)
+        assert "results/benchmarks-cpu.json (" not in reason()
+        assert "2 threads, results/benchmarks-cpu.json)" in reason()
+    _saved_run(tmp_path, times, machine={"cpu": {"brand_raw": "X", "count": True}})  # not a count
+    assert "results/benchmarks-cpu.json (X)" in reason()
+    host = {"cpu": {"brand_raw": "Intel(R) Xeon(R) Processor", "count": 16}}
+    _saved_run(tmp_path, times, device="cuda", machine=host, extra={"gpu": "NVIDIA H200"})
+    assert "results/benchmarks-cuda.json (NVIDIA H200)" in reason("cuda") and "Xeon" not in reason("cuda")
+    _saved_run(tmp_path, times, device="cuda", machine=host)  # a run from before the GPU was recorded
+    assert "results/benchmarks-cuda.json (" not in reason("cuda") and "Xeon" not in reason("cuda")
 
 
 @pytest.mark.unit
@@ -329,15 +343,21 @@ def test_earlier_sessions_are_ordered_by_when_they_ran_not_by_name(tmp_path, mon
     sessions newest first, so the order is pytest-benchmark's recorded datetime. A file that
     cannot be read sorts last."""
     monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
-    kept = [("s9", "2026-11-30T13:29:00"), ("s12", "2026-11-30T22:18:00"), ("s11", "2026-11-30T20:26:00")]
+    kept = [("s9", "2026-11-30T13:29:00"), ("s12", "2026-11-30T22:18:00+00:00"),
+            ("s11", "2026-11-30T23:26:00+03:00"),  # 20:26 UTC
+            ("odd", "Mon, 30 Nov 2026 23:59:00"), ("none", None)]  # no ISO time: last, like unreadable
     for name, when in kept:
         (tmp_path / f"benchmarks-cpu-2026-11-30-{name}.json").write_text(
             json.dumps({"benchmarks": [], "datetime": when}))
     (tmp_path / "benchmarks-cpu-2026-12-01.json").write_text("{not json")
+    (tmp_path / "benchmarks-cpu-2026-12-02.json").write_text("[" * 100_000 + "]" * 100_000)  # too deep
     _saved_run(tmp_path, {("kmnist_gap", 25): 0.010, ("kmnist_traditional", 25): 0.020})
     assert [p.name for p in bench.sessions("cpu")] == [
         "benchmarks-cpu.json", "benchmarks-cpu-2026-11-30-s12.json", "benchmarks-cpu-2026-11-30-s11.json",
-        "benchmarks-cpu-2026-11-30-s9.json", "benchmarks-cpu-2026-12-01.json"]
+        "benchmarks-cpu-2026-11-30-s9.json", *(f"benchmarks-cpu-{n}.json" for n in (
+            "2026-12-02", "2026-12-01", "2026-11-30-odd", "2026-11-30-none"))]
+    with pytest.raises(ResultError, match=r"benchmarks-cpu-2026-12-02\.json is not a pytest-benchmark JSON"):
+        bench.timing("train-step", "kmnist_gap", 25, "cpu", path=tmp_path / "benchmarks-cpu-2026-12-02.json")
 
 
 @pytest.mark.unit

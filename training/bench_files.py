@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +60,15 @@ def sessions(device: str, directory: Path | str | None = None) -> list[Path]:
     return [latest, *earlier]
 
 
-def _recorded(path: Path) -> tuple[str, str]:
-    """When the run in ``path`` was made (pytest-benchmark's ``datetime``), then its name: the
-    names alone misorder sessions kept by hand (``-s9`` after ``-s12``). A file that cannot
-    be read sorts last, and says why when a claim reads it."""
+def _recorded(path: Path) -> tuple[bool, datetime, str]:
+    """When the run in ``path`` was made (pytest-benchmark's ``datetime``, in UTC), then its
+    name: the names alone misorder sessions kept by hand (``-s9`` after ``-s12``). A file that
+    cannot be read, or records no time, sorts last, and says why when a claim reads it."""
     try:
-        return files.read_once(path, _timings_in).recorded, path.name
-    except (OSError, ValueError):
-        return "", path.name
+        when = files.read_once(path, _timings_in).recorded
+    except OSError:
+        when = None
+    return when is not None, when or datetime.min.replace(tzinfo=timezone.utc), path.name
 
 
 def kept_sessions(device: str, directory: Path | str | None = None) -> list[Path]:
@@ -106,10 +108,10 @@ def timing(what: str, model: str, batch: int, device: str, directory: Path | str
     path = path or benchmark_file(device, directory)
     if not path.exists():
         raise BenchmarkMissing(f"needs a benchmark run, results/{path.name}: {_how(device, path)}")
-    try:
-        found = files.read_once(path, _timings_in).timings.get((what, model, batch))
-    except ValueError as error:  # the file as a whole is unreadable
-        raise results.ResultError(f"{error}; {_how(device, path)}") from None
+    run = files.read_once(path, _timings_in)
+    if run.error:  # the file as a whole is unreadable
+        raise results.ResultError(f"{run.error}; {_how(device, path)}")
+    found = run.timings.get((what, model, batch))
     if isinstance(found, ValueError):  # this entry is malformed; the others may be sound
         raise results.ResultError(f"{found}; {_how(device, path)}")
     if found is None:
@@ -118,21 +120,45 @@ def timing(what: str, model: str, batch: int, device: str, directory: Path | str
     return found
 
 
-def _machine(run: dict[str, Any]) -> str:
-    """"Intel(R) Xeon(R) Processor, 2 cores" from pytest-benchmark's ``machine_info``."""
-    cpu = run.get("machine_info", {}).get("cpu", {}) if isinstance(run.get("machine_info"), dict) else {}
-    if not isinstance(cpu, dict) or not isinstance(cpu.get("brand_raw"), str):
+def _processor(run: dict[str, Any]) -> str:
+    """"Intel(R) Xeon(R) Processor, 2 cores" from pytest-benchmark's ``machine_info`` ("" where
+    it records none)."""
+    info = run.get("machine_info")
+    cpu = info.get("cpu") if isinstance(info, dict) else None
+    brand = cpu.get("brand_raw") if isinstance(cpu, dict) else None
+    if not isinstance(brand, str) or not brand.strip():
         return ""
     count = cpu.get("count")
-    return cpu["brand_raw"] + (f", {count} cores" if isinstance(count, int) else "")
+    return brand.strip() + (f", {count} cores" if type(count) is int and count > 0 else "")
+
+
+def _machine(run: dict[str, Any], info: dict[str, Any]) -> str:
+    """What an entry ran on: the GPU's name for a CUDA timing (``extra_info["gpu"]``, which
+    tests/test_benchmarks.py records), the processor for a CPU one; "" where the file does not
+    say (the host's processor is not what a GPU timing measures)."""
+    if info.get("device") == "cpu":
+        return _processor(run)
+    gpu = info.get("gpu")
+    return gpu.strip() if isinstance(gpu, str) else ""
+
+
+def _when(value: Any) -> datetime | None:
+    """pytest-benchmark's ``datetime`` (ISO 8601) in UTC; None where it is not one."""
+    try:
+        when = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
 
 
 @dataclass(frozen=True)
 class _Run:
-    """A parsed pytest-benchmark JSON file."""
+    """A parsed pytest-benchmark JSON file; one that cannot be read carries why (parsed once,
+    like a readable one, and raised where a claim reads it)."""
 
-    recorded: str  # its ``datetime``, ISO 8601 ("" where it has none)
+    recorded: datetime | None  # its ``datetime``, in UTC
     timings: dict[tuple[Any, Any, Any], Timing | ValueError]
+    error: str = ""
 
 
 def _timings_in(path: Path) -> _Run:
@@ -142,8 +168,8 @@ def _timings_in(path: Path) -> _Run:
         run = json.loads(path.read_text())
         entries = run["benchmarks"]
         iter(entries)
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ValueError(f"{path} is not a pytest-benchmark JSON file ({error})") from None
+    except (json.JSONDecodeError, KeyError, TypeError, RecursionError, UnicodeDecodeError) as error:
+        return _Run(None, {}, f"{path} is not a pytest-benchmark JSON file ({type(error).__name__}: {error})")
     out: dict[tuple[Any, Any, Any], Timing | ValueError] = {}
     for b in entries:
         info = b.get("extra_info", {}) if isinstance(b, dict) else {}
@@ -157,9 +183,8 @@ def _timings_in(path: Path) -> _Run:
             stats = b["stats"]
             out[key] = Timing(stats["mean"], key[2], info["threads"], info["device"],
                               f"results/{path.name}", tuple(float(t) for t in stats.get("data") or ()),
-                              _machine(run))
+                              _machine(run, info))
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             out[key] = ValueError(f"{path}: the {key[0]} timing of {key[1]} at batch {key[2]} is not "
                                   f"a pytest-benchmark entry ({error!r})")
-    recorded = run.get("datetime")
-    return _Run(recorded if isinstance(recorded, str) else "", out)
+    return _Run(_when(run.get("datetime")), out)
