@@ -432,6 +432,36 @@ def test_a_corrupt_memo_index_is_refused_without_allocating_for_it(tmp_path):
     assert [len(x) for x, _ in pairs] == [len(x) for x, _ in mnist_pairs()]
 
 
+#: Pickles that admitted globals could misuse (found by review and fuzzing), each refused with
+#: the reader's own error before numpy or the unpickler does harm.
+_HOSTILE = {
+    # ndarray((-1,), 'U', b''): numpy divides by the zero item size (SIGFPE kills the process)
+    "ndarray-call": (b"\x80\x02cnumpy\nndarray\n(J\xff\xff\xff\xff\x85X\x01\x00\x00\x00UC\x00tR.",
+                     ds.UnsafePickle, r"refusing the call ndarray"),
+    # a record dtype whose BUILD reaches numpy's internal SystemError
+    "record-dtype": (b"\x80\x02cnumpy\ndtype\nX\x05\x00\x00\x00f4,i4\x85RNb.", ds.UnsafePickle,
+                     r"refusing the call dtype\('f4,i4',\)"),
+    # a stride-0 array: 197 gzip bytes that validate as 3 x 100,000 images
+    "stride-0": (b"\x80\x03cnumpy\nndarray\n"
+                 + pickle.dumps(((2, 784), "f4", b"\0" * 3136, 0, (0, 4)), protocol=3)[2:-1] + b"R.",
+                 ds.UnsafePickle, r"refusing the call ndarray"),
+    "marks": (b"\x80\x02" + b"(" * 1_000_000 + b".", ds.MalformedData, r"more than 10,000 opcodes"),
+    "copyreg-extension": (b"\x80\x02\x82\xf0.", ds.UnsafePickle, r"extension code 240"),
+    "newobj": (b"\x80\x02cnumpy\nndarray\n)\x81.", ds.UnsafePickle, r"instantiation opcode"),
+    "build-on-a-list": (b"\x80\x02]}b.", ds.UnsafePickle, r"state of a list"),
+}
+
+
+@pytest.mark.parametrize("name", _HOSTILE)
+@pytest.mark.unit
+def test_hostile_pickles_are_refused_before_numpy_acts_on_them(tmp_path, name):
+    data, error, match = _HOSTILE[name]
+    path = tmp_path / "mnist.pkl.gz"
+    path.write_bytes(gzip.compress(data))
+    with pytest.raises(error, match=match):
+        ds.read_mnist_pickle(path)
+
+
 @pytest.mark.parametrize("data", [b"\x80\x02garbage", b"\x80\x02J\x01"], ids=["garbage", "truncated-int"])
 @pytest.mark.unit
 def test_not_a_pickle_is_refused(tmp_path, data):

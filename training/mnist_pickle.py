@@ -8,9 +8,11 @@ from __future__ import annotations
 import gzip
 import io
 import pickle
+import reprlib
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,20 +41,36 @@ _PICKLE_GLOBALS: dict[tuple[str, str], Any] = {
 }
 
 
+#: The dtypes an array in the file may have: plain numbers (the file's are f4 and i8; the others
+#: reach the structure checks, which name what is wrong). Not strings, objects, records or
+#: voids: numpy can crash the process on some of them (a 'U' array of negative size: SIGFPE).
+_DTYPES = frozenset(f"{kind}{size}" for kind, sizes in (("b", "1"), ("i", "1248"), ("u", "1248"),
+                                                        ("f", "248")) for size in sizes)
+
+#: More opcodes than any MNIST pickle needs (the real file has 151): each costs the Python
+#: unpickler a microsecond or more, and a MARK a list, so a flood of them is refused early.
+MAX_OPCODES = 10_000
+
+
 class _ArrayUnpickler(pickle._Unpickler):
-    """Unpickles numpy arrays and builtin containers only: any other global (os.system,
-    builtins.eval, ...) is refused before it is looked up, so nothing in the file runs.
+    """Unpickles numpy arrays and builtin containers only, and nothing runs that numpy's own
+    pickles do not call: any other global (os.system, builtins.eval, ...) is refused before it
+    is looked up, and the two callables admitted, ``_reconstruct`` and ``dtype``, only with the
+    arguments a pickled array gives them (``BUILD`` only on what they make; no instantiation
+    opcodes, no copyreg extensions, at most MAX_OPCODES opcodes).
 
     Why Python's own unpickler (``pickle._Unpickler``), not the C one: the C unpickler keeps
     its memo in an array sized by the largest index a file names, so one corrupt byte in a
     LONG_BINPUT (an index of a billion) makes it allocate and clear gigabytes, for most of a
     minute, before the next opcode fails (a fuzzed file did). The Python unpickler's memo is a
-    dict; the real file has a few dozen opcodes around its large byte strings and reads as fast.
+    dict, its opcodes can be checked one by one, and the real file, a few dozen opcodes around
+    its large byte strings, reads as fast.
     """
 
     def __init__(self, file: io.BufferedIOBase, path: Path) -> None:
         super().__init__(file, encoding="latin1")  # protocol 2 from Python 2: str is bytes
         self.path = path
+        self.opcodes = 0
 
     def find_class(self, module: str, name: str) -> Any:
         try:
@@ -64,6 +82,67 @@ class _ArrayUnpickler(pickle._Unpickler):
 
     def persistent_load(self, pid: Any) -> Any:
         raise UnsafePickle(f"{self.path}: refusing a persistent id in the pickle")
+
+    def get_extension(self, code: int) -> Any:
+        raise UnsafePickle(f"{self.path}: refusing the copyreg extension code {code} in the pickle")
+
+    def load_reduce(self) -> None:
+        """REDUCE, for the calls a pickled array makes: ``_reconstruct(ndarray, (0,), 'b')`` and
+        ``dtype(name, 0, 1)`` with a plain numeric ``name``."""
+        args = self.stack.pop()
+        func = self.stack[-1]
+        if not (type(args) is tuple and len(args) == 3 and _admitted(func, *args)):
+            name = getattr(func, "__name__", type(func).__name__)
+            raise UnsafePickle(f"{self.path}: refusing the call {name}{reprlib.repr(args)}; "
+                               "only numpy arrays of numbers are allowed")
+        self.stack[-1] = func(*args)
+
+    def load_build(self) -> None:
+        """BUILD, only on an array or dtype (numpy's ``__setstate__``) with a tuple state."""
+        if not (isinstance(self.stack[-2], (np.ndarray, np.dtype)) and type(self.stack[-1]) is tuple):
+            raise UnsafePickle(f"{self.path}: refusing to set the state of a {type(self.stack[-2]).__name__}")
+        pickle._Unpickler.load_build(self)
+
+    def refuse_instance(self) -> None:
+        raise UnsafePickle(f"{self.path}: refusing an instantiation opcode (INST, OBJ, NEWOBJ); "
+                           "numpy's pickled arrays use none")
+
+
+def _admitted(func: Any, a: Any, b: Any, c: Any) -> bool:
+    def text(x: Any) -> str | None:
+        return x.decode("latin1") if type(x) is bytes else x if type(x) is str else None
+
+    def number(x: Any) -> int | None:
+        return int(x) if type(x) in (int, bool) else None
+
+    if func is _np_reconstruct:
+        return a is np.ndarray and type(b) is tuple and b == (0,) and text(c) == "b"
+    if func is np.dtype:
+        return text(a) in _DTYPES and number(b) == 0 and number(c) == 1
+    return False
+
+
+def _counted(op: Callable[[_ArrayUnpickler], None]) -> Callable[[_ArrayUnpickler], None]:
+    def counted(self: _ArrayUnpickler) -> None:
+        self.opcodes += 1
+        if self.opcodes > MAX_OPCODES:
+            raise pickle.UnpicklingError(f"more than {MAX_OPCODES:,} opcodes (mnist.pkl.gz has 151)")
+        op(self)
+    return counted
+
+
+def _dispatch() -> dict[int, Callable[[_ArrayUnpickler], None]]:
+    """Python's opcode table with REDUCE, BUILD and the instantiations replaced, every opcode
+    counted. (``load`` reads ``self.dispatch``; overriding a method alone would not reach it.)"""
+    table = dict(pickle._Unpickler.dispatch)
+    table[pickle.REDUCE[0]] = _ArrayUnpickler.load_reduce
+    table[pickle.BUILD[0]] = _ArrayUnpickler.load_build
+    for code in (pickle.INST, pickle.OBJ, pickle.NEWOBJ, pickle.NEWOBJ_EX):
+        table[code[0]] = _ArrayUnpickler.refuse_instance
+    return {code: _counted(op) for code, op in table.items()}
+
+
+_ArrayUnpickler.dispatch = _dispatch()
 
 
 def read_mnist_pickle(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -84,7 +163,7 @@ def read_mnist_pickle(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
                             f"got {type(obj).__name__}")
     for split, (images, labels) in zip(("train", "valid", "test"), obj, strict=True):
         if not (isinstance(images, np.ndarray) and images.dtype == np.float32 and images.ndim == 2
-                and images.shape[1] == 784):
+                and images.shape[1] == 784 and images.flags.c_contiguous):
             raise MalformedData(f"{path}: {split} images must be float32 (n, 784), got "
                                 f"{getattr(images, 'dtype', type(images).__name__)} "
                                 f"{getattr(images, 'shape', '')}")
