@@ -407,6 +407,19 @@ def test_stabilizes_counts_only_the_falls_of_the_test_accuracy(tmp_path, monkeyp
     assert judge(claim).verdict == REFUTED
 
 
+def test_a_test_accuracy_difference_compares_recipe_and_each_of_also_against_each_versus() -> None:
+    """``also`` and ``versus`` each take a name or a list (as the recipes they name are
+    trained, training.run.needed_recipes): every pair is one difference."""
+    def run(file: str, accuracy: list[float]) -> dict:
+        return {"_file": file, "seeds": [0, 1, 2], "points": [{"final": {"accuracy": accuracy}}]}
+    files = {name: run(f"{name}.json", [0.9 + i / 100] * 3) for i, name in enumerate("abcde")}
+    every = ["a - d", "a - e", "b - d", "b - e", "c - d", "c - e"]
+    for also, versus, pairs in [("b", "d", ["a - d", "b - d"]), (["b", "c"], ["d", "e"], every)]:
+        spec = {"metric": "test_accuracy_difference", "recipe": "a", "also": also, "versus": versus}
+        measured = metrics.compute(spec, load=files.__getitem__)
+        assert [d.what.split(",")[0] for d in measured.items] == pairs
+
+
 # -- comparisons of a grid's best point ---------------------------------------------------------
 def test_a_grid_best_difference_says_how_many_configurations_it_was_picked_among() -> None:
     def run(file: str, points: list[list[float]]) -> dict:

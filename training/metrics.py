@@ -230,11 +230,11 @@ def _finals(load: Callable[[str], Result], recipe: str) -> tuple[list[float], Re
 
 @metric("test_accuracy_difference", shape="all_of")
 def test_accuracy_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> AllOf:
-    """Final test accuracy of ``recipe`` (and each of ``also``) minus that of ``versus``: a
+    """Final test accuracy of ``recipe`` (and of ``also``, a name or a list) minus that of ``versus``: a
     recipe, a list of recipes (each compared), or a number (another source's figure)."""
     versus = spec["versus"]
     items: list[Any] = []
-    for recipe in [spec["recipe"], *([spec["also"]] if "also" in spec else [])]:
+    for recipe in [spec["recipe"], *names(spec.get("also", []))]:
         mine, data = _finals(load, recipe)
         if isinstance(versus, (int, float)):
             items.append(Seeds(tuple(v - versus for v in mine), (data["_file"],), looks=looks(data)))
