@@ -450,6 +450,8 @@ def _with_images(images) -> bytes:
 
 _F4 = (3, "<", None, None, None, -1, -1, 0)  # numpy's own state for a little-endian f4
 _FIELD_FAR = (3, "<", None, ("a",), {"a": (np.dtype("f4"), 2**31 - 1)}, -1, -1, 0)
+_SUBARRAY = (3, "<", (np.dtype("f4"), (100_000_000,)), None, None, -1, -1, 0)  # min() read past its end
+_G = b"cnumpy\ndtype\n"
 
 
 def _array_of(dtype_args, dtype_state=_F4, shape=(2, 784), data=b"\0" * 6272):
@@ -474,19 +476,33 @@ _HOSTILE = {
     "dtype-flags": (_with_images(_array_of(("f4", 0, 1), (3, "<", None, None, None, -1, -1, 63))),
                     ds.UnsafePickle, r"refusing the dtype"),
     "dtype-field": (_with_images(_array_of(("f4", 0, 1), _FIELD_FAR)), ds.UnsafePickle,
-                    r"refusing the dtype"),
+                    r"opcode numpy's pickled arrays do not use"),  # its fields are a dict
+    "dtype-subarray": (_with_images(_array_of(("f4", 0, 1), _SUBARRAY)), ds.UnsafePickle,
+                       r"refusing the dtype"),
     "short-data": (_with_images(_array_of(("f4", 0, 1), data=b"\0" * 8)), ds.MalformedData,
                    r"needs 6,272 bytes, the pickle gives 8"),
     "marks": (b"\x80\x02" + b"(" * 1_000_000 + b".", ds.MalformedData, r"more than 10,000 opcodes"),
     "copyreg-extension": (b"\x80\x02\x82\xf0.", ds.UnsafePickle, r"extension code 240"),
     "newobj": (b"\x80\x02cnumpy\nndarray\n)\x81.", ds.UnsafePickle, r"opcode numpy's pickled arrays"),
-    "build-on-a-list": (b"\x80\x02]}b.", ds.UnsafePickle, r"state of a list"),
+    "build-on-a-list": (b"\x80\x02]]b.", ds.UnsafePickle, r"state of a list"),
     # a dtype whose state makes it its own sub-array base, used as a dict key: hashing it
     # overflowed the C stack (SIGSEGV); the memoryview of protocol 5 outlived its array's bytes
     "self-referential-dtype": (b"\x80\x02}cnumpy\ndtype\nX\x02\x00\x00\x00f4K\x00K\x01\x87Rq\x00(J\x03"
                                b"\x00\x00\x00X\x01\x00\x00\x00<(h\x00(J\x02\x00\x00\x00ttNNJ\xff\xff\xff\xffJ"
                                b"\xff\xff\xff\xffJ\x00\x00\x00\x00tbNs.",
-                               ds.MalformedData, r"pairs, got dict"),
+                               ds.UnsafePickle, r"opcode numpy's pickled arrays do not use"),
+    # a dict key of 64 levels of one memoized pair: 2**64 leaves to hash (a hang)
+    "shared-tuple-key": (b"\x80\x02}" + b")q\x00" + b"0h\x00h\x00\x86q\x00" * 64 + b"Ns.", ds.UnsafePickle,
+                         r"opcode numpy's pickled arrays do not use"),
+    # dtype(c, c) 64 levels deep from one memoized call: a fresh repr per level took 2**64 steps
+    "repr-of-shared-calls": (b"\x80\x02" + _G + b")Rq\x00" + (_G + b"h\x00h\x00\x86Rq\x000") * 64
+                             + b"h\x00N\x86NN\x86NN\x86\x87.", ds.UnsafePickle, r"refusing numpy\.dtype\("),
+    # text that a non-latin-1 character makes 4 bytes a character, and frames whose lines the
+    # line limit does not see: pickle writes neither
+    "long-unicode": (b"\x80\x04\x8d" + (5000).to_bytes(8, "little") + b"a" * 5000 + b".", ds.MalformedData,
+                     r"text argument longer than 4,096 bytes"),
+    "large-frame": (b"\x80\x04\x95" + (2**21).to_bytes(8, "little") + b"N.", ds.MalformedData,
+                    r"a frame of 2,097,152 bytes"),
     "readonly-buffer": (b"\x80\x05C\x01a\x98.", ds.UnsafePickle, r"opcode numpy's pickled arrays"),
     # protocol 5's BYTEARRAY8 allocated and zeroed its length (1.5 GB from 30 bytes) before reading
     "bytearray8": (b"\x80\x05\x96" + (1_500_000_000).to_bytes(8, "little") + b".", ds.UnsafePickle,
@@ -496,6 +512,23 @@ _HOSTILE = {
     "long-global-name": (b"\x80\x02c" + b"m" * 100_000 + b"\nn\n.", ds.MalformedData,
                          r"text argument longer than 4,096 bytes"),
 }
+
+
+@pytest.mark.unit
+def test_arrays_in_any_byte_order_and_layout_are_rebuilt_from_their_bytes_once(tmp_path):
+    """The decoder builds each array from its bytes: big-endian and Fortran-ordered arrays come
+    back equal, native and C-ordered; an array the pickle names twice is built once."""
+    (x, y), *_ = mnist_pairs()
+    shared = x.astype(">f4")
+    pairs = ((shared, y.astype(">i8")), (np.asfortranarray(x), y), (shared, y))
+    path = tmp_path / "mnist.pkl.gz"
+    path.write_bytes(gzip.compress(pickle.dumps(pairs, protocol=4)))
+    read = ds.read_mnist_pickle(path)
+    for (images, labels), (want_x, want_y) in zip(read, pairs, strict=True):
+        assert np.array_equal(images, want_x) and np.array_equal(labels, want_y)
+        assert images.dtype == np.dtype("=f4") and labels.dtype == np.dtype("=i8")
+        assert images.flags.c_contiguous
+    assert read[0][0] is read[2][0]
 
 
 @pytest.mark.parametrize("name", _HOSTILE)

@@ -44,6 +44,23 @@ MAX_OPCODES = 10_000
 MAX_BYTES = 256 * 2**20
 #: The longest text line an opcode may read (a GLOBAL's module and name, a text integer).
 MAX_LINE = 4096
+#: The largest frame (protocol 4): pickle writes ~64 KiB ones and large bytes outside them.
+MAX_FRAME = 2**20
+
+
+class _Repr(reprlib.Repr):
+    """reprlib, one budget for a whole message: a ``_Call`` inside a ``_Call`` is a level deeper
+    (not a fresh ``reprlib.repr``), and a big int is named by its size, never converted."""
+
+    def repr__Call(self, x: Any, level: int) -> str:
+        return f"{x.func}{self.repr1(x.args, level - 1)}" + (
+            f" with state {self.repr1(x.state, level - 1)}" if x.built else "")
+
+    def repr_int(self, x: int, level: int) -> str:
+        return repr(x) if x.bit_length() <= 64 else f"<int of {x.bit_length():,} bits>"
+
+
+_REPR = _Repr()
 
 
 @dataclass(eq=False, repr=False)
@@ -67,8 +84,7 @@ class _Call:
     built: bool = False
 
     def __repr__(self) -> str:
-        return f"{self.func}{reprlib.repr(self.args)}" + (f" with state {reprlib.repr(self.state)}"
-                                                          if self.built else "")
+        return _REPR.repr(self)
 
 
 class _ArrayDecoder(pickle._Unpickler):
@@ -124,8 +140,26 @@ class _ArrayDecoder(pickle._Unpickler):
                               + (" twice" if isinstance(call, _Call) else ""))
         call.state, call.built = state, True
 
+    def load_binunicode(self) -> None:
+        self._short_unicode(self.read(4))
+
+    def load_binunicode8(self) -> None:
+        self._short_unicode(self.read(8))
+
+    def _short_unicode(self, size: bytes) -> None:
+        n = int.from_bytes(size, "little")
+        if n > MAX_LINE:  # one non-latin-1 character makes a str 4 bytes a character
+            raise pickle.UnpicklingError(f"a text argument longer than {MAX_LINE:,} bytes")
+        self.append(str(self.read(n), "utf-8", "surrogatepass"))
+
+    def load_frame(self) -> None:
+        size = int.from_bytes(self.read(8), "little")
+        if size > MAX_FRAME:  # pickle frames are ~64 KiB; its text lines are not cut to MAX_LINE
+            raise pickle.UnpicklingError(f"a frame of {size:,} bytes (pickle writes at most ~128 KiB)")
+        self._unframer.load_frame(size)
+
     def load_refused(self) -> None:
-        raise self.refuse("an opcode numpy's pickled arrays do not use (instantiation or buffer)")
+        raise self.refuse("an opcode numpy's pickled arrays do not use (instantiation, buffers, dicts, sets)")
 
 
 class _Budgeted:
@@ -168,9 +202,15 @@ def _dispatch() -> dict[int, Callable[[_ArrayDecoder], None]]:
     overriding a method alone would not reach it.)"""
     table = dict(pickle._Unpickler.dispatch)
     table[pickle.REDUCE[0]] = _ArrayDecoder.load_reduce
+    table[pickle.BINUNICODE[0]] = _ArrayDecoder.load_binunicode
+    table[pickle.BINUNICODE8[0]] = _ArrayDecoder.load_binunicode8
+    table[pickle.FRAME[0]] = _ArrayDecoder.load_frame
     table[pickle.BUILD[0]] = _ArrayDecoder.load_build
     for code in (pickle.INST, pickle.OBJ, pickle.NEWOBJ, pickle.NEWOBJ_EX, pickle.BYTEARRAY8,
-                 pickle.NEXT_BUFFER, pickle.READONLY_BUFFER):
+                 pickle.NEXT_BUFFER, pickle.READONLY_BUFFER,
+                 # hashing: a key of tuples shared by memo hashes 2**64 of them
+                 pickle.EMPTY_DICT, pickle.DICT, pickle.SETITEM, pickle.SETITEMS, pickle.EMPTY_SET,
+                 pickle.ADDITEMS, pickle.FROZENSET):
         table[code[0]] = _ArrayDecoder.load_refused
     return {code: _counted(op) for code, op in table.items()}
 
@@ -230,11 +270,11 @@ def _array(call: Any, path: Path) -> Any:
     if not (type(state) is tuple and len(state) == 5 and _same(state[0], 1) and type(state[1]) is tuple
             and len(state[1]) <= 2 and all(type(n) is int and 0 <= n <= MAX_BYTES for n in state[1])
             and type(state[3]) is bool and type(state[4]) in (bytes, str)):
-        raise MalformedData(f"{path}: an array state {reprlib.repr(state)} is not (1, shape, dtype, "
+        raise MalformedData(f"{path}: an array state {_REPR.repr(state)} is not (1, shape, dtype, "
                             "fortran, data) with at most two dimensions")
     dtype = _dtype(state[2])
     if dtype is None:
-        raise UnsafePickle(f"{path}: refusing the dtype {reprlib.repr(state[2])}; only plain numbers "
+        raise UnsafePickle(f"{path}: refusing the dtype {_REPR.repr(state[2])}; only plain numbers "
                            f"({', '.join(sorted(_DTYPES))}) are allowed")
     data = state[4].encode("latin1") if type(state[4]) is str else state[4]
     shape = state[1]
@@ -254,7 +294,9 @@ def read_mnist_pickle(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
         with gzip.open(path, "rb") as f:
             obj = _ArrayDecoder(f, path).load()
         if isinstance(obj, tuple) and len(obj) == 3 and all(type(p) is tuple and len(p) == 2 for p in obj):
-            obj = tuple(tuple(_array(a, path) for a in pair) for pair in obj)
+            made: dict[int, Any] = {}  # one array per recorded call, however often the memo names it
+            obj = tuple(tuple(made[id(a)] if id(a) in made else made.setdefault(id(a), _array(a, path))
+                              for a in pair) for pair in obj)
     except UnsafePickle:
         raise
     except MalformedData:
