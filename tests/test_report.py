@@ -109,6 +109,14 @@ def test_verbose_shows_the_whole_quote_and_reason():
 
 
 @pytest.mark.unit
+def test_verbose_keeps_a_url_whole_to_be_copied():
+    url = "https://download.example.org/download/3/E/1/3E1C3F21-ECDB-4869-8368-6DEBA77B919F/archive_5340.zip"
+    r = row("tds-x.url", "pending", quote=f"Download {url} and unpack it.")
+    text = report.as_terminal([r], 60, verbose=True)
+    assert any(url in line for line in text.splitlines())  # on one line, not broken at its hyphens
+
+
+@pytest.mark.unit
 def test_colour_on_a_terminal_only(monkeypatch):
     coloured = report.as_terminal(ROWS, 100, colour=True)
     assert "\x1b[1;31m✗ refuted" in coloured
@@ -178,7 +186,16 @@ def test_filters_by_verdict_id_and_kind(capsys):
     assert rows and all(r["id"].startswith("kmnist-gap.") and r["kind"] == "output_shape" for r in rows)
     assert len(rows) == sum(c.id.startswith("kmnist-gap.") and c.kind == "output_shape" for c in registry())
     assert main(["report", "--id", "no-such-claim*"]) == 2
-    assert "no claim matches" in capsys.readouterr().err
+    assert "no claim id matches 'no-such-claim*'" in capsys.readouterr().err
+    # a filter that names nothing says which, and how to name something
+    assert main(["report", "--id", "mnist-10k"]) == 2
+    assert "--id takes a glob, e.g. 'mnist-10k.*'" in capsys.readouterr().err
+    assert main(["report", "--source", "mnist-10k"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown source 'mnist-10k'; the sources are" in err and "tds-mnist-10k" in err
+    # filters that each name claims but none together: the general message
+    assert main(["report", "--id", "kmnist-gap.*", "--kind", "pruning"]) == 2
+    assert "no claim matches these filters" in capsys.readouterr().err
 
 
 @pytest.mark.unit
@@ -326,7 +343,7 @@ def test_python_m_claims_report_prints_all_and_exits_with_its_code():
     assert done.stderr == ""
     bad = subprocess.run([sys.executable, "-m", "claims", "report", "--id", "no-such-claim"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "no claim matches" in bad.stderr
+    assert bad.returncode == 2 and "no claim id matches 'no-such-claim'" in bad.stderr
 
 
 # --- the cache -------------------------------------------------------------------------------
