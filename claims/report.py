@@ -29,7 +29,7 @@ VERDICTS = ("holds", "refuted", "inconclusive", "pending", "unmeasurable")
 DECIDED = ("holds", "refuted")
 SOURCE_ARITHMETIC = "source_arithmetic"
 #: Verdicts are told apart by a symbol as well as a colour.
-MARKS = {"holds": "✓", "refuted": "✗", "inconclusive": "?", "pending": "…", "unmeasurable": "∅"}
+MARKS = {"holds": "✓", "refuted": "✗", "inconclusive": "?", "pending": "○", "unmeasurable": "∅"}
 ASCII_MARKS = {"holds": "+", "refuted": "x", "inconclusive": "?", "pending": ".", "unmeasurable": "-"}
 #: Below this many columns a claim's line shows its verdict as symbol and letter ("✓ H"); the
 #: counts above the lines say what each stands for.

@@ -125,7 +125,7 @@ def test_each_quote_is_highlighted_once_with_every_claim_listed(tmp_path, toy_so
     assert page.cards.count("toy.e") == 1 and "Quotes not found in the text" in text
     assert "A sentence nobody quotes." in text and "<mark" not in text.split("A sentence nobody")[1]
     # verdicts by more than colour: symbol and letter
-    assert "✗ R refuted" in text and "? I inconclusive" in text and "… P pending" in text
+    assert "✗ R refuted" in text and "? I inconclusive" in text and "○ P pending" in text
 
 
 @pytest.mark.unit
@@ -253,6 +253,6 @@ def test_a_sentence_many_claims_quote_tags_them_by_verdict(tmp_path, toy_sources
     rows = [row(claim(f"toy.{i}", quote), "holds" if i < 4 else "pending") for i in range(6)]
     text = (tmp_path / "site" / "toy.html").read_text() if html.write(rows, tmp_path / "site") else ""
     tags = re.search(r'<sup class="tags">(.*?)</sup>', text).group(1)
-    assert re.findall(r">([^<]+)</a>", tags) == ["✓H×4", "…P×2"]
+    assert re.findall(r">([^<]+)</a>", tags) == ["✓H×4", "○P×2"]
     assert 'href="#c-toy.0"' in tags and 'href="#c-toy.4"' in tags
     check_marks(parse(text), [r.claim for r in rows])

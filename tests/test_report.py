@@ -84,7 +84,7 @@ def test_the_source_heading_says_each_thing_once():
 @pytest.mark.unit
 def test_source_arithmetic_is_counted_apart():
     text = report.counts_text([r for r in ROWS if r.claim.source is SRC])
-    assert text.startswith("5 measured: 1 ✓ holds, 1 ✗ refuted, 1 ? inconclusive, 1 … pending")
+    assert text.startswith("5 measured: 1 ✓ holds, 1 ✗ refuted, 1 ? inconclusive, 1 ○ pending")
     assert text.endswith("; 1 source arithmetic: 1 ✗ refuted")
     table = report.readme_summary(ROWS)
     lines = table.splitlines()
