@@ -325,7 +325,7 @@ def _counts_table(groups: Sequence[tuple[Source, list[Row]]], rows: Sequence[Row
         body.append(f"<tr><td>{name}</td><td class=\"n\">{len(measured)}</td>"
                     + "".join(f'<td class="n">{c[v] or ""}</td>' for v in VERDICTS)
                     + f"<td>{_e(arithmetic)}</td></tr>")
-    return (f"<table class=\"counts\"><thead><tr><th>source</th><th>measured claims</th>{head}"
+    return (f"<table class=\"counts\"><thead><tr><th>source</th><th>claims on models and data</th>{head}"
             f"<th>source arithmetic</th></tr></thead><tbody>{''.join(body)}</tbody></table>")
 
 

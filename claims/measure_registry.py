@@ -21,7 +21,13 @@ from models.summary import Summary, summarize
 
 
 class Pending(Exception):
-    """The measurement needs something this run does not have (training results, data)."""
+    """The measurement needs something this run does not have (training results, data).
+    ``waits_for`` names it for the report's summary: 'train RECIPE', 'data DATASET' or
+    'benchmarks'."""
+
+    def __init__(self, message: str, waits_for: str = "") -> None:
+        super().__init__(message)
+        self.waits_for = waits_for
 
 
 class MeasureError(ValueError):

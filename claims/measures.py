@@ -151,12 +151,12 @@ def throughput_ratio(spec: dict[str, Any]) -> Explained:
     try:
         mines, others = (bench.timings(step, spec[key], batch, device) for key in ("model", "versus"))
     except bench.BenchmarkMissing as why:
-        raise Pending(str(why)) from None
+        raise Pending(str(why), "benchmarks") from None
     pairs = [(m, o) for m in mines for o in others if m.file == o.file]
     mine, other = pairs[0]
     if any(len(t.rounds) < 2 for pair in pairs for t in pair):
         raise Pending(f"needs the per-round times of both timings in {mine.file} (pytest-benchmark's "
-                      "stats.data): run the benchmarks again")
+                      "stats.data): run the benchmarks again", "benchmarks")
     ratio = mine.images_per_s / other.images_per_s
     theirs, ours = (cost.cost(_meta_model(spec[key], ()), batch) for key in ("versus", "model"))
     counted = {"trainable parameters": theirs.trainable / ours.trainable,

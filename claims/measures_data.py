@@ -25,9 +25,9 @@ def dataset(spec: dict[str, Any]) -> Any:
     except datasets.UnknownDataset as error:
         raise MeasureError(str(error)) from None
     except datasets.DataMissing as error:
-        raise Pending(f"needs the {name} dataset: {error}") from None
+        raise Pending(f"needs the {name} dataset: {error}", f"data {name}") from None
     except datasets.DatasetError as error:  # a wrong digest, a malformed file
-        raise Pending(f"needs an intact {name} dataset: {error}") from None
+        raise Pending(f"needs an intact {name} dataset: {error}", f"data {name}") from None
     if spec["fact"] not in facts:
         raise MeasureError(f"dataset: unknown fact {spec['fact']!r}; {name} has {', '.join(facts)}")
     return facts[spec["fact"]]
@@ -42,7 +42,7 @@ def training(spec: dict[str, Any]) -> Any:
     try:
         return metrics.compute(spec)
     except (metrics.NotRun, metrics.CappedRun) as why:
-        raise Pending(str(why)) from None
+        raise Pending(str(why), f"train {why.recipe}") from None
 
 
 @statistic("recipe")
@@ -53,7 +53,7 @@ def recipe(spec: dict[str, Any]) -> Any:
     try:
         data = metrics.loader(allow_capped=True)(spec["recipe"])
     except (metrics.NotRun, metrics.CappedRun) as why:
-        raise Pending(str(why)) from None
+        raise Pending(str(why), f"train {why.recipe}") from None
     table = data["recipe_table"]
     field = spec["field"]
     from training.recipes import DOCUMENTATION_KEYS
@@ -148,6 +148,7 @@ def prepared_shape(spec: dict[str, Any]) -> list[int]:
     try:
         return _prepared_shape(spec["dataset"], spec["split"], spec["array"])
     except datasets.DataMissing as error:
-        raise Pending(f"needs the {spec['dataset']} dataset: {error}") from None
+        raise Pending(f"needs the {spec['dataset']} dataset: {error}", f"data {spec['dataset']}") from None
     except datasets.DatasetError as error:
-        raise Pending(f"needs an intact {spec['dataset']} dataset: {error}") from None
+        raise Pending(f"needs an intact {spec['dataset']} dataset: {error}",
+                      f"data {spec['dataset']}") from None

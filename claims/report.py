@@ -53,6 +53,8 @@ class Row:
     evidence: tuple[str, ...] = ()
     #: The drawn plots that show the claim's run (``claims.figures.figures_for``).
     figures: tuple[str, ...] = ()
+    #: What a pending claim waits for (``claims.verdict.Verdict.waits_for``).
+    waits_for: str = ""
 
     @property
     def as_expected(self) -> bool:
@@ -66,19 +68,20 @@ class Row:
     def to_json(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "measured": self.measured, "measured_text": self.measured_text,
                 "claimed_text": self.claimed_text, "reason": self.reason, "rule": self.rule,
-                "evidence": list(self.evidence), "figures": list(self.figures)}
+                "evidence": list(self.evidence), "figures": list(self.figures), "waits_for": self.waits_for}
 
     @classmethod
     def from_json(cls, claim: Claim, data: dict[str, Any]) -> Row:
         """The row ``to_json`` wrote; TypeError for anything else (a cache written by another
         version, or damaged), so that the claim is measured again."""
-        texts = [data[k] for k in ("verdict", "measured_text", "claimed_text", "reason", "rule")]
+        texts = [data[k] for k in ("verdict", "measured_text", "claimed_text", "reason", "rule", "waits_for")]
         lists = [data[k] for k in ("evidence", "figures")]
         if (data["verdict"] not in VERDICTS or not all(isinstance(t, str) for t in texts)
                 or not all(isinstance(v, list) and all(isinstance(i, str) for i in v) for v in lists)):
             raise TypeError(f"not a cached row of {claim.id}")
         return cls(claim, data["verdict"], data["measured"], data["measured_text"], data["claimed_text"],
-                   data["reason"], data["rule"], tuple(data["evidence"]), tuple(data["figures"]))
+                   data["reason"], data["rule"], tuple(data["evidence"]), tuple(data["figures"]),
+                   data["waits_for"])
 
 
 def _plain(value: Any) -> Any:
@@ -110,7 +113,7 @@ def row_of(verdict: Any) -> Row:
     claim = verdict.claim
     return Row(claim, verdict.verdict, json.loads(json.dumps(verdict.measured, default=_plain)),
                show(verdict.measured), claimed_text(claim), verdict.reason, verdict.rule,
-               tuple(verdict.evidence), tuple(str(p) for p in figures_for(claim)))
+               tuple(verdict.evidence), tuple(str(p) for p in figures_for(claim)), verdict.waits_for)
 
 
 def _rows(items: Iterable[Any]) -> list[Row]:
@@ -171,13 +174,15 @@ def _split(items: Sequence[Any]) -> tuple[list[Any], list[Any]]:
 
 
 def counts_text(items: Sequence[Any], marks: dict[str, str] = MARKS) -> str:
-    """'12 measured: 9 ✓ holds, 3 ✗ refuted; 2 source arithmetic: 2 ✓ holds' (zeros left out)."""
+    """'12 on models and data: 9 ✓ holds, 3 ✗ refuted; 2 source arithmetic: 2 ✓ holds' (zeros
+    left out). Pending claims count among the first: claims about models and data, not yet
+    measured."""
     def part(group: Sequence[Any], what: str) -> str:
         c = counts(group)
         inner = ", ".join(f"{n} {marks[k]} {k}" for k, n in c.items() if n)
         return f"{len(group)} {what}: {inner}"
     measured, apart = _split(items)
-    parts = [part(measured, "measured")] if measured else []
+    parts = [part(measured, "on models and data")] if measured else []
     if apart:
         parts.append(part(apart, "source arithmetic"))
     return "; ".join(parts)
@@ -227,13 +232,6 @@ def _cut(text: str, n: int) -> str:
     return text if len(text) <= n else text[:max(n - 1, 0)] + "…"
 
 
-def _cut_middle(text: str, n: int) -> str:
-    if len(text) <= n:
-        return text
-    head = (n - 1) // 2
-    return text[:head] + "…" + text[len(text) - (n - 1 - head):]
-
-
 def _value(row: Row) -> str:
     """What was measured, or why nothing was; and a surprise the registry did not expect."""
     if row.verdict in ("pending", "unmeasurable"):
@@ -253,7 +251,9 @@ def _line(row: Row, total: int, id_width: int, value_width: int, marks: dict[str
     room = total - 2 - len(status) - 1 - id_width - 2
     if colour:
         status = f"\x1b[{COLOURS[row.verdict]}m{status}\x1b[0m"
-    ident = _cut_middle(row.claim.id, id_width).ljust(id_width)
+    ident = row.claim.id.ljust(id_width)
+    if len(ident) > id_width:  # an id is never cut (it is what --id takes): the rest goes below
+        ident = f"{ident}\n{' ' * (total - room - 2)}"
     if room >= 90:  # wide: the value, then as much of the quote as fits
         value = _cut(_value(row), value_width).ljust(value_width)
         quote = _cut(f"“{' '.join(row.claim.quote.split())}”", room - value_width - 2)
@@ -307,7 +307,39 @@ def as_terminal(items: Sequence[Any], total: int | None = None, verbose: bool = 
                     out += _details(row, total)
         out.append("")
     out += textwrap.wrap(f"{_claims(len(items))}. {counts_text(items, marks)}", total)
+    out += waiting(items, total)
     return "\n".join(out)
+
+
+def waiting(items: Sequence[Row], total: int) -> list[str]:
+    """What the pending claims wait for, each with the command that supplies it: a new
+    machine without the datasets learns so here, not from 100 cut reasons."""
+    pending = [r for r in items if r.verdict == "pending"]
+    groups: dict[str, list[Row]] = {}
+    for row in pending:
+        kind = row.waits_for.partition(" ")[0]
+        groups.setdefault(kind if kind == "train" else row.waits_for, []).append(row)
+    lines = []
+    for key, group in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        n = _claims(len(group))
+        if key == "train":
+            recipes = sorted({r.waits_for.partition(" ")[2] for r in group} - {""})
+            lines.append(f"training results ({n}): python -m claims train {' '.join(recipes)} "
+                         "(add --device cpu to train without a GPU)")
+        elif key.startswith("data "):
+            lines.append(f"the {key[5:]} dataset ({n}): python -m claims data fetch {key[5:]}")
+        elif key == "benchmarks":
+            lines.append(f"benchmark timings ({n}): pytest -m benchmark --benchmark-enable "
+                         "--benchmark-json results/benchmarks-DEVICE.json (see the reasons, -v)")
+        else:
+            lines.append(f"something else ({n}): the reasons say what (-v)")
+    if not lines:
+        return []
+    out = ["", f"The {len(pending)} pending wait for:"]
+    for line in lines:
+        out += textwrap.wrap(line, total, initial_indent="  ", subsequent_indent="    ",
+                             break_long_words=False, break_on_hyphens=False)
+    return out
 
 
 def list_sources(claims: Sequence[Claim], total: int | None = None) -> str:
@@ -363,7 +395,7 @@ def readme_summary(items: Sequence[Any]) -> str:
 
     table = [[f"{src.title} ({src.author})", *cells(group)] for src, group in by_source(list(items))]
     table.append(["**all sources**", *cells(list(items))])
-    headers = ("source", "measured claims", *(f"{MARKS[k]} {k}" for k in VERDICTS), "source arithmetic")
+    headers = ("source", "on models and data", *(f"{MARKS[k]} {k}" for k in VERDICTS), "source arithmetic")
     return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
 
 

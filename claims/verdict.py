@@ -13,6 +13,7 @@ import math
 import operator
 import statistics
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from claims import stats
@@ -38,6 +39,8 @@ class Verdict:
     rule: str = ""
     #: The files the verdict rests on (result files, benchmark files).
     evidence: tuple[str, ...] = ()
+    #: What a pending claim waits for: 'train RECIPE', 'data DATASET', 'benchmarks' (else "").
+    waits_for: str = ""
 
     @property
     def as_expected(self) -> bool:
@@ -288,7 +291,7 @@ def judge(claim: Claim) -> Verdict:
     except MeasureError as error:  # a claim file's mistake: say which file and which claim
         raise MeasureError(f"{claim.file or claim.source.id}, claim {claim.id!r}: {error}") from None
     except Pending as why:
-        return Verdict(claim, PENDING, None, str(why))
+        return Verdict(claim, PENDING, None, str(why), waits_for=why.waits_for)
     except Unmeasurable as why:
         return Verdict(claim, UNMEASURABLE, None, f"not measurable by this suite: {why}")
     files = evidence(measured)
@@ -296,7 +299,8 @@ def judge(claim: Claim) -> Verdict:
     if isinstance(value, Seeds) and value.lower_bound and not (
             claim.relation in (">", ">=") and decide(claim, value).verdict == HOLDS):
         return Verdict(claim, PENDING, value, f"measured {value}: a capped run's best is a lower "
-                       "bound that does not decide this claim; run the full recipe", evidence=files)
+                       "bound that does not decide this claim; run the full recipe", evidence=files,
+                       waits_for=" ".join(["train", *(Path(f).stem for f in value.files[:1])]))
     try:
         decision = decide(claim, measured)
     except (TypeError, ValueError) as error:  # a claimed value the measurement cannot be compared with

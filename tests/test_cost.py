@@ -212,7 +212,8 @@ def test_a_malformed_benchmark_entry_fails_only_its_own_lookup(tmp_path):
 def test_pending_cost_claim_is_pending_not_refuted(tmp_path, monkeypatch):
     monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
     claim = next(c for c in registry() if c.id == "kmnist.gap-vs-dense.faster-training-cuda")
-    assert judge(replace(claim)).verdict == "pending"
+    verdict = judge(replace(claim))
+    assert (verdict.verdict, verdict.waits_for) == ("pending", "benchmarks")
 
 
 @pytest.mark.unit

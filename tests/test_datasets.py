@@ -660,8 +660,9 @@ def test_fetch_cats_from_a_local_zip(cats_root, tmp_path):
 def test_dataset_statistic_is_pending_without_data_and_measures_with_it(tmp_path, monkeypatch, fashion_dir):
     spec = {"statistic": "dataset", "dataset": "fashion-mnist", "fact": "train_images_shape"}
     monkeypatch.setenv(ds.ENV_VAR, str(tmp_path / "empty"))
-    with pytest.raises(Pending, match=r"^needs the fashion-mnist dataset: .*data fetch fashion-mnist"):
+    with pytest.raises(Pending, match=r"^needs the fashion-mnist dataset: .*data fetch fashion-mnist") as why:
         measure(spec)
+    assert why.value.waits_for == "data fashion-mnist"
     monkeypatch.setenv(ds.ENV_VAR, str(fashion_dir.parent))
     assert measure(spec) == [6, 28, 28]
     with pytest.raises(MeasureError, match="unknown fact 'colour'"):

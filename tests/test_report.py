@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -58,16 +59,21 @@ ROWS = [row("tds-x.a3.trainable", "holds"),
 
 @pytest.mark.unit
 @pytest.mark.parametrize("columns", [80, 200])
-def test_one_line_per_claim_within_the_width(columns):
+def test_one_line_per_claim_within_the_width_its_id_whole(columns):
     text = report.as_terminal(ROWS, columns)
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= columns
-    claim_lines = [line for line in lines if re.match(r"  \S \w+ +\S", line)]
+    claim_lines = [line for line in lines if re.match(r"  [^\w\s] \w+ +\S", line)]
     assert len(claim_lines) == len(ROWS)
     for r, line in zip(sorted(ROWS, key=lambda r: (r.claim.source.id != "tds-x", r.apart)), claim_lines,
                        strict=True):
         verdict = r.verdict if columns >= report.WIDE else f"{report.MARKS[r.verdict]} {r.verdict[0].upper()}"
-        assert verdict in line and r.claim.id[:6] in line and r.claim.id[-6:] in line
+        assert verdict in line and f" {r.claim.id} " in f"{line} "  # whole, to be copied to --id
+    long_id = next(line for line in claim_lines if "a-rather-long-claim" in line)
+    if columns == 80:  # too long for its column: the value goes on the next line, in the value column
+        below = lines[lines.index(long_id) + 1]
+        assert long_id.endswith("with-parts") and below.lstrip().startswith("3,090 → 3,090")
+        assert below.index("3,090") == lines[lines.index(claim_lines[0])].index("3,090 → 3,090")
     if columns == 200:  # room for the quote
         assert sum("“The model has 3,090" in line for line in claim_lines) == len(ROWS)
 
@@ -84,7 +90,7 @@ def test_the_source_heading_says_each_thing_once():
 @pytest.mark.unit
 def test_source_arithmetic_is_counted_apart():
     text = report.counts_text([r for r in ROWS if r.claim.source is SRC])
-    assert text.startswith("5 measured: 1 ✓ holds, 1 ✗ refuted, 1 ? inconclusive, 1 ○ pending")
+    assert text.startswith("5 on models and data: 1 ✓ holds, 1 ✗ refuted, 1 ? inconclusive, 1 ○ pending")
     assert text.endswith("; 1 source arithmetic: 1 ✗ refuted")
     table = report.readme_summary(ROWS)
     lines = table.splitlines()
@@ -94,6 +100,20 @@ def test_source_arithmetic_is_counted_apart():
     assert cells[1:] == ["5", "1", "1", "1", "1", "1", "1 refuted"]
     assert lines[-1].startswith("| **all sources**")
     assert [c.strip() for c in lines[-1].strip("|").split("|")][1:3] == ["6", "2"]
+
+
+@pytest.mark.unit
+def test_the_report_ends_with_what_the_pending_wait_for():
+    waiting = [replace(row(f"tds-x.p{i}", "pending"), waits_for=w) for i, w in enumerate(
+        ["train b_recipe", "train a_recipe", "train b_recipe", "data kmnist", "benchmarks", ""])]
+    text = report.as_terminal([*ROWS[:1], *waiting], 80)
+    tail = text[text.index("The 6 pending wait for:"):].splitlines()
+    assert tail[1] == "  training results (3 claims): python -m claims train a_recipe b_recipe (add"
+    assert tail[2].startswith("    --device cpu")
+    assert "  the kmnist dataset (1 claim): python -m claims data fetch kmnist" in tail
+    assert any(line.startswith("  benchmark timings (1 claim): pytest -m benchmark") for line in tail)
+    assert "  something else (1 claim): the reasons say what (-v)" in tail
+    assert "wait for" not in report.as_terminal(ROWS[:1], 80)  # nothing pending, nothing said
 
 
 @pytest.mark.unit
@@ -213,7 +233,7 @@ def test_the_table_fits_80_columns_and_is_plain_when_piped(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "\x1b[" not in out
     assert max(len(line) for line in out.splitlines()) <= 80
-    claim_lines = [line for line in out.splitlines() if re.match(r"  \S \w+ +\S", line)]
+    claim_lines = [line for line in out.splitlines() if re.match(r"  [^\w\s] \w+ +\S", line)]
     assert len(claim_lines) == len(registry())
 
 

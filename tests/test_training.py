@@ -328,6 +328,7 @@ def test_missing_result_is_pending_with_the_command(tmp_path, monkeypatch) -> No
     monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
     verdict = judge(_claim("mnist-10k.a3.above-99"))
     assert verdict.verdict == "pending" and "python -m claims train mnist_approach3" in verdict.reason
+    assert verdict.waits_for == "train mnist_approach3"  # the report's summary of what is missing
 
 
 def test_images_larger_than_the_input_are_refused() -> None:

@@ -19,11 +19,19 @@ from training import files, results
 from training.measurements import Difference, HeldOut, Seeds
 
 
-class NotRun(Exception):
+class _WantsRun(Exception):
+    """``recipe`` is the training run that would give the metric what it lacks."""
+
+    def __init__(self, message: str, recipe: str = "") -> None:
+        super().__init__(message)
+        self.recipe = recipe
+
+
+class NotRun(_WantsRun):
     """The result file a metric needs does not exist (yet)."""
 
 
-class CappedRun(Exception):
+class CappedRun(_WantsRun):
     """The result comes from a run capped below the recipe's epochs: only prefix-safe
     metrics may use it."""
 
@@ -50,15 +58,15 @@ def loader(directory: Path | None = None, *, allow_capped: bool = False) -> Call
     def load(recipe: str) -> Result:
         path = results.path_for(recipe, directory)
         if not path.exists():
-            raise NotRun(f"needs a training result, {path.parent.name}/{path.name}: run "
-                         f"'python -m claims train {recipe}' (add --device cpu to train without a GPU)")
+            raise NotRun(f"needs a training result, {path.parent.name}/{path.name}: run 'python -m claims "
+                         f"train {recipe}' (add --device cpu to train without a GPU)", recipe)
         data = {**_read(path), "_file": f"{path.parent.name}/{path.name}"}
         if data.get("epochs_cap") and not allow_capped:
             raise CappedRun(f"needs a full run: {data['_file']} is capped at {data['epochs_cap']} of the "
-                            f"recipe's {data['recipe_table']['epochs']} epochs")
+                            f"recipe's {data['recipe_table']['epochs']} epochs", recipe)
         if data.get("limit"):
             raise CappedRun(f"needs a run on the whole dataset: {data['_file']} trained on a "
-                            f"{data['limit']}-image subset")
+                            f"{data['limit']}-image subset", recipe)
         return data
     return load
 
