@@ -352,12 +352,16 @@ def _bar(recipe: Recipe, group: list[int], points: int, n: int, progress: bool, 
 def needed_recipes(spec: dict[str, Any]) -> list[str]:
     """The recipes whose results a training claim reads, dependencies (``best_of``) first."""
     named: list[str] = []
-    for key in ("recipe", "versus", "also", "recipes"):
+    for key in ("recipe", "versus", "also", "recipes", "steps"):
         value = spec.get(key)
         if isinstance(value, str):
             named.append(value)
         elif isinstance(value, list):  # not a number: ``versus = 0.8643`` is the source's figure
-            named += [v for v in value if isinstance(v, str)]
+            for v in value:
+                if isinstance(v, str):
+                    named.append(v)
+                elif isinstance(v, list):  # ``steps``: pairs of recipes
+                    named += [w for w in v if isinstance(w, str)]
     ordered: list[str] = []
     for name in named:
         for dependency in get(name).best_of.values():
