@@ -42,24 +42,25 @@ def min_best_test_accuracy_over_iterations(spec: dict[str, Any], load: Callable[
     return _seeds(list(np.array([_iteration_best(p) for p in data["points"]]).min(0)), data)
 
 
-@metric("pruned_epochs_to_99_difference", shape="difference")
+@metric("pruned_epochs_to_99_difference", shape="all_of")
 def pruned_epochs_to_99_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> Explained:
-    """Epochs to reach 99% test accuracy of the pruned iterations (their mean, per seed) minus
-    the unpruned network's, paired by seed (every iteration rewinds the same seed's
-    initialisation); never reaching 99% counts as one past the end. The explanation gives
-    each iteration's epochs per seed."""
+    """Epochs to reach 99% test accuracy of each pruned iteration minus the unpruned network's,
+    paired by seed (every iteration rewinds the same seed's initialisation), one part per
+    iteration: "the pruned network does not learn faster" must hold of each, and a mean over
+    the iterations would let a slow one carry a fast one (found by a reviewer). Never reaching
+    99% counts as one past the end. The explanation gives each iteration's epochs per seed."""
     data = load(spec["recipe"])
 
     def epochs_to_99(point: dict[str, Any]) -> list[int]:
         return [next((i + 1 for i, a in enumerate(s) if a >= 0.99), len(s) + 1)
                 for s in _series(point, "test_accuracy")]
     epochs = [epochs_to_99(p) for p in data["points"]]
-    unpruned, pruned = epochs[0], np.mean(epochs[1:], axis=0)
     each = ", ".join(f"iteration {k}: {tuple(e)}" for k, e in enumerate(epochs))
-    diff = Difference(tuple(float(v) for v in pruned), tuple(float(v) for v in unpruned), True,
-                      "epochs to 99% test accuracy, pruned iterations' mean - unpruned", (data["_file"],),
-                      looks=looks(data), discrete=True)
-    return Explained(diff, f"epochs to 99% per seed, {each}", (data["_file"],))
+    parts = tuple(Difference(tuple(map(float, pruned)), tuple(map(float, epochs[0])), True,
+                             f"epochs to 99% test accuracy, iteration {k} - unpruned", (data["_file"],),
+                             looks=looks(data), discrete=True)
+                  for k, pruned in enumerate(epochs[1:], start=1))
+    return Explained(AllOf(parts), f"epochs to 99% per seed, {each}", (data["_file"],))
 
 
 @metric("epochs_run_at_iteration")
