@@ -88,7 +88,7 @@ def _pct(x: float, scale: float) -> str:
     return f"{x * scale:.4g}"
 
 
-def _level(looks: int, candidates: int = 1) -> float:
+def confidence(looks: int, candidates: int = 1) -> float:
     """The confidence level after ``looks`` judgements of growing seed sets (seeds added after an
     inconclusive verdict) and a choice among ``candidates``: 1 - 5% / (looks x candidates).
     Over the candidates this is Bonferroni's bound. Over the looks it only limits the damage:
@@ -103,7 +103,7 @@ def _level(looks: int, candidates: int = 1) -> float:
 
 def _looked(looks: int) -> str:
     return (f"; judged after {looks} looks (seeds added after an inconclusive verdict), so at "
-            f"{_level(looks) * 100:.4g}% (Bonferroni)" if looks > 1 else "")
+            f"{confidence(looks) * 100:.4g}% (Bonferroni)" if looks > 1 else "")
 
 
 def figure(values: Sequence[float], claimed: float, slack: float, scale: float = 1.0,
@@ -112,7 +112,7 @@ def figure(values: Sequence[float], claimed: float, slack: float, scale: float =
     holds only when the seed mean is within ``slack`` of it at 95% confidence (an equivalence
     bound), so that three scattered seeds cannot make a figure hold; else inconclusive."""
     mean, sd, n = _mean_sd(values)
-    level = _level(looks)
+    level = confidence(looks)
     rule = (f"figure: refuted when the claimed value lies outside the {LEVEL:.0%} prediction interval "
             f"of one more run (Student's t over the seeds) widened by the tolerance; holds when the "
             f"seed mean is within the tolerance of it at {LEVEL:.0%} confidence (one-sided bound "
@@ -192,7 +192,7 @@ def bound(values: Sequence[float], relation: str, claimed: float, slack: float =
           scale: float = 1.0, looks: int = 1) -> Decision:
     """A bound on the mean of the seeds ('>', '>=', '<', '<=')."""
     mean, sd, n = _mean_sd(values)
-    threshold, level = _shift(relation, claimed, slack), _level(looks)
+    threshold, level = _shift(relation, claimed, slack), confidence(looks)
     rule = (f"bound: a one-sided {LEVEL:.0%} confidence bound of the seed mean (Student's t) must "
             f"clear it{_looked(looks)}")
     verdict, detail = _bound(mean, sd / math.sqrt(n), n - 1, relation, threshold, scale, "mean", level)
@@ -218,8 +218,8 @@ def within(values: Sequence[float], low: float, high: float, slack_low: float = 
     needs = [d.seeds_needed for d in (lower, upper) if d.verdict == INCONCLUSIVE]
     needed = None if None in needs or not needs else max(needs)  # type: ignore[type-var]
     mean, sd, n = _mean_sd(values)
-    half = _t(_level(looks), n - 1) * sd / math.sqrt(n) if n > 1 else math.inf
-    detail = (f"mean {_pct(mean, scale)}, one-sided {_level(looks) * 100:.4g}% bounds "
+    half = _t(confidence(looks), n - 1) * sd / math.sqrt(n) if n > 1 else math.inf
+    detail = (f"mean {_pct(mean, scale)}, one-sided {confidence(looks) * 100:.4g}% bounds "
               f"[{_pct(mean - half, scale)}, {_pct(mean + half, scale)}] against "
               f"[{_pct(low - slack_low, scale)}, {_pct(high + slack_high, scale)}]")
     return Decision(verdict, rule, detail, needed)
@@ -232,7 +232,7 @@ def difference(a: Sequence[float], b: Sequence[float], paired: bool, relation: s
     point of a grid), the bound is Bonferroni's, at 1 - (1 - LEVEL) / candidates: picking the
     best of many on the runs that then judge it favours it by chance alone."""
     threshold = _shift(relation, claimed, slack)
-    level = _level(looks, candidates)
+    level = confidence(looks, candidates)
     if paired and len(a) != len(b):
         raise ValueError(f"a paired comparison needs as many values on each side, got {len(a)} and {len(b)}")
     if min(len(a), len(b)) < 2:
@@ -253,7 +253,7 @@ def difference(a: Sequence[float], b: Sequence[float], paired: bool, relation: s
         sd, welch = math.sqrt((sa**2 + sb**2) / 2), True
         method = "Welch, unpaired"
     picked = (f", picked among {candidates} configurations on the same runs (Bonferroni: "
-              f"{_level(1, candidates) * 100:.4g}%)" if candidates > 1 else "")
+              f"{confidence(1, candidates) * 100:.4g}%)" if candidates > 1 else "")
     rule = (f"comparison: a one-sided {LEVEL:.0%} confidence bound of the mean difference "
             f"({method}, Student's t{picked}) must clear it{_looked(looks)}")
     verdict, detail = _bound(mean, se, df, relation, threshold, scale, "difference", level)
@@ -302,7 +302,7 @@ RANKING_HOLDS = 0.5
 def ranking(matrices: np.ndarray, claimed: frozenset[tuple[int, int]], looks: int = 1) -> Decision:
     """Is ``claimed`` what one run of ours ranks first, as the source's one run did?"""
     share = ranking_share(matrices, claimed)
-    rare = 1 - _level(looks)
+    rare = 1 - confidence(looks)
     rule = (f"ranking: the share of single runs (a seed drawn at random, its test images redrawn, "
             f"{BOOTSTRAP_DRAWS:,} draws) whose top errors are the claimed ones; holds at "
             f"{RANKING_HOLDS:.0%} or more, refuted at {rare * 100:.3g}% or less{_looked(looks)}")

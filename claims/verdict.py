@@ -130,7 +130,10 @@ def _combine(decisions: list[stats.Decision], mode: str = "all") -> stats.Decisi
                               unit=decisions[0].unit)
     verdict = REFUTED if REFUTED in verdicts else HOLDS if set(verdicts) == {HOLDS} else INCONCLUSIVE
     undecidable = next((d.undecidable for d in undecided if d.undecidable), "")
-    return stats.Decision(verdict, decisions[0].rule + "; every part must hold", parts, seeds, undecidable,
+    bonferroni = (f", and one part refutes only at Bonferroni's level over the {len(decisions)} parts"
+                  if len(decisions) > 1 else "")
+    return stats.Decision(verdict, decisions[0].rule + f"; every part must hold{bonferroni}", parts, seeds,
+                          undecidable,
                           unit=decisions[0].unit)
 
 
@@ -183,6 +186,22 @@ def _held_out_speaks(claim: Claim, measured: Difference, decision: stats.Decisio
     return stats.Decision(INCONCLUSIVE, rule, alone, undecidable=why)
 
 
+def _part_refutes(claim: Claim, item: Any, decision: stats.Decision, parts: int) -> stats.Decision:
+    """A part refutes an every-part claim only at Bonferroni's level over the parts: with each
+    of k parts able to refute at 5%, a true claim would be refuted up to k x 5% of the time
+    (holding needs every part, so it needs no correction). Exact parts are not samples."""
+    value = item.value if isinstance(item, Explained) else item
+    if decision.verdict != REFUTED or parts == 1 or not hasattr(value, "looks"):
+        return decision
+    strict = decide(claim, replace(value, looks=value.looks * parts))
+    if strict.verdict == REFUTED:
+        return decision
+    level = f"{stats.confidence(value.looks * parts) * 100:.4g}%"
+    return replace(strict, verdict=INCONCLUSIVE, rule=decision.rule,
+                   detail=f"{decision.detail}: refuted at its own level, not at the {level} that one "
+                          f"of {parts} parts needs to refute the claim (Bonferroni)")
+
+
 def decide(claim: Claim, measured: Any) -> stats.Decision:
     """Judge a measurement of ``claim`` by the rule for its shape."""
     if isinstance(measured, Explained):
@@ -209,7 +228,11 @@ def decide(claim: Claim, measured: Any) -> stats.Decision:
                                     looks=measured.looks)
         return _held_out_speaks(claim, measured, decision)
     if isinstance(measured, AllOf):
-        return _combine([decide(claim, item) for item in measured.items], measured.mode)
+        decisions = [decide(claim, item) for item in measured.items]
+        if measured.mode == "all":
+            decisions = [_part_refutes(claim, item, d, len(decisions)) for item, d in
+                         zip(measured.items, decisions, strict=True)]
+        return _combine(decisions, measured.mode)
     if isinstance(measured, Ranking):
         return stats.ranking(measured.matrices, _cells(claim.claimed), measured.looks)
     ok = compare(claim, measured)

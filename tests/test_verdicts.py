@@ -519,6 +519,28 @@ def test_looks_count_each_addition_of_seeds_to_the_files_read() -> None:
     assert metrics.looks(twice, thrice) == 4 and metrics.looks(first, first) == 1
 
 
+def test_one_part_refutes_an_every_part_claim_only_at_bonferronis_level() -> None:
+    """With each of k parts able to refute at 5%, a true every-part claim would be refuted up
+    to k x 5% of the time; a part refutes it only at 1 - 5%/k (found by a reviewer). Holding
+    needs every part, so it takes no correction."""
+    claim = _claim("mnist-10k.a3.above-99")  # > 0.99, no tolerance
+    clear = metrics.Seeds((0.995, 0.996, 0.997))
+    # mean 0.988, sd 0.001, three seeds: the 95% upper bound 0.9897 is below 0.99, the
+    # 97.5% one 0.9905 is not
+    borderline = metrics.Seeds((0.987, 0.988, 0.989))
+    low = metrics.Seeds((0.970, 0.971, 0.972))
+    assert decide(claim, borderline).verdict == REFUTED  # alone, at its own level
+    assert decide(claim, metrics.AllOf((borderline,))).verdict == REFUTED
+    two = decide(claim, metrics.AllOf((clear, borderline)))
+    assert two.verdict == INCONCLUSIVE and two.seeds_needed
+    assert "not at the 97.5% that one of 2 parts needs" in two.detail
+    assert "Bonferroni's level over the 2 parts" in two.rule
+    assert decide(claim, metrics.AllOf((clear, low))).verdict == REFUTED
+    assert decide(claim, metrics.AllOf((clear, clear))).verdict == HOLDS
+    # a claim any part of which holds it takes no such correction against refuting
+    assert decide(claim, metrics.AllOf((borderline, borderline), mode="any")).verdict == REFUTED
+
+
 def test_a_second_look_is_judged_at_bonferronis_level() -> None:
     values = [0.9903, 0.9909, 0.9900, 0.9906, 0.9913]  # lower bounds 0.99014 (95%), 0.98999 (97.5%)
     once, twice = stats.bound(values, ">", 0.99), stats.bound(values, ">", 0.99, looks=2)
