@@ -13,6 +13,7 @@ from torch import nn
 
 import models
 from claims.measure_registry import MeasureError, _meta_model, _options, statistic
+from training.measurements import Explained
 
 
 @statistic("prunable")
@@ -60,10 +61,24 @@ def pruning_schedule(spec: dict[str, Any]) -> Any:
     for fraction in schedule.removed[:iteration]:
         prune_to(model, fraction, schedule.scope)
     report = spec.get("report", "remaining")
-    if report == "removed_percent":
-        total = sum(m.weight.numel() for m, _ in conv_weights(model))
-        return 100 * (1 - remaining(model) / total)
-    return _count_pruned(model, report)
+    if report != "removed_percent":
+        return _count_pruned(model, report)
+    total = sum(m.weight.numel() for m, _ in conv_weights(model))
+    removed = 100 * (1 - remaining(model) / total)
+    target = spec["schedule"].get("target")
+    if target is None:
+        return removed
+    n = spec["schedule"]["rounds"]
+    return Explained(removed, (
+        f"the schedule removes one rate r of the remaining weights each round, so that {n} rounds "
+        f"remove p = {_pct(target)} in all: 1 - (1 - r)^{n} = p, r = 1 - (1 - p)^(1/{n}) = "
+        f"{_pct(1 - (1 - target) ** (1 / n))}; after {iteration} round(s) 1 - (1 - r)^{iteration} = "
+        f"{_pct(schedule.removed[iteration - 1])}, {removed:.4f}% of the {total:,} kernel weights in "
+        f"whole weights; p^(1/{n}) read literally would be {_pct(target ** (1 / n))} in the first round"))
+
+
+def _pct(fraction: float) -> str:
+    return f"{fraction * 100:.4g}%"
 
 
 @statistic("penalty")

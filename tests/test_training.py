@@ -442,6 +442,21 @@ def test_pruning_schedules_as_data() -> None:
         Schedule((0.2,), scope="per-neuron")
 
 
+def test_a_formula_schedule_shows_its_arithmetic() -> None:
+    """The reason of a claim about a schedule from a target shows the rate it computes, from
+    the spec (a reviewer found a note naming p^(1/n) beside the number 1 - (1 - p)^(1/n) gives)."""
+    from claims.measures import measure
+
+    spec = {"statistic": "pruning_schedule", "model": "mnist_approach2", "iteration": 1,
+            "report": "removed_percent", "schedule": {"target": 0.36, "rounds": 2}}
+    measured = measure(spec)
+    assert measured.value == pytest.approx(20.0, abs=0.05)  # 1 - 0.64^(1/2) = 20%, in whole weights
+    assert "p = 36% in all" in measured.why and "r = 1 - (1 - p)^(1/2) = 20%" in measured.why
+    assert "read literally would be 60% in the first round" in measured.why
+    by_list = measure({**spec, "schedule": {"removed_after_iteration": [0.2, 0.36]}})
+    assert by_list == pytest.approx(measured.value)  # no formula, no arithmetic to show
+
+
 def test_layerwise_pruning_removes_the_fraction_in_every_layer() -> None:
     from training.lottery import conv_weights, prune_to
 
