@@ -17,7 +17,7 @@ from typing import Any
 
 from claims.registry import Claim, registry
 from claims.verdict import INCONCLUSIVE, decide, judge
-from training.metrics import AllOf, Difference, Explained, Ranking, Seeds
+from training.metrics import AllOf, Difference, Explained, Picks, Ranking, Seeds
 
 
 @dataclass
@@ -49,7 +49,7 @@ def next_look(measured: Any, additions: int = 1) -> Any:
         return replace(measured, value=next_look(measured.value, additions))
     if isinstance(measured, AllOf):
         return replace(measured, items=tuple(next_look(item, additions) for item in measured.items))
-    if isinstance(measured, (Seeds, Difference, Ranking)):
+    if isinstance(measured, (Seeds, Difference, Ranking, Picks)):
         return replace(measured, looks=measured.looks + additions)
     return measured
 

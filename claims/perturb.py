@@ -27,7 +27,7 @@ from claims.measures import Pending, Unmeasurable, measure
 from claims.registry import Claim
 from claims.verdict import MIN_SESSIONS, decide, slack
 from training import metrics
-from training.metrics import SHAPES, AllOf, Difference, Explained, Ranking, Seeds
+from training.metrics import SHAPES, AllOf, Difference, Explained, Picks, Ranking, Seeds
 
 #: Shifts tried, in units of the measurement's scale, both ways.
 LADDER = tuple(2.0**k for k in range(-6, 21))
@@ -54,6 +54,8 @@ def stand_in(claim: Claim) -> Any:
         return claim.claimed
     if shape == "ranking":
         return _ranking_with(claim, 50)
+    if shape == "picks":
+        return _picks_of(claim.claimed)
     c, s = _centre(claim), _scale(claim)
     values = (c - s, c, c + s)
     if shape == "seeds":
@@ -76,6 +78,10 @@ def _ranking_with(claim: Claim, count: int) -> Ranking:
         matrix[i][j] = count
     frozen = tuple(tuple(row) for row in matrix)
     return Ranking((frozen, frozen, frozen))
+
+
+def _picks_of(value: Any, runs: int = 20) -> Picks:
+    return Picks((value,) * runs, "stand-in")
 
 
 def _shifted(value: Any, step: float) -> Any:
@@ -126,6 +132,9 @@ def perturbed(claim: Claim, value: Any) -> list[Any]:
         return [value, *shifted]
     if isinstance(value, Ranking):
         return [value, _ranking_with(claim, 0), _ranking_with(claim, 400)]
+    if isinstance(value, Picks):
+        other = claim.claimed + 1 if isinstance(claim.claimed, (int, float)) else f"not {claim.claimed}"
+        return [value, _picks_of(claim.claimed), _picks_of(other)]
     if isinstance(value, bool):
         return [value, not value]
     if isinstance(value, (int, float)):

@@ -86,7 +86,7 @@ class Row:
 
 def _plain(value: Any) -> Any:
     """Measurements JSON does not know: seed statistics as a table, anything else as text."""
-    from training.metrics import AllOf, Difference, Ranking, Seeds
+    from training.metrics import AllOf, Difference, Picks, Ranking, Seeds
 
     if isinstance(value, Seeds):
         return {"values": list(value.values), "mean": value.mean, "std": value.std,
@@ -102,6 +102,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Ranking):
         return {"top": [{"error": cell, "count": n} for cell, n in value.top(4)],
                 "seeds": len(value.matrices), "files": list(value.files)}
+    if isinstance(value, Picks):
+        return {"picked": [{"value": v, "runs": n} for v, n in value.counts()], "runs": len(value.picks),
+                "what": value.what, "files": list(value.files)}
     return str(value)
 
 

@@ -302,15 +302,29 @@ RANKING_HOLDS = 0.5
 def ranking(matrices: np.ndarray, claimed: frozenset[tuple[int, int]], looks: int = 1) -> Decision:
     """Is ``claimed`` what one run of ours ranks first, as the source's one run did?"""
     share = ranking_share(matrices, claimed)
+    return _single_runs(share, "ranking", f"{BOOTSTRAP_DRAWS:,} draws",
+                        "whose top errors are the claimed ones",
+                        f"one run's top errors are the claimed ones in {share:.1%} of the draws", looks)
+
+
+def picks(share: float, draws: int, looks: int = 1) -> Decision:
+    """Is the claimed value what one run of ours picks (a grid's knee), as the source's one run
+    did? ``share``: of ``draws`` simulated single runs, those that pick it."""
+    return _single_runs(share, "a pick", f"{draws:,} draws", "that pick the claimed value",
+                        f"one run picks the claimed value in {share:.1%} of the draws", looks)
+
+
+def _single_runs(share: float, kind: str, draws: str, which: str, detail: str, looks: int) -> Decision:
+    """A source's one-run result judged on the share of simulated single runs of ours that
+    give it: holds when most do, refuted when almost none do."""
     rare = 1 - confidence(looks)
-    rule = (f"ranking: the share of single runs (a seed drawn at random, its test images redrawn, "
-            f"{BOOTSTRAP_DRAWS:,} draws) whose top errors are the claimed ones; holds at "
-            f"{RANKING_HOLDS:.0%} or more, refuted at {rare * 100:.3g}% or less{_looked(looks)}")
-    detail = f"one run's top errors are the claimed ones in {share:.1%} of the draws"
+    rule = (f"{kind}: the share of single runs (a seed drawn at random, its test images redrawn, "
+            f"{draws}) {which}; holds at {RANKING_HOLDS:.0%} or more, refuted at "
+            f"{rare * 100:.3g}% or less{_looked(looks)}")
     if share >= RANKING_HOLDS:
         return Decision(HOLDS, rule, detail)
     if share <= rare:
         return Decision(REFUTED, rule, detail)
     return Decision(INCONCLUSIVE, rule, detail, undecidable=(
-        "more seeds would sharpen the share, but a share between the two thresholds does not "
-        "decide: single runs give the claimed ranking sometimes, not mostly"))
+        f"more seeds would sharpen the share, but a share between the two thresholds does not "
+        f"decide: single runs give the claimed {kind.split()[-1]} sometimes, not mostly"))

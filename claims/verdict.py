@@ -20,7 +20,7 @@ from claims import stats
 from claims.expressions import inputs
 from claims.measures import MeasureError, Pending, Unmeasurable, measure
 from claims.registry import Claim
-from training.metrics import AllOf, Difference, Explained, Ranking, Seeds
+from training.metrics import AllOf, Difference, Explained, Picks, Ranking, Seeds
 
 HOLDS, REFUTED, INCONCLUSIVE = stats.HOLDS, stats.REFUTED, stats.INCONCLUSIVE
 PENDING, UNMEASURABLE = "pending", "unmeasurable"
@@ -89,9 +89,10 @@ def _sample(claim: Claim, values: tuple[float, ...], looks: int = 1) -> stats.De
     return stats.bound(values, claim.relation, claimed, slack(claim, claimed), looks=looks)
 
 
-#: Benchmark sessions (separate runs of the benchmarks) a timing claim needs: five CPU sessions
-#: of 2026-11, four of them on one day, put one ratio at 0.85x, 0.97x, 1.15x, 1.15x and 1.27x,
-#: each tight within its own session, so one session's interval says nothing of the next's.
+#: Benchmark sessions (separate runs of the benchmarks) a timing claim needs: the committed CPU
+#: sessions put one ratio far apart from session to session, each tight within its own, so one
+#: session's interval says nothing of the next's (``python -m claims report -v --id
+#: kmnist.gap-vs-dense.faster-training-cpu`` shows each session's ratio).
 MIN_SESSIONS = 2
 
 
@@ -235,6 +236,8 @@ def decide(claim: Claim, measured: Any) -> stats.Decision:
         return _combine(decisions, measured.mode)
     if isinstance(measured, Ranking):
         return stats.ranking(measured.matrices, _cells(claim.claimed), measured.looks)
+    if isinstance(measured, Picks):
+        return stats.picks(measured.share(claim.claimed), len(measured.picks), measured.looks)
     ok = compare(claim, measured)
     return stats.Decision(HOLDS if ok else REFUTED, EXACT_RULE, "")
 
@@ -266,6 +269,8 @@ def show(value: Any) -> str:
         return "; ".join(show(i) for i in value.items)
     if isinstance(value, Ranking):
         return ", ".join(f"{cell} ({n})" for cell, n in value.top(2))
+    if isinstance(value, Picks):
+        return ", ".join(f"{v} ({n / len(value.picks):.0%})" for v, n in value.counts()[:2])
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, int) and not isinstance(value, bool):
@@ -329,7 +334,8 @@ def judge(claim: Claim) -> Verdict:
     except (TypeError, ValueError) as error:  # a claimed value the measurement cannot be compared with
         raise MeasureError(f"{claim.file or claim.source.id}, claim {claim.id!r}: cannot compare the "
                            f"measured {show(value)} with claimed {claimed_text(claim)}: {error}") from None
-    measured_text = show(value) if not isinstance(value, (Seeds, Difference, AllOf, Ranking)) else str(value)
+    measured_text = show(value) if not isinstance(value, (Seeds, Difference, AllOf, Ranking, Picks)) \
+        else str(value)
     reason = f"measured {measured_text}{_arithmetic(claim.measure)}; claimed {claimed_text(claim)}" \
              f"{_tolerance_text(claim)}"
     if decision.detail:

@@ -2,7 +2,8 @@
 
 ``Seeds`` (one value per seed), ``Difference`` (two runs' values, paired by seed where the
 seeds match), ``AllOf`` (several such, every one must hold), ``Ranking`` (confusion counts
-per seed) or, with what a reader needs to weigh it, ``Explained``. The metrics that build
+per seed), ``Picks`` (what simulated single runs pick) or, with what a reader needs to weigh
+it, ``Explained``. The metrics that build
 them are in ``training.metrics``.
 """
 
@@ -134,6 +135,33 @@ class Ranking:
     def __str__(self) -> str:
         top = ", ".join(f"{cell} ({n})" for cell, n in self.top(4))
         return f"most frequent errors summed over {len(self.matrices)} seeds: {top}"
+
+
+@dataclass(frozen=True)
+class Picks:
+    """What each of many simulated single runs picks (the knee of a grid, say), where the
+    source picked from its one run: judged, like a ranking, on the share that picks the
+    claimed value."""
+
+    picks: tuple[Any, ...]
+    #: What is picked and how the runs were simulated, for the report.
+    what: str
+    files: tuple[str, ...] = ()
+    looks: int = 1  # as Seeds.looks
+
+    def share(self, value: Any) -> float:
+        return sum(p == value for p in self.picks) / len(self.picks)
+
+    def counts(self) -> list[tuple[Any, int]]:
+        """Each value picked, most often first."""
+        tally: dict[Any, int] = {}
+        for p in self.picks:
+            tally[p] = tally.get(p, 0) + 1
+        return sorted(tally.items(), key=lambda kv: -kv[1])
+
+    def __str__(self) -> str:
+        shares = ", ".join(f"{v} in {n / len(self.picks):.1%}" for v, n in self.counts())
+        return f"{self.what}: {shares} of {len(self.picks):,} simulated runs"
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,16 @@ from training.lottery_metrics import (  # noqa: F401
     min_best_test_accuracy_over_iterations,
     pruned_epochs_to_99_difference,
 )
-from training.measurements import AllOf, Difference, Explained, HeldOut, Ranking, Seeds, _values  # noqa: F401
+from training.measurements import (  # noqa: F401
+    AllOf,
+    Difference,
+    Explained,
+    HeldOut,
+    Picks,
+    Ranking,
+    Seeds,
+    _values,
+)
 from training.metric_registry import (  # noqa: F401
     METRICS,
     PREFIX_SAFE,
@@ -164,23 +173,43 @@ def best_grid_test_accuracy_difference(spec: dict[str, Any], load: Callable[[str
                        len(data["points"]) * len(other["points"]))
 
 
-@metric("grid_knee", shape="value")
+#: Simulated single runs behind a ``Picks`` measurement.
+SIMULATED_RUNS = 2000
+
+
+def _knees(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Kneedle (Satopaa et al., 2011) along the last axis of ``y``: both axes scaled to [0, 1],
+    the index of the point farthest above the chord from the first point to the last; the
+    first point where none is above."""
+    span = np.ptp(y, axis=-1, keepdims=True)
+    above = (y - y.min(axis=-1, keepdims=True)) / np.where(span > 0, span, 1.0) - (x - x.min()) / np.ptp(x)
+    return np.where(above.max(axis=-1) > 1e-9, above.argmax(axis=-1), 0)
+
+
+@metric("grid_knee", shape="picks")
 def grid_knee(spec: dict[str, Any], load: Callable[[str], Result]) -> Explained:
-    """The knee of mean test accuracy along a one-option grid (``option``), by Kneedle
-    (Satopaa et al., 2011): both axes scaled to [0, 1], the point farthest above the chord
-    from the first point to the last; the first point when none is above. The knee is where
-    returns start to diminish: 'a trade-off on performance and size'. The explanation gives
-    every point's distance, so a close call shows as one."""
+    """The knee of test accuracy along a one-option grid (``option``), by Kneedle: where
+    returns start to diminish, 'a trade-off on performance and size'. The source picked it
+    from one run of its grid, so the measurement is what single runs pick: each simulated run
+    takes one seed at random and redraws every point's accuracy as a binomial count over its
+    test images (``Picks``). The explanation gives each point's distance above the chord for
+    the seeds' mean, and the knee on a logarithmic axis, so a close call shows as one."""
     data = load(spec["recipe"])
-    values = [p["options"][spec["option"]] for p in data["points"]]
+    points = sorted(data["points"], key=lambda p: p["options"][spec["option"]])
+    values = [p["options"][spec["option"]] for p in points]
     x = np.asarray(values, dtype=float)
-    y = np.asarray([mean_accuracy(p) for p in data["points"]])
+    accuracy = np.asarray([p["final"]["accuracy"] for p in points], dtype=float).T  # (seeds, points)
+    tested = np.asarray([[np.sum(m) for m in p["final"]["confusion"]] for p in points]).T
+    rng = np.random.default_rng(0)
+    seeds = rng.integers(0, accuracy.shape[0], size=SIMULATED_RUNS)
+    redrawn = rng.binomial(tested[seeds], np.clip(accuracy[seeds], 0, 1)) / tested[seeds]
+    picks = Picks(tuple(values[i] for i in _knees(x, redrawn)),
+                  f"the knee of {data['_file']}'s grid over {spec['option']} (one seed of "
+                  f"{accuracy.shape[0]} drawn, its test accuracies redrawn)", (data["_file"],), looks(data))
+    y = accuracy.mean(axis=0)
     above = (y - y.min()) / (np.ptp(y) or 1.0) - (x - x.min()) / np.ptp(x)
-    knee = values[int(np.argmax(above))] if above.max() > 1e-9 else values[0]
-    log_x = np.log(x)
-    log_above = (y - y.min()) / (np.ptp(y) or 1.0) - (log_x - log_x.min()) / np.ptp(log_x)
-    log_knee = values[int(np.argmax(log_above))] if log_above.max() > 1e-9 else values[0]
-    return Explained(knee, "scaled accuracy above the chord: " + ", ".join(
+    log_knee = values[int(_knees(np.log(x), y))]
+    return Explained(picks, "the seeds' mean accuracy scaled above the chord: " + ", ".join(
         f"{v}: {a:.3f}" for v, a in zip(values, above, strict=True))
         + f"; on a logarithmic axis the knee is {log_knee}", (data["_file"],))
 
