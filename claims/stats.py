@@ -145,6 +145,45 @@ def figure(values: Sequence[float], claimed: float, slack: float, scale: float =
     return Decision(INCONCLUSIVE, rule, detail, k)
 
 
+def figure_of_capped_counts(values: Sequence[float], claimed: float, slack: float,
+                            looks: int = 1) -> Decision:
+    """A one-run figure of a count that some seeds reach only at the run's limit (epochs run,
+    with early stopping capped by the recipe): such counts pile up at the cap, and a normal
+    prediction interval runs past the cap and refutes counts the seeds themselves give. The
+    interval for one more run is the seeds' own order statistics instead: a new run falls below
+    the j-th smallest of n with probability j/(n+1), with no law assumed. Holds as ``figure``
+    does (the seed mean within the tolerance at 95% confidence)."""
+    ordered = sorted(values)
+    n, level = len(ordered), confidence(looks)
+    rule = (f"figure of a capped count: refuted when the claimed value lies outside the {LEVEL:.0%} "
+            f"distribution-free prediction interval of one more run, [j-th smallest, j-th largest] "
+            f"of the seeds with (n + 1 - 2j)/(n + 1) at least the level, widened by the tolerance; "
+            f"holds when the seed mean is within the tolerance of it at {LEVEL:.0%} confidence; "
+            f"otherwise inconclusive{_looked(looks)}")
+    j = math.floor((n + 1) * (1 - level) / 2)  # the widest order statistics that still cover
+    if j < 1:
+        low, high = -math.inf, math.inf
+        interval = (f"no interval: {n} seeds' range covers one more run with probability "
+                    f"{(n - 1) / (n + 1):.1%}, below {level * 100:.4g}%")
+    else:
+        low, high = ordered[j - 1], ordered[n - j]
+        interval = f"prediction interval [{low:.4g}, {high:.4g}] (order statistics {j} and {n + 1 - j})"
+    mean, sd, _ = _mean_sd(values)
+    bound = abs(mean - claimed) + (_t(level, n - 1) * sd / math.sqrt(n) if n > 1 else math.inf)
+    detail = (f"counts {', '.join(f'{v:g}' for v in ordered)}; {interval}; |mean - claimed| is at most "
+              f"{bound:.4g} at {level * 100:.4g}% confidence against a tolerance of {slack:.4g}")
+    if claimed + slack < low or claimed - slack > high:
+        return Decision(REFUTED, rule, detail)
+    if bound <= slack + 1e-12:
+        return Decision(HOLDS, rule, detail)
+    if ordered[0] <= claimed + slack and claimed - slack <= ordered[-1]:
+        return Decision(INCONCLUSIVE, rule, detail, undecidable=(
+            "no number of seeds would refute it: the claimed count is among the counts single runs "
+            "give (the range of the seeds), and the mean is not within the tolerance of it"))
+    # outside the seeds' range: enough seeds make the range itself a prediction interval
+    return Decision(INCONCLUSIVE, rule, detail, max(n + 1, math.ceil((1 + level) / (1 - level))))
+
+
 #: The power at which "how many seeds would decide" is planned.
 POWER = 0.80
 

@@ -78,11 +78,13 @@ def _cells(claimed: list[str]) -> frozenset[tuple[int, int]]:
     return frozenset(tuple(int(x) for x in c.split("->")) for c in claimed)  # type: ignore[misc]
 
 
-def _sample(claim: Claim, values: tuple[float, ...], looks: int = 1) -> stats.Decision:
-    """The rule for one sample of seeds, chosen by the claim's relation."""
+def _sample(claim: Claim, values: tuple[float, ...], looks: int = 1, censored: int = 0) -> stats.Decision:
+    """The rule for one sample of seeds, chosen by the claim's relation (a figure of counts some
+    seeds reach only at the run's limit by order statistics: no normal law fits them)."""
     claimed = claim.claimed
     if claim.relation == "==":
-        return stats.figure(values, claimed, slack(claim, claimed), looks=looks)
+        rule = stats.figure_of_capped_counts if censored else stats.figure
+        return rule(values, claimed, slack(claim, claimed), looks=looks)
     if claim.relation == "in":
         low, high = claimed
         return stats.within(values, low, high, slack(claim, low), slack(claim, high), looks=looks)
@@ -212,7 +214,7 @@ def decide(claim: Claim, measured: Any) -> stats.Decision:
         return stats.Decision(INCONCLUSIVE, "no spread: a count observed without variation",
                               f"{seeds} seeds", undecidable=NO_SPREAD)
     if isinstance(measured, Seeds):
-        return _sample(claim, measured.values, measured.looks)
+        return _sample(claim, measured.values, measured.looks, measured.censored)
     if isinstance(measured, Difference):
         if claim.relation not in (">", ">=", "<", "<="):
             raise ValueError(f"claim {claim.id}: a comparison needs relation >, >=, < or <=, "

@@ -600,6 +600,30 @@ def test_until_decided_plans_for_the_level_of_the_look_it_will_make() -> None:
     assert now.verdict == planned.verdict == INCONCLUSIVE and planned.seeds_needed > now.seeds_needed
 
 
+def test_a_capped_count_is_judged_by_order_statistics() -> None:
+    """Epochs run, with most seeds at the recipe's 40: a normal prediction interval ran past the
+    cap and refuted 31 epochs at 39 seeds although one seed in thirteen stopped at exactly 31
+    (found by a reviewer). The seeds' own order statistics need no law."""
+    seeds = (31, 40, 36, 40, 40, 40, 40, 40, 40, 35, 40, 33, 38)
+    assert stats.figure(seeds * 3, 31, 0.0).verdict == REFUTED  # the normal interval, wrongly
+    among = stats.figure_of_capped_counts(seeds * 3, 31, 0.0)
+    assert among.verdict == INCONCLUSIVE and "among the counts single runs give" in among.needs
+    # 39 seeds: the range [31, 40] covers one more run with probability 38/40 = 95%
+    assert "prediction interval [31, 40] (order statistics 1 and 39)" in among.detail
+    assert stats.figure_of_capped_counts(seeds * 3, 20, 0.0).verdict == REFUTED
+    assert stats.figure_of_capped_counts(seeds * 3, 30, 1.0).verdict == INCONCLUSIVE  # widened by 1
+    assert stats.figure_of_capped_counts(seeds * 3, 29, 1.0).verdict == REFUTED
+    assert stats.figure_of_capped_counts(seeds * 3, 20, 0.0, looks=2).verdict == INCONCLUSIVE  # 97.5%
+    few = stats.figure_of_capped_counts(seeds, 20, 0.0)  # 13 seeds: the range covers 12/14 only
+    assert few.verdict == INCONCLUSIVE and few.seeds_needed == 39 and "no interval" in few.detail
+    assert stats.figure_of_capped_counts((40, 40, 39, 40, 40), 40, 1.0).verdict == HOLDS
+    # the metric marks the seeds at the cap, and the verdict takes this rule for them
+    claim = _claim("mnist-10k.prune.iteration2-stopped")
+    capped = metrics.Seeds(tuple(float(v) for v in seeds * 3), discrete=True, censored=24)
+    assert decide(claim, capped).verdict == INCONCLUSIVE and "capped count" in decide(claim, capped).rule
+    assert decide(claim, dataclasses.replace(capped, censored=0)).verdict == REFUTED
+
+
 def test_a_count_the_seeds_agree_on_exactly_decides_nothing() -> None:
     """Three seeds stopping at epoch 11 show no spread, not a spread of zero (a zero-width
     interval refuted dense0.val-loss-worsens at three seeds; six seeds spread by 1.7 epochs).

@@ -31,6 +31,9 @@ class Seeds:
     #: Counts (epochs) that vary with the seed: seeds that agree exactly show no spread, which
     #: is not a spread of zero (the verdict waits for seeds that differ).
     discrete: bool = False
+    #: Of such counts, the seeds at their ceiling (ran every epoch): the run's limit, not where
+    #: it would have stopped, so the counts are skewed against it and no normal law fits them.
+    censored: int = 0
 
     @property
     def mean(self) -> float:
@@ -45,6 +48,8 @@ class Seeds:
                 f"(min {min(self.values):.4g}, max {max(self.values):.4g})")
         if self.lower_bound:
             text += ", a lower bound (capped run)"
+        if self.censored:
+            text += f", {self.censored} at the run's limit"
         return text + (f"; {', '.join(self.files)}" if self.files else "")
 
 

@@ -102,11 +102,13 @@ def _counts(values: list[float], ceilings: list[float], data: Result) -> Seeds:
     """Epoch counts per seed, discrete unless every seed sits at its ceiling (ran every epoch,
     or never reached the mark and scored one past its end): the same count there is the run's
     limit, which more seeds would not move, not a sample without spread."""
-    return _seeds(values, data, discrete=not all(v >= c for v, c in zip(values, ceilings, strict=True)))
+    at_ceiling = sum(v >= c for v, c in zip(values, ceilings, strict=True))
+    return _seeds(values, data, discrete=at_ceiling < len(values), censored=at_ceiling)
 
 
-def _seeds(values: list[float], data: Result, discrete: bool = False) -> Seeds:
-    return Seeds(tuple(float(v) for v in values), (data["_file"],), looks=looks(data), discrete=discrete)
+def _seeds(values: list[float], data: Result, discrete: bool = False, censored: int = 0) -> Seeds:
+    return Seeds(tuple(float(v) for v in values), (data["_file"],), looks=looks(data), discrete=discrete,
+                 censored=censored)
 
 
 def names(value: str | list[str]) -> list[str]:
