@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
-from claims import report
+from claims import report, terminal
 from claims.registry import DATA_DIR, KINDS, MARKERS, ClaimError, load, registry
 from training import cli as training_cli
 from training import datasets
@@ -50,7 +50,7 @@ def _unknown_filters(claims: list, sources: list[str], patterns: list[str]) -> s
 def _report(args: argparse.Namespace) -> int:
     source = registry() if args.registry is None else load(args.registry)
     if args.list_sources:
-        print(report.list_sources(list(source), args.width))
+        print(terminal.list_sources(list(source), args.width))
         return 0
     problem = _unknown_filters(list(source), args.source or [], args.id or [])
     if problem:
@@ -81,7 +81,7 @@ def _report(args: argparse.Namespace) -> int:
         print("\n" + report.readme_summary(rows))
         print("\n" + report.cost_table("markdown", cost_rows))
     else:
-        print(report.as_terminal(rows, args.width, args.verbose, report.use_colour(args.color)))
+        print(terminal.as_terminal(rows, args.width, args.verbose, terminal.use_colour(args.color)))
         if cost_rows:
             print("\n" + report.cost_table("table", cost_rows))
     unexpected = [v for v in rows if not v.as_expected]

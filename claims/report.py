@@ -2,8 +2,8 @@
 
 Verdicts become ``Row`` records: plain data (the measurement as JSON would write it, and as
 the report prints it), so that they can be cached (``claims.cache``) and printed without
-importing torch. Printers: one line per claim for a terminal (``as_terminal``), markdown for
-a README (``as_markdown``, ``readme_summary``), JSON (``as_json``); HTML is ``claims.html``.
+importing torch. Printers: one line per claim for a terminal (``claims.terminal``), markdown
+for a README (``as_markdown``, ``readme_summary``), JSON (``as_json``); HTML is ``claims.html``.
 Claims of kind ``source_arithmetic`` compare a source's own numbers with each other: they are
 counted apart from measured claims everywhere.
 """
@@ -11,10 +11,6 @@ counted apart from measured claims everywhere.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
-import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -31,11 +27,6 @@ SOURCE_ARITHMETIC = "source_arithmetic"
 #: Verdicts are told apart by a symbol as well as a colour.
 MARKS = {"holds": "✓", "refuted": "✗", "inconclusive": "?", "pending": "○", "unmeasurable": "∅"}
 ASCII_MARKS = {"holds": "+", "refuted": "x", "inconclusive": "?", "pending": ".", "unmeasurable": "-"}
-#: Below this many columns a claim's line shows its verdict as symbol and letter ("✓ H"); the
-#: counts above the lines say what each stands for.
-WIDE = 100
-#: ANSI SGR colours by verdict, for a terminal.
-COLOURS = {"holds": "32", "refuted": "1;31", "inconclusive": "33", "pending": "36", "unmeasurable": "2"}
 
 
 @dataclass(frozen=True)
@@ -201,162 +192,6 @@ def source_heading(src: Source) -> str:
     repeated)."""
     who = src.author if src.venue in src.author else f"{src.author}, {src.venue}"
     return f"{src.title} — {who} ({src.dataset})"
-
-
-# --- terminal ----------------------------------------------------------------------------------
-
-def width() -> int:
-    """The terminal's width ($COLUMNS first, as shutil reads it), 80 when unknown, 40 at least."""
-    return max(40, shutil.get_terminal_size((80, 24)).columns)
-
-
-def use_colour(choice: str = "auto", stream: Any = None) -> bool:
-    """'always', 'never', or 'auto': a terminal, unless $NO_COLOR is set or TERM is dumb."""
-    if choice != "auto":
-        return choice == "always"
-    stream = stream or sys.stdout
-    return (hasattr(stream, "isatty") and stream.isatty() and "NO_COLOR" not in os.environ
-            and os.environ.get("TERM") != "dumb")
-
-
-def _marks(stream: Any = None) -> dict[str, str]:
-    """The symbols, or ASCII stand-ins where the output's encoding cannot write them."""
-    encoding = getattr(stream or sys.stdout, "encoding", None) or "ascii"
-    try:
-        "".join(MARKS.values()).encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        return ASCII_MARKS
-    return MARKS
-
-
-def _cut(text: str, n: int) -> str:
-    """``text`` on one line, at most ``n`` characters, an ellipsis where cut."""
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[:max(n - 1, 0)] + "…"
-
-
-def _value(row: Row) -> str:
-    """What was measured, or why nothing was; and a surprise the registry did not expect."""
-    if row.verdict in ("pending", "unmeasurable"):
-        measured = row.reason
-    else:
-        measured = row.measured_text
-    text = f"{row.claimed_text} → {measured}"
-    if not row.as_expected:
-        text += f" [registry expects {row.claim.expect}]"
-    return text
-
-
-def _line(row: Row, total: int, id_width: int, value_width: int, marks: dict[str, str],
-          colour: bool) -> str:
-    mark = marks[row.verdict]
-    status = f"{mark} {row.verdict[0].upper()}" if total < WIDE else f"{mark} {row.verdict:<12}"
-    room = total - 2 - len(status) - 1 - id_width - 2
-    if colour:
-        status = f"\x1b[{COLOURS[row.verdict]}m{status}\x1b[0m"
-    ident = row.claim.id.ljust(id_width)
-    if len(ident) > id_width:  # an id is never cut (it is what --id takes): the rest goes below
-        ident = f"{ident}\n{' ' * (total - room - 2)}"
-    if room >= 90:  # wide: the value, then as much of the quote as fits
-        value = _cut(_value(row), value_width).ljust(value_width)
-        quote = _cut(f"“{' '.join(row.claim.quote.split())}”", room - value_width - 2)
-        return f"  {status} {ident}  {value}  {quote}".rstrip()
-    return f"  {status} {ident}  {_cut(_value(row), room)}".rstrip()
-
-
-def _details(row: Row, total: int) -> list[str]:
-    indent = " " * 6
-    out = []
-    for label, text in (("quote", f"“{row.claim.quote}”"), ("claimed", row.claimed_text),
-                        ("measured", row.measured_text if row.measured is not None else "-"),
-                        ("rule", row.rule), ("reason", row.reason),
-                        ("evidence", ", ".join(row.evidence))):
-        if text:
-            out += textwrap.wrap(f"{label}: {text}", max(total - len(indent), 20),
-                                 initial_indent=indent, subsequent_indent=indent + "  ",
-                                 break_long_words=False, break_on_hyphens=False)  # URLs, paths, ids whole
-    return out
-
-
-def as_terminal(items: Sequence[Any], total: int | None = None, verbose: bool = False,
-                colour: bool = False, marks: dict[str, str] | None = None) -> str:
-    """One line per claim that fits ``total`` columns (the terminal's by default), grouped by
-    source, each source named once with its counts; ``verbose`` adds the full quote, the rule,
-    the reason and the evidence under each line."""
-    items = _rows(items)
-    total = total or width()
-    marks = marks or _marks()
-    status_width = 3 if total < WIDE else 14
-    share = (total - 6 - status_width) // 2 if total < WIDE else (total - 17) * 3 // 5
-    id_width = min(max((len(v.claim.id) for v in items), default=10), max(16, share))
-    room = total - 2 - status_width - 1 - id_width - 2
-    value_width = min(max((len(_value(v)) for v in items), default=10), max(40, room // 2))
-    out: list[str] = []
-    for src, group in by_source(items):
-        heading = textwrap.wrap(source_heading(src), total)
-        out += [f"\x1b[1m{line}\x1b[0m" for line in heading] if colour else heading
-        out += textwrap.wrap(counts_text(group, marks), total, initial_indent="  ", subsequent_indent="  ")
-        measured, apart = _split(group)
-        for row in measured:
-            out.append(_line(row, total, id_width, value_width, marks, colour))
-            if verbose:
-                out += _details(row, total)
-        if apart:
-            out.append("  " + _cut("source arithmetic (the source's own numbers against each other):",
-                                   total - 2))
-            for row in apart:
-                out.append(_line(row, total, id_width, value_width, marks, colour))
-                if verbose:
-                    out += _details(row, total)
-        out.append("")
-    out += textwrap.wrap(f"{_claims(len(items))}. {counts_text(items, marks)}", total)
-    out += waiting(items, total)
-    return "\n".join(out)
-
-
-def waiting(items: Sequence[Row], total: int) -> list[str]:
-    """What the pending claims wait for, each with the command that supplies it: a new
-    machine without the datasets learns so here, not from 100 cut reasons."""
-    pending = [r for r in items if r.verdict == "pending"]
-    groups: dict[str, list[Row]] = {}
-    for row in pending:
-        kind = row.waits_for.partition(" ")[0]
-        groups.setdefault(kind if kind == "train" else row.waits_for, []).append(row)
-    lines = []
-    for key, group in sorted(groups.items(), key=lambda kv: -len(kv[1])):
-        n = _claims(len(group))
-        if key == "train":
-            recipes = sorted({r.waits_for.partition(" ")[2] for r in group} - {""})
-            lines.append(f"training results ({n}): python -m claims train {' '.join(recipes)} "
-                         "(add --device cpu to train without a GPU)")
-        elif key.startswith("data "):
-            lines.append(f"the {key[5:]} dataset ({n}): python -m claims data fetch {key[5:]}")
-        elif key == "benchmarks":
-            lines.append(f"benchmark timings ({n}): pytest -m benchmark --benchmark-enable "
-                         "--benchmark-json results/benchmarks-DEVICE.json (see the reasons, -v)")
-        else:
-            lines.append(f"something else ({n}): the reasons say what (-v)")
-    if not lines:
-        return []
-    out = ["", f"The {len(pending)} pending wait for:"]
-    for line in lines:
-        out += textwrap.wrap(line, total, initial_indent="  ", subsequent_indent="    ",
-                             break_long_words=False, break_on_hyphens=False)
-    return out
-
-
-def list_sources(claims: Sequence[Claim], total: int | None = None) -> str:
-    """The source ids (for --source) with their titles and claim counts."""
-    total = total or width()
-    out = []
-    for _, group in groupby(claims, key=lambda c: c.source.id):
-        group = list(group)
-        apart = sum(c.kind == SOURCE_ARITHMETIC for c in group)
-        out.append(group[0].source.id)
-        out += textwrap.wrap(f"{source_heading(group[0].source)}; {len(group) - apart} claims"
-                             + (f" and {apart} source arithmetic" if apart else ""), total,
-                             initial_indent="    ", subsequent_indent="    ")
-    return "\n".join(out)
 
 
 # --- markdown and JSON -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from claims import cache, report
+from claims import cache, report, terminal
 from claims.__main__ import main
 from claims.registry import DATA_DIR, Claim, Source, load, registry
 from claims.report import Row
@@ -60,14 +60,15 @@ ROWS = [row("tds-x.a3.trainable", "holds"),
 @pytest.mark.unit
 @pytest.mark.parametrize("columns", [80, 200])
 def test_one_line_per_claim_within_the_width_its_id_whole(columns):
-    text = report.as_terminal(ROWS, columns)
+    text = terminal.as_terminal(ROWS, columns)
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= columns
     claim_lines = [line for line in lines if re.match(r"  [^\w\s] \w+ +\S", line)]
     assert len(claim_lines) == len(ROWS)
     for r, line in zip(sorted(ROWS, key=lambda r: (r.claim.source.id != "tds-x", r.apart)), claim_lines,
                        strict=True):
-        verdict = r.verdict if columns >= report.WIDE else f"{report.MARKS[r.verdict]} {r.verdict[0].upper()}"
+        short = f"{report.MARKS[r.verdict]} {r.verdict[0].upper()}"
+        verdict = r.verdict if columns >= terminal.WIDE else short
         assert verdict in line and f" {r.claim.id} " in f"{line} "  # whole, to be copied to --id
     long_id = next(line for line in claim_lines if "a-rather-long-claim" in line)
     if columns == 80:  # too long for its column: the value goes on the next line, in the value column
@@ -83,7 +84,7 @@ def test_the_source_heading_says_each_thing_once():
     heading = report.source_heading(SRC)
     assert heading.count("Towards Data Science") == 1
     assert report.source_heading(OTHER) == "Another post — Chris, MachineCurve (KMNIST)"
-    text = report.as_terminal(ROWS, 200)
+    text = terminal.as_terminal(ROWS, 200)
     assert text.count(heading) == 1
 
 
@@ -106,23 +107,23 @@ def test_source_arithmetic_is_counted_apart():
 def test_the_report_ends_with_what_the_pending_wait_for():
     waiting = [replace(row(f"tds-x.p{i}", "pending"), waits_for=w) for i, w in enumerate(
         ["train b_recipe", "train a_recipe", "train b_recipe", "data kmnist", "benchmarks", ""])]
-    text = report.as_terminal([*ROWS[:1], *waiting], 80)
+    text = terminal.as_terminal([*ROWS[:1], *waiting], 80)
     tail = text[text.index("The 6 pending wait for:"):].splitlines()
     assert tail[1] == "  training results (3 claims): python -m claims train a_recipe b_recipe (add"
     assert tail[2].startswith("    --device cpu")
     assert "  the kmnist dataset (1 claim): python -m claims data fetch kmnist" in tail
     assert any(line.startswith("  benchmark timings (1 claim): pytest -m benchmark") for line in tail)
     assert "  something else (1 claim): the reasons say what (-v)" in tail
-    assert "wait for" not in report.as_terminal(ROWS[:1], 80)  # nothing pending, nothing said
+    assert "wait for" not in terminal.as_terminal(ROWS[:1], 80)  # nothing pending, nothing said
 
 
 @pytest.mark.unit
 def test_verbose_shows_the_whole_quote_and_reason():
     long_quote = "word " * 60 + "the end of the quote."
     r = row("tds-x.long", "pending", quote=long_quote)
-    short = report.as_terminal([r], 80)
+    short = terminal.as_terminal([r], 80)
     assert "the end of the quote" not in short
-    text = report.as_terminal([r], 80, verbose=True)
+    text = terminal.as_terminal([r], 80, verbose=True)
     flat = " ".join(text.split())
     assert "the end of the quote.”" in flat and "run 'python -m claims train x'" in flat
     assert max(len(line) for line in text.splitlines()) <= 80
@@ -132,39 +133,39 @@ def test_verbose_shows_the_whole_quote_and_reason():
 def test_verbose_keeps_a_url_whole_to_be_copied():
     url = "https://download.example.org/download/3/E/1/3E1C3F21-ECDB-4869-8368-6DEBA77B919F/archive_5340.zip"
     r = row("tds-x.url", "pending", quote=f"Download {url} and unpack it.")
-    text = report.as_terminal([r], 60, verbose=True)
+    text = terminal.as_terminal([r], 60, verbose=True)
     assert any(url in line for line in text.splitlines())  # on one line, not broken at its hyphens
 
 
 @pytest.mark.unit
 def test_colour_on_a_terminal_only(monkeypatch):
-    coloured = report.as_terminal(ROWS, 100, colour=True)
+    coloured = terminal.as_terminal(ROWS, 100, colour=True)
     assert "\x1b[1;31m✗ refuted" in coloured
-    assert ANSI.sub("", coloured) == report.as_terminal(ROWS, 100)
+    assert ANSI.sub("", coloured) == terminal.as_terminal(ROWS, 100)
 
     class Tty:
         def isatty(self) -> bool:
             return True
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TERM", "xterm")
-    assert report.use_colour("auto", Tty())
-    assert not report.use_colour("auto", io.StringIO())
+    assert terminal.use_colour("auto", Tty())
+    assert not terminal.use_colour("auto", io.StringIO())
     monkeypatch.setenv("NO_COLOR", "1")
-    assert not report.use_colour("auto", Tty())
-    assert report.use_colour("always") and not report.use_colour("never", Tty())
+    assert not terminal.use_colour("auto", Tty())
+    assert terminal.use_colour("always") and not terminal.use_colour("never", Tty())
 
 
 @pytest.mark.unit
 def test_the_width_is_the_terminal_s(monkeypatch):
     monkeypatch.setenv("COLUMNS", "123")
-    assert report.width() == 123
+    assert terminal.width() == 123
 
 
 @pytest.mark.unit
 def test_ascii_stand_ins_where_the_output_cannot_write_the_symbols():
     class Latin1:
         encoding = "latin-1"
-    assert report._marks(Latin1()) == report.ASCII_MARKS
+    assert terminal._marks(Latin1()) == report.ASCII_MARKS
     assert report.VERDICTS == __import__("claims.verdict").verdict.VERDICTS
 
 
