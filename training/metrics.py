@@ -158,8 +158,13 @@ def _grid_best(data: Result) -> tuple[dict[str, Any], Seeds]:
 
 @metric("best_grid_test_accuracy")
 def best_grid_test_accuracy(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
-    """Test accuracy of the grid point with the best mean test accuracy (as the notebook picks)."""
-    return _grid_best(load(spec["recipe"]))[1]
+    """The best test accuracy over the grid's points, per seed: the figure a source reports
+    from its one run of a grid when it keeps the point with the best test accuracy (the
+    notebook's ``np.argmax(accLeNet1)``), so that it is compared with what one run of the whole
+    grid reports, the best of many included, not with one point's runs."""
+    data = load(spec["recipe"])
+    per_point = np.asarray([p["final"]["accuracy"] for p in data["points"]], dtype=float)
+    return _seeds(list(per_point.max(axis=0)), data)
 
 
 @metric("best_grid_test_accuracy_difference", shape="difference")
