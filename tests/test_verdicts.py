@@ -635,6 +635,19 @@ def test_a_capped_count_is_judged_by_order_statistics() -> None:
     assert decide(claim, dataclasses.replace(capped, censored=0)).verdict == REFUTED
 
 
+@pytest.mark.parametrize(("limit", "cap", "censored"), [(10, None, 1), (3000, None, 0), (3000, 10, 1)])
+def test_a_seed_is_at_the_limit_only_where_the_recipe_s_epochs_end(limit, cap, censored) -> None:
+    """The limit of an epoch count is the recipe's epochs (or the run's cap), not the epochs
+    its longest seed logged: early stopping may end every seed before it (a reviewer found
+    every Fashion run marked capped at its longest seed)."""
+    lengths = (7, 9, 10)
+    data = {"_file": "r.json", "seeds": [0, 1, 2], "epochs_cap": cap, "recipe_table": {"epochs": limit},
+            "points": [{"epochs": [{"loss": [0.5 if e < n else float("nan") for n in lengths]}
+                                   for e in range(max(lengths))]}]}
+    measured = metrics.compute({"metric": "epochs_run", "recipe": "r"}, load={"r": data}.__getitem__)
+    assert measured.values == (7.0, 9.0, 10.0) and measured.censored == censored
+
+
 def test_a_count_the_seeds_agree_on_exactly_decides_nothing() -> None:
     """Three seeds stopping at epoch 11 show no spread, not a spread of zero (a zero-width
     interval refuted dense0.val-loss-worsens at three seeds; six seeds spread by 1.7 epochs).

@@ -12,7 +12,7 @@ import numpy as np
 
 from training.curve_metrics import _falls
 from training.measurements import AllOf, Difference, Explained, Seeds
-from training.metric_registry import Result, _counts, _seeds, _series, looks, metric
+from training.metric_registry import Result, _counts, _seeds, _series, epoch_limit, looks, metric
 
 
 def _iteration_best(point: dict[str, Any]) -> list[float]:
@@ -70,7 +70,7 @@ def epochs_run_at_iteration(spec: dict[str, Any], load: Callable[[str], Result])
     data = load(spec["recipe"])
     point = data["points"][spec["iteration"]]
     runs = [len(s) for s in _series(point, "loss")]
-    return _counts(runs, [len(point["epochs"])] * len(runs), data)
+    return _counts(runs, [epoch_limit(data)] * len(runs), data)
 
 
 def _iteration_falls(data: Result, iteration: int, first: int, last: int | None) -> list[float]:

@@ -106,6 +106,12 @@ def _counts(values: list[float], ceilings: list[float], data: Result) -> Seeds:
     return _seeds(values, data, discrete=at_ceiling < len(values), censored=at_ceiling)
 
 
+def epoch_limit(data: Result) -> int:
+    """The most epochs a run of this file could train: its cap, else its recipe's epochs (not the
+    epochs its longest seed logged, which early stopping may have ended before the limit)."""
+    return int(data.get("epochs_cap") or data["recipe_table"]["epochs"])
+
+
 def _seeds(values: list[float], data: Result, discrete: bool = False, censored: int = 0) -> Seeds:
     return Seeds(tuple(float(v) for v in values), (data["_file"],), looks=looks(data), discrete=discrete,
                  censored=censored)

@@ -77,6 +77,7 @@ from training.metric_registry import (  # noqa: F401
     _series,
     _single,
     best_point,
+    epoch_limit,
     held_out_of,
     loader,
     looks,
@@ -123,8 +124,8 @@ def _per_seed(key: str, reduce: Callable[[list[float], dict[str, Any]], float],
         data = load(spec["recipe"])
         point = _single(data)
         values = [reduce(s, spec) for s in _series(point, key)]
-        if discrete:  # an epoch count: at most the epochs the run logged
-            return _counts(values, [len(point["epochs"])] * len(values), data)
+        if discrete:  # an epoch count: at most the run's limit
+            return _counts(values, [epoch_limit(data)] * len(values), data)
         return _seeds(values, data)
     return fn
 
