@@ -146,16 +146,16 @@ def parameter_counts(result: dict[str, Any]) -> tuple[int, ...]:
     return tuple(counts)
 
 
-def _measured_knee(claim: Claim, directory: Path | None) -> tuple[Any, float] | None:
-    """The knee single runs pick most often (the claim's own metric) and the share that pick
-    it, or None when the result cannot be read."""
+def _measured_knee(claim: Claim, directory: Path | None) -> tuple[Any, int, int] | None:
+    """The knee the seeds' runs pick most often (the claim's own metric), how many pick it and
+    of how many, or None when the result cannot be read."""
     try:
         value = metrics.compute(claim.measure, directory)
     except (metrics.NotRun, metrics.CappedRun, KeyError, ValueError):
         return None
     picks = value.value if isinstance(value, Explained) else value
     knee, runs = picks.counts()[0]
-    return knee, runs / len(picks.picks)
+    return knee, runs, len(picks.picks)
 
 
 def describe(result: dict[str, Any], directory: Path | None = None) -> Labels:
@@ -175,9 +175,9 @@ def describe(result: dict[str, Any], directory: Path | None = None) -> Labels:
         if claim.measure.get("metric") == "grid_knee":
             measured = _measured_knee(claim, directory)
             if measured is not None:
-                knee, share = measured
-                notes.append(Annotation(knee, f"measured knee (Kneedle): {point_name(knee)}, in {share:.0%} "
-                                        "of single runs", "option", measured=True))
+                knee, runs, seeds = measured
+                label = f"measured knee (Kneedle): {point_name(knee)}, picked by {runs} of {seeds} seeds"
+                notes.append(Annotation(knee, label, "option", measured=True))
     source = _source_title(table["source_file"]) if "source_file" in table else ""
     return Labels(name, parameter_counts(result), names, source, tuple(notes))
 

@@ -341,29 +341,52 @@ RANKING_HOLDS = 0.5
 def ranking(matrices: np.ndarray, claimed: frozenset[tuple[int, int]], looks: int = 1) -> Decision:
     """Is ``claimed`` what one run of ours ranks first, as the source's one run did?"""
     share = ranking_share(matrices, claimed)
-    return _single_runs(share, "ranking", f"{BOOTSTRAP_DRAWS:,} draws",
-                        "whose top errors are the claimed ones",
-                        f"one run's top errors are the claimed ones in {share:.1%} of the draws", looks)
-
-
-def picks(share: float, draws: int, looks: int = 1) -> Decision:
-    """Is the claimed value what one run of ours picks (a grid's knee), as the source's one run
-    did? ``share``: of ``draws`` simulated single runs, those that pick it."""
-    return _single_runs(share, "a pick", f"{draws:,} draws", "that pick the claimed value",
-                        f"one run picks the claimed value in {share:.1%} of the draws", looks)
-
-
-def _single_runs(share: float, kind: str, draws: str, which: str, detail: str, looks: int) -> Decision:
-    """A source's one-run result judged on the share of simulated single runs of ours that
-    give it: holds when most do, refuted when almost none do."""
     rare = 1 - confidence(looks)
-    rule = (f"{kind}: the share of single runs (a seed drawn at random, its test images redrawn, "
-            f"{draws}) {which}; holds at {RANKING_HOLDS:.0%} or more, refuted at "
-            f"{rare * 100:.3g}% or less{_looked(looks)}")
+    rule = (f"ranking: the share of single runs (a seed drawn at random, its test images redrawn, "
+            f"{BOOTSTRAP_DRAWS:,} draws) whose top errors are the claimed ones; holds at "
+            f"{RANKING_HOLDS:.0%} or more, refuted at {rare * 100:.3g}% or less{_looked(looks)}")
+    detail = f"one run's top errors are the claimed ones in {share:.1%} of the draws"
     if share >= RANKING_HOLDS:
         return Decision(HOLDS, rule, detail)
     if share <= rare:
         return Decision(REFUTED, rule, detail)
     return Decision(INCONCLUSIVE, rule, detail, undecidable=(
-        f"more seeds would sharpen the share, but a share between the two thresholds does not "
-        f"decide: single runs give the claimed {kind.split()[-1]} sometimes, not mostly"))
+        "more seeds would sharpen the share, but a share between the two thresholds does not "
+        "decide: single runs give the claimed ranking sometimes, not mostly"))
+
+
+def picks(chosen: int, runs: int, looks: int = 1) -> Decision:
+    """Is the claimed value what most single runs of ours pick (a grid's knee), as the source's
+    one run picked it? ``chosen`` of ``runs`` seeds pick it; each seed is an independent run, so
+    the share is judged by its exact binomial (Clopper-Pearson) one-sided bounds against one
+    half: holds when the lower bound is above it, refuted when the upper bound is below it."""
+    level = confidence(looks)
+    rule = (f"a pick: the share of seeds whose run picks the claimed value, by its one-sided "
+            f"{LEVEL:.0%} Clopper-Pearson bounds; holds when most runs pick it (the lower bound above "
+            f"{RANKING_HOLDS:.0%}), refuted when most do not (the upper bound below it); otherwise "
+            f"inconclusive{_looked(looks)}")
+    low, high = _clopper_pearson(chosen, runs, level)
+    detail = (f"{chosen} of {runs} seeds pick it; the share is between {low:.1%} and {high:.1%} at "
+              f"{level * 100:.4g}% confidence")
+    if low > RANKING_HOLDS:
+        return Decision(HOLDS, rule, detail)
+    if high < RANKING_HOLDS:
+        return Decision(REFUTED, rule, detail)
+    share = chosen / runs
+    if share == RANKING_HOLDS:
+        return Decision(INCONCLUSIVE, rule, detail, None)
+    n = runs + 1
+    while n <= MAX_SEEDS:
+        k = round(share * n)
+        lo, hi = _clopper_pearson(k, n, level)
+        if lo > RANKING_HOLDS or hi < RANKING_HOLDS:
+            return Decision(INCONCLUSIVE, rule, detail, n)
+        n += 1
+    return Decision(INCONCLUSIVE, rule, detail, MAX_SEEDS + 1)
+
+
+def _clopper_pearson(k: int, n: int, level: float) -> tuple[float, float]:
+    """One-sided exact binomial bounds of a share: each holds with probability ``level``."""
+    low = 0.0 if k == 0 else float(special.betaincinv(k, n - k + 1, 1 - level))
+    high = 1.0 if k == n else float(special.betaincinv(k + 1, n - k, level))
+    return low, high

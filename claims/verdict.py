@@ -239,7 +239,8 @@ def decide(claim: Claim, measured: Any) -> stats.Decision:
     if isinstance(measured, Ranking):
         return stats.ranking(measured.matrices, _cells(claim.claimed), measured.looks)
     if isinstance(measured, Picks):
-        return stats.picks(measured.share(claim.claimed), len(measured.picks), measured.looks)
+        chosen = sum(p == claim.claimed for p in measured.picks)
+        return stats.picks(chosen, len(measured.picks), measured.looks)
     ok = compare(claim, measured)
     return stats.Decision(HOLDS if ok else REFUTED, EXACT_RULE, "")
 
@@ -272,7 +273,7 @@ def show(value: Any) -> str:
     if isinstance(value, Ranking):
         return ", ".join(f"{cell} ({n})" for cell, n in value.top(2))
     if isinstance(value, Picks):
-        return ", ".join(f"{v} ({n / len(value.picks):.0%})" for v, n in value.counts()[:2])
+        return ", ".join(f"{v} ({n} of {len(value.picks)} seeds)" for v, n in value.counts()[:2])
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, int) and not isinstance(value, bool):

@@ -144,18 +144,15 @@ class Ranking:
 
 @dataclass(frozen=True)
 class Picks:
-    """What each of many simulated single runs picks (the knee of a grid, say), where the
-    source picked from its one run: judged, like a ranking, on the share that picks the
-    claimed value."""
+    """What each seed's run picks (the knee of a grid, say), where the source picked from its
+    one run: judged on the share of runs that pick the claimed value, the seeds being the
+    independent runs."""
 
     picks: tuple[Any, ...]
     #: What is picked and how the runs were simulated, for the report.
     what: str
     files: tuple[str, ...] = ()
     looks: int = 1  # as Seeds.looks
-
-    def share(self, value: Any) -> float:
-        return sum(p == value for p in self.picks) / len(self.picks)
 
     def counts(self) -> list[tuple[Any, int]]:
         """Each value picked, most often first."""
@@ -165,8 +162,8 @@ class Picks:
         return sorted(tally.items(), key=lambda kv: -kv[1])
 
     def __str__(self) -> str:
-        shares = ", ".join(f"{v} in {n / len(self.picks):.1%}" for v, n in self.counts())
-        return f"{self.what}: {shares} of {len(self.picks):,} simulated runs"
+        shares = ", ".join(f"{v} by {n}" for v, n in self.counts())
+        return f"{self.what}: {shares} of {len(self.picks)} seeds"
 
 
 @dataclass(frozen=True)

@@ -179,10 +179,6 @@ def best_grid_test_accuracy_difference(spec: dict[str, Any], load: Callable[[str
                        len(data["points"]) * len(other["points"]))
 
 
-#: Simulated single runs behind a ``Picks`` measurement.
-SIMULATED_RUNS = 2000
-
-
 def _knees(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Kneedle (Satopaa et al., 2011) along the last axis of ``y``: both axes scaled to [0, 1],
     the index of the point farthest above the chord from the first point to the last; the
@@ -196,22 +192,18 @@ def _knees(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def grid_knee(spec: dict[str, Any], load: Callable[[str], Result]) -> Explained:
     """The knee of test accuracy along a one-option grid (``option``), by Kneedle: where
     returns start to diminish, 'a trade-off on performance and size'. The source picked it
-    from one run of its grid, so the measurement is what single runs pick: each simulated run
-    takes one seed at random and redraws every point's accuracy as a binomial count over its
-    test images (``Picks``). The explanation gives each point's distance above the chord for
-    the seeds' mean, and the knee on a logarithmic axis, so a close call shows as one."""
+    from one run of its grid, so the measurement is what each seed's run of the grid picks
+    (``Picks``; every point is evaluated on the same test images, so their test-set noise is
+    shared, not redrawn point by point). The explanation gives each point's distance above the
+    chord for the seeds' mean, and the knee on a logarithmic axis, so a close call shows."""
     data = load(spec["recipe"])
     points = sorted(data["points"], key=lambda p: p["options"][spec["option"]])
     values = [p["options"][spec["option"]] for p in points]
     x = np.asarray(values, dtype=float)
     accuracy = np.asarray([p["final"]["accuracy"] for p in points], dtype=float).T  # (seeds, points)
-    tested = np.asarray([[np.sum(m) for m in p["final"]["confusion"]] for p in points]).T
-    rng = np.random.default_rng(0)
-    seeds = rng.integers(0, accuracy.shape[0], size=SIMULATED_RUNS)
-    redrawn = rng.binomial(tested[seeds], np.clip(accuracy[seeds], 0, 1)) / tested[seeds]
-    picks = Picks(tuple(values[i] for i in _knees(x, redrawn)),
-                  f"the knee of {data['_file']}'s grid over {spec['option']} (one seed of "
-                  f"{accuracy.shape[0]} drawn, its test accuracies redrawn)", (data["_file"],), looks(data))
+    picks = Picks(tuple(values[i] for i in _knees(x, accuracy)),
+                  f"the knee of {data['_file']}'s grid over {spec['option']}, seed by seed", (data["_file"],),
+                  looks(data))
     y = accuracy.mean(axis=0)
     above = (y - y.min()) / (np.ptp(y) or 1.0) - (x - x.min()) / np.ptp(x)
     log_knee = values[int(_knees(np.log(x), y))]
