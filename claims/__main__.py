@@ -381,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     readme_parser.set_defaults(run=_readme)
 
     args = parser.parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # an output that cannot write "—" or "→" gets "?", not a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     if getattr(args, "until_decided", None):
         return _until_decided(args)
     try:

@@ -22,8 +22,8 @@ from models.summary import Summary, summarize
 
 class Pending(Exception):
     """The measurement needs something this run does not have (training results, data).
-    ``waits_for`` names it for the report's summary: 'train RECIPE', 'data DATASET' or
-    'benchmarks'."""
+    ``waits_for`` names it for the report's summary: 'train RECIPE', 'retrain RECIPE' (a capped
+    run to replace), 'data DATASET' or 'benchmarks'."""
 
     def __init__(self, message: str, waits_for: str = "") -> None:
         super().__init__(message)

@@ -33,6 +33,14 @@ def dataset(spec: dict[str, Any]) -> Any:
     return facts[spec["fact"]]
 
 
+def _run_wanted(why: Exception) -> str:
+    """'train RECIPE' for a run not made yet; 'retrain RECIPE' for one made capped or on a
+    subset, which ``claims train`` replaces only when asked (--replace)."""
+    from training import metrics
+
+    return f"{'retrain' if isinstance(why, metrics.CappedRun) else 'train'} {why.recipe}"
+
+
 @statistic("training")
 def training(spec: dict[str, Any]) -> Any:
     """A statistic of a training run of ``recipe`` (accuracy, loss, epochs, a comparison),
@@ -42,7 +50,7 @@ def training(spec: dict[str, Any]) -> Any:
     try:
         return metrics.compute(spec)
     except (metrics.NotRun, metrics.CappedRun) as why:
-        raise Pending(str(why), f"train {why.recipe}") from None
+        raise Pending(str(why), _run_wanted(why)) from None
 
 
 @statistic("recipe")
@@ -53,7 +61,7 @@ def recipe(spec: dict[str, Any]) -> Any:
     try:
         data = metrics.loader(allow_capped=True)(spec["recipe"])
     except (metrics.NotRun, metrics.CappedRun) as why:
-        raise Pending(str(why), f"train {why.recipe}") from None
+        raise Pending(str(why), _run_wanted(why)) from None
     table = data["recipe_table"]
     field = spec["field"]
     from training.recipes import DOCUMENTATION_KEYS

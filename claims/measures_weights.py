@@ -74,7 +74,8 @@ def pruning_schedule(spec: dict[str, Any]) -> Any:
         f"remove p = {_pct(target)} in all: 1 - (1 - r)^{n} = p, r = 1 - (1 - p)^(1/{n}) = "
         f"{_pct(1 - (1 - target) ** (1 / n))}; after {iteration} round(s) 1 - (1 - r)^{iteration} = "
         f"{_pct(schedule.removed[iteration - 1])}, {removed:.4f}% of the {total:,} kernel weights in "
-        f"whole weights; p^(1/{n}) read literally would be {_pct(target ** (1 / n))} in the first round"))
+        f"whole weights; p^(1/{n}) read literally would be {_pct(target ** (1 / n))} in the first round "
+        f"({target * 100:.4g}^(1/{n}) = {(target * 100) ** (1 / n):.3g}% with p in percent)"))
 
 
 def _pct(fraction: float) -> str:

@@ -178,8 +178,8 @@ def figure_of_capped_counts(values: Sequence[float], claimed: float, slack: floa
         return Decision(HOLDS, rule, detail)
     if ordered[0] <= claimed + slack and claimed - slack <= ordered[-1]:
         return Decision(INCONCLUSIVE, rule, detail, undecidable=(
-            "no number of seeds would refute it: the claimed count is among the counts single runs "
-            "give (the range of the seeds), and the mean is not within the tolerance of it"))
+            "at these counts no number of seeds would refute it: the claimed count is among the counts "
+            "single runs give (the range of the seeds), and the mean is not within the tolerance of it"))
     # outside the seeds' range: enough seeds make the range itself a prediction interval
     return Decision(INCONCLUSIVE, rule, detail, max(n + 1, math.ceil((1 + level) / (1 - level))))
 

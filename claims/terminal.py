@@ -25,7 +25,11 @@ from claims.report import (
     counts_text,
     source_heading,
 )
+from training import datasets, recipes
 
+#: Stand-ins for the other symbols the report prints, where the output cannot write them.
+ASCII_TEXT = str.maketrans({"→": "->", "—": "-", "…": "...", "“": '"', "”": '"', "×": "x", "Δ": "d",
+                            "±": "+/-", "≤": "<=", "≥": ">=", "’": "'"})
 #: Below this many columns a claim's line shows its verdict as symbol and letter ("✓ H"); the
 #: counts above the lines say what each stands for.
 WIDE = 100
@@ -57,10 +61,16 @@ def _marks(stream: Any = None) -> dict[str, str]:
     return MARKS
 
 
-def _cut(text: str, n: int) -> str:
-    """``text`` on one line, at most ``n`` characters, an ellipsis where cut."""
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[:max(n - 1, 0)] + "…"
+def _cut(text: str, n: int, ascii_out: bool = False) -> str:
+    """``text`` on one line, at most ``n`` characters, an ellipsis where cut; in ASCII where the
+    output cannot write the symbols."""
+    text = " ".join(_plain(text, ascii_out).split())
+    ellipsis = "..." if ascii_out else "…"
+    return text if len(text) <= n else text[:max(n - len(ellipsis), 0)] + ellipsis
+
+
+def _plain(text: str, ascii_out: bool) -> str:
+    return text.translate(ASCII_TEXT) if ascii_out else text
 
 
 def _value(row: Row) -> str:
@@ -77,7 +87,7 @@ def _value(row: Row) -> str:
 
 def _line(row: Row, total: int, id_width: int, value_width: int, marks: dict[str, str],
           colour: bool) -> str:
-    mark = marks[row.verdict]
+    mark, ascii_out = marks[row.verdict], marks == ASCII_MARKS
     status = f"{mark} {row.verdict[0].upper()}" if total < WIDE else f"{mark} {row.verdict:<12}"
     room = total - 2 - len(status) - 1 - id_width - 2
     if colour:
@@ -86,13 +96,13 @@ def _line(row: Row, total: int, id_width: int, value_width: int, marks: dict[str
     if len(ident) > id_width:  # an id is never cut (it is what --id takes): the rest goes below
         ident = f"{ident}\n{' ' * (total - room - 2)}"
     if room >= 90:  # wide: the value, then as much of the quote as fits
-        value = _cut(_value(row), value_width).ljust(value_width)
-        quote = _cut(f"“{' '.join(row.claim.quote.split())}”", room - value_width - 2)
+        value = _cut(_value(row), value_width, ascii_out).ljust(value_width)
+        quote = _cut(f"“{' '.join(row.claim.quote.split())}”", room - value_width - 2, ascii_out)
         return f"  {status} {ident}  {value}  {quote}".rstrip()
-    return f"  {status} {ident}  {_cut(_value(row), room)}".rstrip()
+    return f"  {status} {ident}  {_cut(_value(row), room, ascii_out)}".rstrip()
 
 
-def _details(row: Row, total: int) -> list[str]:
+def _details(row: Row, total: int, ascii_out: bool = False) -> list[str]:
     indent = " " * 6
     out = []
     for label, text in (("quote", f"“{row.claim.quote}”"), ("claimed", row.claimed_text),
@@ -100,7 +110,7 @@ def _details(row: Row, total: int) -> list[str]:
                         ("rule", row.rule), ("reason", row.reason),
                         ("evidence", ", ".join(row.evidence))):
         if text:
-            out += textwrap.wrap(f"{label}: {text}", max(total - len(indent), 20),
+            out += textwrap.wrap(_plain(f"{label}: {text}", ascii_out), max(total - len(indent), 20),
                                  initial_indent=indent, subsequent_indent=indent + "  ",
                                  break_long_words=False, break_on_hyphens=False)  # URLs, paths, ids whole
     return out
@@ -112,8 +122,9 @@ def as_terminal(items: Sequence[Any], total: int | None = None, verbose: bool = 
     source, each source named once with its counts; ``verbose`` adds the full quote, the rule,
     the reason and the evidence under each line."""
     items = _rows(items)
-    total = total or width()
+    total = max(40, total) if total else width()
     marks = marks or _marks()
+    ascii_out = marks == ASCII_MARKS
     status_width = 3 if total < WIDE else 14
     share = (total - 6 - status_width) // 2 if total < WIDE else (total - 17) * 3 // 5
     id_width = min(max((len(v.claim.id) for v in items), default=10), max(16, share))
@@ -121,21 +132,21 @@ def as_terminal(items: Sequence[Any], total: int | None = None, verbose: bool = 
     value_width = min(max((len(_value(v)) for v in items), default=10), max(40, room // 2))
     out: list[str] = []
     for src, group in by_source(items):
-        heading = textwrap.wrap(source_heading(src), total)
+        heading = textwrap.wrap(_plain(source_heading(src), ascii_out), total)
         out += [f"\x1b[1m{line}\x1b[0m" for line in heading] if colour else heading
         out += textwrap.wrap(counts_text(group, marks), total, initial_indent="  ", subsequent_indent="  ")
         measured, apart = _split(group)
         for row in measured:
             out.append(_line(row, total, id_width, value_width, marks, colour))
             if verbose:
-                out += _details(row, total)
+                out += _details(row, total, ascii_out)
         if apart:
             out.append("  " + _cut("source arithmetic (the source's own numbers against each other):",
                                    total - 2))
             for row in apart:
                 out.append(_line(row, total, id_width, value_width, marks, colour))
                 if verbose:
-                    out += _details(row, total)
+                    out += _details(row, total, ascii_out)
         out.append("")
     out += textwrap.wrap(f"{_claims(len(items))}. {counts_text(items, marks)}", total)
     out += waiting(items, total)
@@ -143,25 +154,33 @@ def as_terminal(items: Sequence[Any], total: int | None = None, verbose: bool = 
 
 
 def waiting(items: Sequence[Row], total: int) -> list[str]:
-    """What the pending claims wait for, each with the command that supplies it: a new
-    machine without the datasets learns so here, not from 100 cut reasons."""
+    """What the pending claims wait for, each with the command that supplies it, in the order to
+    run them (datasets before the training that reads them): a new machine without the
+    datasets learns so here, not from a hundred cut reasons."""
     pending = [r for r in items if r.verdict == "pending"]
     groups: dict[str, list[Row]] = {}
     for row in pending:
         kind = row.waits_for.partition(" ")[0]
-        groups.setdefault(kind if kind == "train" else row.waits_for, []).append(row)
+        key = row.waits_for if kind == "data" else kind if kind in ("train", "retrain", "benchmarks") else ""
+        groups.setdefault(key, []).append(row)
+    order = {"data": 0, "train": 1, "retrain": 2, "benchmarks": 3, "": 4}
     lines = []
-    for key, group in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+    for key, group in sorted(groups.items(), key=lambda kv: (order[kv[0].partition(" ")[0]], -len(kv[1]))):
         n = _claims(len(group))
-        if key == "train":
-            recipes = sorted({r.waits_for.partition(" ")[2] for r in group} - {""})
-            lines.append(f"training results ({n}): python -m claims train {' '.join(recipes)} "
+        kind, _, name = key.partition(" ")
+        if kind == "data":
+            how = f"python -m claims data fetch {name}"
+            if datasets.entry(name).instructions:
+                how = f"download by hand (python -m claims data list says where), then: {how} --from ZIP"
+            lines.append(f"the {name} dataset ({n}): {how}")
+        elif kind in ("train", "retrain"):
+            names = _dependencies_first({r.waits_for.partition(" ")[2] for r in group} - {""})
+            what, flag = (("training results", "") if kind == "train"
+                          else ("full runs in place of capped ones", " --replace"))
+            lines.append(f"{what} ({n}): python -m claims train {' '.join(names)}{flag} "
                          "(add --device cpu to train without a GPU)")
-        elif key.startswith("data "):
-            lines.append(f"the {key[5:]} dataset ({n}): python -m claims data fetch {key[5:]}")
-        elif key == "benchmarks":
-            lines.append(f"benchmark timings ({n}): pytest -m benchmark --benchmark-enable "
-                         "--benchmark-json results/benchmarks-DEVICE.json (see the reasons, -v)")
+        elif kind == "benchmarks":
+            lines.append(f"benchmark timings ({n}): the reasons give the pytest-benchmark command (-v)")
         else:
             lines.append(f"something else ({n}): the reasons say what (-v)")
     if not lines:
@@ -171,6 +190,26 @@ def waiting(items: Sequence[Row], total: int) -> list[str]:
         out += textwrap.wrap(line, total, initial_indent="  ", subsequent_indent="    ",
                              break_long_words=False, break_on_hyphens=False)
     return out
+
+
+def _dependencies_first(names: set[str]) -> list[str]:
+    """Recipe names in alphabetical order, each after the recipes its ``best_of`` reads."""
+    ordered: list[str] = []
+
+    def add(name: str) -> None:
+        if name in ordered:
+            return
+        try:
+            dependencies = recipes.get(name).best_of.values()
+        except recipes.RecipeError:  # a result file of a recipe no longer defined: named as it is
+            dependencies = ()
+        for dependency in sorted(dependencies):
+            if dependency in names:
+                add(dependency)
+        ordered.append(name)
+    for name in sorted(names):
+        add(name)
+    return ordered
 
 
 def list_sources(claims: Sequence[Claim], total: int | None = None) -> str:

@@ -39,7 +39,8 @@ class Verdict:
     rule: str = ""
     #: The files the verdict rests on (result files, benchmark files).
     evidence: tuple[str, ...] = ()
-    #: What a pending claim waits for: 'train RECIPE', 'data DATASET', 'benchmarks' (else "").
+    #: What a pending claim waits for: 'train RECIPE', 'retrain RECIPE', 'data DATASET',
+    #: 'benchmarks' (else "").
     waits_for: str = ""
 
     @property
@@ -192,11 +193,15 @@ def _held_out_speaks(claim: Claim, measured: Difference, decision: stats.Decisio
 def _part_refutes(claim: Claim, item: Any, decision: stats.Decision, parts: int) -> stats.Decision:
     """A part refutes an every-part claim only at Bonferroni's level over the parts: with each
     of k parts able to refute at 5%, a true claim would be refuted up to k x 5% of the time
-    (holding needs every part, so it needs no correction). Exact parts are not samples."""
+    (holding needs every part, so it needs no correction). An undecided part asks for the seeds
+    of the stricter level where they are more. Exact parts are not samples."""
     value = item.value if isinstance(item, Explained) else item
-    if decision.verdict != REFUTED or parts == 1 or not hasattr(value, "looks"):
+    if decision.verdict == HOLDS or parts == 1 or not hasattr(value, "looks"):
         return decision
     strict = decide(claim, replace(value, looks=value.looks * parts))
+    if decision.verdict == INCONCLUSIVE:  # it may be heading for refutation, which takes the stricter level
+        needed = [n for n in (decision.seeds_needed, strict.seeds_needed) if n is not None]
+        return replace(decision, seeds_needed=max(needed)) if len(needed) == 2 else decision
     if strict.verdict == REFUTED:
         return decision
     level = f"{stats.confidence(value.looks * parts) * 100:.4g}%"
@@ -331,7 +336,7 @@ def judge(claim: Claim) -> Verdict:
             claim.relation in (">", ">=") and decide(claim, value).verdict == HOLDS):
         return Verdict(claim, PENDING, value, f"measured {value}: a capped run's best is a lower "
                        "bound that does not decide this claim; run the full recipe", evidence=files,
-                       waits_for=" ".join(["train", *(Path(f).stem for f in value.files[:1])]))
+                       waits_for=" ".join(["retrain", *(Path(f).stem for f in value.files[:1])]))
     try:
         decision = decide(claim, measured)
     except (TypeError, ValueError) as error:  # a claimed value the measurement cannot be compared with

@@ -106,14 +106,23 @@ def test_source_arithmetic_is_counted_apart():
 @pytest.mark.unit
 def test_the_report_ends_with_what_the_pending_wait_for():
     waiting = [replace(row(f"tds-x.p{i}", "pending"), waits_for=w) for i, w in enumerate(
-        ["train b_recipe", "train a_recipe", "train b_recipe", "data kmnist", "benchmarks", ""])]
-    text = terminal.as_terminal([*ROWS[:1], *waiting], 80)
-    tail = text[text.index("The 6 pending wait for:"):].splitlines()
-    assert tail[1] == "  training results (3 claims): python -m claims train a_recipe b_recipe (add"
-    assert tail[2].startswith("    --device cpu")
-    assert "  the kmnist dataset (1 claim): python -m claims data fetch kmnist" in tail
-    assert any(line.startswith("  benchmark timings (1 claim): pytest -m benchmark") for line in tail)
-    assert "  something else (1 claim): the reasons say what (-v)" in tail
+        ["train b_recipe", "train a_recipe", "train b_recipe", "data kmnist", "benchmarks", "", "other",
+         "retrain mnist_dense0", "data cats_vs_dogs", "train lenet3_halved", "train lenet2_dropout_grid"])]
+    text = terminal.as_terminal([*ROWS[:1], *waiting], 200)
+    tail = text[text.index("The 11 pending wait for:"):].splitlines()
+    assert tail[1:] == [  # datasets first: the training reads them
+        "  the kmnist dataset (1 claim): python -m claims data fetch kmnist",
+        "  the cats_vs_dogs dataset (1 claim): download by hand (python -m claims data list says "
+        "where), then: python -m claims data fetch cats_vs_dogs --from ZIP",
+        # a grid before the recipe that takes its best point
+        "  training results (5 claims): python -m claims train a_recipe b_recipe lenet2_dropout_grid "
+        "lenet3_halved (add --device cpu to train without a GPU)",
+        "  full runs in place of capped ones (1 claim): python -m claims train mnist_dense0 --replace (add "
+        "--device cpu to train without a GPU)",
+        "  benchmark timings (1 claim): the reasons give the pytest-benchmark command (-v)",
+        "  something else (2 claims): the reasons say what (-v)"]
+    narrow = terminal.as_terminal([*ROWS[:1], *waiting], 80).splitlines()
+    assert max(map(len, narrow)) <= 80
     assert "wait for" not in terminal.as_terminal(ROWS[:1], 80)  # nothing pending, nothing said
 
 
@@ -167,6 +176,14 @@ def test_ascii_stand_ins_where_the_output_cannot_write_the_symbols():
         encoding = "latin-1"
     assert terminal._marks(Latin1()) == report.ASCII_MARKS
     assert report.VERDICTS == __import__("claims.verdict").verdict.VERDICTS
+    # every other symbol too, cut and wrapped within the width after its stand-in (an ASCII
+    # terminal crashed on the source headings' dash; a reviewer's find)
+    long_quote = "“The model” — far fewer… " * 8
+    rows = [*ROWS, row("tds-x.long", "refuted", quote=long_quote)]
+    for columns, verbose in ((80, False), (80, True), (200, False)):
+        text = terminal.as_terminal(rows, columns, verbose, marks=report.ASCII_MARKS)
+        assert text.isascii() and max(len(line) for line in text.splitlines()) <= columns
+        assert " -> " in text and ("..." in text or verbose)
 
 
 # --- the command, on the real registry ------------------------------------------------------

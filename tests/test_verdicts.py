@@ -204,6 +204,20 @@ def _write(tmp_path, monkeypatch, recipe: str, result: dict) -> None:
     monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
 
 
+def test_a_capped_result_waits_for_a_full_run_that_replaces_it(tmp_path, monkeypatch) -> None:
+    """'claims train' refuses to merge a full run into a capped file without --replace, so the
+    report's summary must say so: a capped file waits for 'retrain', a missing one for 'train'
+    (found by a reviewer)."""
+    claim = _claim("mnist-10k.a3.above-99")  # the final test accuracy: not prefix-safe
+    assert judge(claim).waits_for == ""  # committed: measured
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
+    assert judge(claim).waits_for == "train mnist_approach3"
+    _write(tmp_path, monkeypatch, "mnist_approach3", {"epochs_cap": 5, "seeds": [0], "points": [
+        {"epochs": [{"test_accuracy": [0.98]}] * 5, "final": {"accuracy": [0.98]}}]})
+    verdict = judge(claim)
+    assert verdict.verdict == "pending" and verdict.waits_for == "retrain mnist_approach3"
+
+
 def test_top_confusions_read_each_seeds_matrix(tmp_path, monkeypatch) -> None:
     matrix = np.zeros((2, 10, 10), dtype=int)
     np.fill_diagonal(matrix[0], 900), np.fill_diagonal(matrix[1], 900)
@@ -577,6 +591,14 @@ def test_one_part_refutes_an_every_part_claim_only_at_bonferronis_level() -> Non
     assert decide(claim, metrics.AllOf((borderline,))).verdict == REFUTED
     two = decide(claim, metrics.AllOf((clear, borderline)))
     assert two.verdict == INCONCLUSIVE and two.seeds_needed
+    # an undecided part heading for refutation asks for the seeds the stricter level needs
+    # (a reviewer's case: part mean 0.9890, own level 8 seeds, Bonferroni's 10)
+    heading = metrics.Seeds((0.9880, 0.9890, 0.9900))
+    own = decide(claim, heading)
+    both = decide(claim, metrics.AllOf((clear, heading)))
+    strict = decide(claim, dataclasses.replace(heading, looks=2))
+    assert own.verdict == both.verdict == INCONCLUSIVE and strict.seeds_needed > own.seeds_needed
+    assert both.seeds_needed == strict.seeds_needed
     assert "not at the 97.5% that one of 2 parts needs" in two.detail
     assert "Bonferroni's level over the 2 parts" in two.rule
     assert decide(claim, metrics.AllOf((clear, low))).verdict == REFUTED

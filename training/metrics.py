@@ -234,9 +234,9 @@ def least_costly_grid_step(spec: dict[str, Any], load: Callable[[str], Result]) 
     for smaller, larger in spec.get("steps", []):
         try:
             small, large = load(smaller), load(larger)
-        except NotRun as why:  # say what the steps measured so far show, from the evidence
-            raise NotRun(f"{why}; the steps measured so far, mean difference of test accuracy: "
-                         f"{_step_means(steps)}", why.recipe) from None
+        except (NotRun, CappedRun) as why:  # say what the steps measured so far show, from the evidence
+            raise type(why)(f"{why}; the steps measured so far, mean difference of test accuracy: "
+                            f"{_step_means(steps)}", why.recipe) from None
         steps.append((f"{smaller} - {larger}", _single(small), small, _single(large), large))
     differences = tuple(
         _difference(f"{label}, test accuracy", list(a["final"]["accuracy"]), list(b["final"]["accuracy"]),
