@@ -468,6 +468,16 @@ def test_layerwise_pruning_removes_the_fraction_in_every_layer() -> None:
         assert int((module.weight_mask == 0).sum()) == round(0.5 * module.weight.numel())
 
 
+def test_a_caption_names_a_joined_run_s_machine_once() -> None:
+    """A result file that gained seeds in a second run records both devices; the plot's caption
+    ran off the figure with both written out."""
+    from training.plot_parts import _device
+    assert _device("cpu: x86_64, 1 threads") == "cpu: x86_64, 1 thread"
+    assert _device("cpu: x86_64, 1 threads | cpu: x86_64, 2 threads") == "cpu: x86_64, 1 and 2 threads"
+    assert _device("cpu: x86_64, 1 threads | cpu: x86_64, 1 threads") == "cpu: x86_64, 1 thread"
+    assert _device("NVIDIA H200 | cpu: x86_64, 1 threads") == "NVIDIA H200 | cpu: x86_64, 1 thread"
+
+
 def test_legend_labels_of_grid_points_and_lottery_iterations() -> None:
     from training.plots import _tag
     assert _tag({"iteration": 0, "removed": 0.0}) == "original"

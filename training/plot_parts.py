@@ -107,8 +107,15 @@ def _plural(count: int, word: str) -> str:
 
 
 def _device(text: str) -> str:
-    """Provenance's device, read aloud ('1 threads' was written by older runs)."""
-    return re.sub(r"\b1 threads\b", "1 thread", text)
+    """Provenance's device, read aloud ('1 threads' was written by older runs); a file that
+    joined runs of one machine with different thread counts says so once ('cpu: x86_64, 1 and 2
+    threads'), so that the caption fits under the figure."""
+    runs = list(dict.fromkeys(text.split(" | ")))
+    heads = {r.rpartition(", ")[0] for r in runs}
+    if len(runs) > 1 and len(heads) == 1 and all(r.endswith("threads") for r in runs):
+        counts = " and ".join(r.rpartition(", ")[2].split()[0] for r in runs)
+        return f"{heads.pop()}, {counts} threads"
+    return re.sub(r"\b1 threads\b", "1 thread", " | ".join(runs))
 
 
 def _tag(options: dict[str, Any]) -> str:
