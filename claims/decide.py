@@ -67,12 +67,13 @@ def plan(max_seeds: int, claims: Sequence[Claim] | None = None) -> tuple[list[St
         verdict = judge(claim)
         if verdict.verdict != INCONCLUSIVE:
             continue
-        decision = decide(claim, next_look(verdict.measured, len(needed_recipes(claim.measure))))
+        read = needed_recipes(claim.measure, dependencies=False)  # the files that gain seeds and a look
+        decision = decide(claim, next_look(verdict.measured, len(read)))
         needed = decision.seeds_needed
         if needed is None or needed > max_seeds:
             beyond.append(f"{claim.id}: {decision.needs}")
             continue
-        for recipe in needed_recipes(claim.measure):
+        for recipe in read:
             have = _seeds_of(recipe)
             if len(have) >= needed:
                 continue

@@ -144,6 +144,16 @@ def test_a_number_beside_the_recipes_is_not_a_recipe() -> None:
     assert needed_recipes(spec) == ["fashion_2x78_d50", "fashion_2x392_d50"]
 
 
+def test_a_dependency_is_trained_first_but_not_read() -> None:
+    """The halved LeNet takes the dropout grid's best point: the grid is trained before it, but
+    a claim on the halved LeNet reads its file only, so only that file gains seeds and a look
+    when more seeds are planned (claims.decide.plan). ``steps`` pairs are read too."""
+    spec = {"recipe": "mnist_dense_width_grid", "steps": [["lenet3_halved", "lenet0"]]}
+    read = ["mnist_dense_width_grid", "lenet3_halved", "lenet0"]
+    assert needed_recipes(spec) == [read[0], "lenet2_dropout_grid", *read[1:]]
+    assert needed_recipes(spec, dependencies=False) == read
+
+
 def _sizes(blocked: str = ""):
     return lambda dataset: f"{dataset} is not here" if dataset == blocked else MNIST
 

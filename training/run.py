@@ -349,8 +349,9 @@ def _bar(recipe: Recipe, group: list[int], points: int, n: int, progress: bool, 
                 unit="batch", dynamic_ncols=True, leave=True, disable=not progress)
 
 
-def needed_recipes(spec: dict[str, Any]) -> list[str]:
-    """The recipes whose results a training claim reads, dependencies (``best_of``) first."""
+def needed_recipes(spec: dict[str, Any], dependencies: bool = True) -> list[str]:
+    """The recipes whose results a training claim reads, dependencies (``best_of``: a grid whose
+    best point a recipe takes, trained first, not read by the claim) first unless left out."""
     named: list[str] = []
     for key in ("recipe", "versus", "also", "recipes", "steps"):
         value = spec.get(key)
@@ -364,7 +365,7 @@ def needed_recipes(spec: dict[str, Any]) -> list[str]:
                     named += [w for w in v if isinstance(w, str)]
     ordered: list[str] = []
     for name in named:
-        for dependency in get(name).best_of.values():
+        for dependency in get(name).best_of.values() if dependencies else ():
             if dependency not in ordered:
                 ordered.append(dependency)
         if name not in ordered:
