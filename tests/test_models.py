@@ -593,9 +593,9 @@ def test_import_models_leaves_torchvision_unimported():
 
 @pytest.mark.fast
 def test_the_papers_alexnet_takes_only_227_to_230_pixels_and_counts_the_same_on_each() -> None:
-    """What fashion.alexnet.connections' note says of the input size: the 9,216-input first
-    fully connected layer admits 227 to 230 pixels alone (224 ends at 5 x 5 maps), and the
-    multiply-accumulates are the same on each."""
+    """The input size of the paper's network: the 9,216-input first fully connected layer
+    admits 227 to 230 pixels alone (224 ends at 5 x 5 maps), and the multiply-accumulates are
+    the same on each."""
     from torch.utils.flop_counter import FlopCounterMode
 
     with torch.device("meta"):  # no 60 M weights to initialise
