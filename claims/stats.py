@@ -57,6 +57,8 @@ class Decision:
     undecidable: str = ""
     #: What ``seeds_needed`` counts: seeds of a training run, or rounds of a timing.
     unit: str = "seeds"
+    #: What the count of ``seeds_needed`` assumes stays as it is.
+    basis: str = "this mean and spread"
 
     @property
     def needs(self) -> str:
@@ -66,10 +68,11 @@ class Decision:
         if self.undecidable:
             return self.undecidable
         if self.seeds_needed is None:
-            return f"no number of {self.unit} would decide it at this mean (it sits on the threshold)"
+            return (f"no number of {self.unit} would decide it at {self.basis.split(' and ')[0]} "
+                    "(it sits on the threshold)")
         if self.seeds_needed > MAX_SEEDS:
-            return f"more than {MAX_SEEDS:,} {self.unit} would be needed at this mean and spread"
-        return f"about {self.seeds_needed} {self.unit} would decide it at this mean and spread"
+            return f"more than {MAX_SEEDS:,} {self.unit} would be needed at {self.basis}"
+        return f"about {self.seeds_needed} {self.unit} would decide it at {self.basis}"
 
 
 def _mean_sd(values: Sequence[float]) -> tuple[float, float, int]:
@@ -374,15 +377,15 @@ def picks(chosen: int, runs: int, looks: int = 1) -> Decision:
         return Decision(REFUTED, rule, detail)
     share = chosen / runs
     if share == RANKING_HOLDS:
-        return Decision(INCONCLUSIVE, rule, detail, None)
+        return Decision(INCONCLUSIVE, rule, detail, None, basis="this share")
     n = runs + 1
     while n <= MAX_SEEDS:
         k = round(share * n)
         lo, hi = _clopper_pearson(k, n, level)
         if lo > RANKING_HOLDS or hi < RANKING_HOLDS:
-            return Decision(INCONCLUSIVE, rule, detail, n)
+            return Decision(INCONCLUSIVE, rule, detail, n, basis="this share")
         n += 1
-    return Decision(INCONCLUSIVE, rule, detail, MAX_SEEDS + 1)
+    return Decision(INCONCLUSIVE, rule, detail, MAX_SEEDS + 1, basis="this share")
 
 
 def _clopper_pearson(k: int, n: int, level: float) -> tuple[float, float]:

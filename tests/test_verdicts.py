@@ -273,12 +273,13 @@ def test_a_knee_is_judged_on_what_each_seed_s_run_picks(tmp_path, monkeypatch) -
     assert "Clopper-Pearson" in split.rule
     _knee_grid(tmp_path, monkeypatch, (0.960, 0.972, 0.978, 0.980), seeds=3)
     agreed = judge(claim)
-    assert agreed.verdict == INCONCLUSIVE and "about 5 seeds would decide" in agreed.reason  # 3 of 3
+    assert agreed.verdict == INCONCLUSIVE and "about 5 seeds would decide it at this share" in agreed.reason
     # the rule itself: exact bounds, 0.05^(1/3) = 36.8% for three of three
     assert stats._clopper_pearson(3, 3, 0.95)[0] == pytest.approx(0.05 ** (1 / 3))
     assert stats.picks(5, 5).verdict == HOLDS and stats.picks(0, 5).verdict == REFUTED
     assert stats.picks(6, 10).verdict == INCONCLUSIVE and stats.picks(6, 10).seeds_needed > 10
     assert stats.picks(5, 10).seeds_needed is None  # exactly half: no number of seeds decides
+    assert stats.picks(5, 10).needs.endswith("at this share (it sits on the threshold)")
     assert stats.picks(6, 6, looks=2).verdict == HOLDS and stats.picks(5, 5, looks=2).verdict == INCONCLUSIVE
 
 
