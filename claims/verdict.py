@@ -137,8 +137,7 @@ def _combine(decisions: list[stats.Decision], mode: str = "all") -> stats.Decisi
     bonferroni = (f", and one part refutes only at Bonferroni's level over the {len(decisions)} parts"
                   if len(decisions) > 1 else "")
     return stats.Decision(verdict, decisions[0].rule + f"; every part must hold{bonferroni}", parts, seeds,
-                          undecidable,
-                          unit=decisions[0].unit)
+                          undecidable, unit=decisions[0].unit)
 
 
 #: Why seeds that agree exactly on a count decide nothing.
@@ -190,7 +189,7 @@ def _held_out_speaks(claim: Claim, measured: Difference, decision: stats.Decisio
     return stats.Decision(INCONCLUSIVE, rule, alone, undecidable=why)
 
 
-def _part_refutes(claim: Claim, item: Any, decision: stats.Decision, parts: int) -> stats.Decision:
+def _as_one_of_parts(claim: Claim, item: Any, decision: stats.Decision, parts: int) -> stats.Decision:
     """A part refutes an every-part claim only at Bonferroni's level over the parts: with each
     of k parts able to refute at 5%, a true claim would be refuted up to k x 5% of the time
     (holding needs every part, so it needs no correction). An undecided part asks for the seeds
@@ -238,7 +237,7 @@ def decide(claim: Claim, measured: Any) -> stats.Decision:
     if isinstance(measured, AllOf):
         decisions = [decide(claim, item) for item in measured.items]
         if measured.mode == "all":
-            decisions = [_part_refutes(claim, item, d, len(decisions)) for item, d in
+            decisions = [_as_one_of_parts(claim, item, d, len(decisions)) for item, d in
                          zip(measured.items, decisions, strict=True)]
         return _combine(decisions, measured.mode)
     if isinstance(measured, Ranking):
