@@ -127,8 +127,7 @@ def perturbed(claim: Claim, value: Any) -> list[Any]:
         if isinstance(value, AllOf) and value.mode == "agree" and len(value.items) < MIN_SESSIONS:
             moved = replace(value, items=value.items * MIN_SESSIONS)  # as sessions that agree would be
         if isinstance(value, Seeds) and value.censored:  # as many seeds as order statistics need
-            level = stats.confidence(value.looks)
-            k = math.ceil((1 + level) / (1 - level) / len(value.values))
+            k = math.ceil(stats.seeds_for_range(stats.confidence(value.looks)) / len(value.values))
             moved = replace(value, values=value.values * k, censored=value.censored * k)
         shifted = [_shifted(moved, sign * k * unit) for k in LADDER for sign in (1, -1)]
         even = _even(moved)  # where over-fitting gaps are compared, with and without the confound

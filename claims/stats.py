@@ -148,6 +148,12 @@ def figure(values: Sequence[float], claimed: float, slack: float, scale: float =
     return Decision(INCONCLUSIVE, rule, detail, k)
 
 
+def seeds_for_range(level: float) -> int:
+    """The fewest seeds whose range (smallest to largest) is a ``level`` prediction interval of
+    one more run: (n - 1)/(n + 1) at least the level."""
+    return math.ceil((1 + level) / (1 - level))
+
+
 def figure_of_capped_counts(values: Sequence[float], claimed: float, slack: float,
                             looks: int = 1) -> Decision:
     """A one-run figure of a count that some seeds reach only at the run's limit (epochs run,
@@ -184,7 +190,7 @@ def figure_of_capped_counts(values: Sequence[float], claimed: float, slack: floa
             "at these counts no number of seeds would refute it: the claimed count is among the counts "
             "single runs give (the range of the seeds), and the mean is not within the tolerance of it"))
     # outside the seeds' range: enough seeds make the range itself a prediction interval
-    return Decision(INCONCLUSIVE, rule, detail, max(n + 1, math.ceil((1 + level) / (1 - level))))
+    return Decision(INCONCLUSIVE, rule, detail, max(n + 1, seeds_for_range(level)))
 
 
 #: The power at which "how many seeds would decide" is planned.

@@ -335,7 +335,7 @@ def judge(claim: Claim) -> Verdict:
             claim.relation in (">", ">=") and decide(claim, value).verdict == HOLDS):
         return Verdict(claim, PENDING, value, f"measured {value}: a capped run's best is a lower "
                        "bound that does not decide this claim; run the full recipe", evidence=files,
-                       waits_for=" ".join(["retrain", *(Path(f).stem for f in value.files[:1])]))
+                       waits_for=f"retrain {Path(value.files[0]).stem}" if value.files else "retrain")
     try:
         decision = decide(claim, measured)
     except (TypeError, ValueError) as error:  # a claimed value the measurement cannot be compared with

@@ -2,7 +2,7 @@
 
 ``Seeds`` (one value per seed), ``Difference`` (two runs' values, paired by seed where the
 seeds match), ``AllOf`` (several such, every one must hold), ``Ranking`` (confusion counts
-per seed), ``Picks`` (what simulated single runs pick) or, with what a reader needs to weigh
+per seed), ``Picks`` (what each seed's run picks) or, with what a reader needs to weigh
 it, ``Explained``. The metrics that build
 them are in ``training.metrics``.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,17 +150,14 @@ class Picks:
     independent runs."""
 
     picks: tuple[Any, ...]
-    #: What is picked and how the runs were simulated, for the report.
+    #: What is picked, and from which runs, for the report.
     what: str
     files: tuple[str, ...] = ()
     looks: int = 1  # as Seeds.looks
 
     def counts(self) -> list[tuple[Any, int]]:
         """Each value picked, most often first."""
-        tally: dict[Any, int] = {}
-        for p in self.picks:
-            tally[p] = tally.get(p, 0) + 1
-        return sorted(tally.items(), key=lambda kv: -kv[1])
+        return Counter(self.picks).most_common()
 
     def __str__(self) -> str:
         shares = ", ".join(f"{v} by {n}" for v, n in self.counts())

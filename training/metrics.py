@@ -179,12 +179,17 @@ def best_grid_test_accuracy_difference(spec: dict[str, Any], load: Callable[[str
                        len(data["points"]) * len(other["points"]))
 
 
-def _knees(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Kneedle (Satopaa et al., 2011) along the last axis of ``y``: both axes scaled to [0, 1],
-    the index of the point farthest above the chord from the first point to the last; the
-    first point where none is above."""
+def _above_chord(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each point's height above the chord from the first point to the last, both axes scaled to
+    [0, 1], along the last axis of ``y``."""
     span = np.ptp(y, axis=-1, keepdims=True)
-    above = (y - y.min(axis=-1, keepdims=True)) / np.where(span > 0, span, 1.0) - (x - x.min()) / np.ptp(x)
+    return (y - y.min(axis=-1, keepdims=True)) / np.where(span > 0, span, 1.0) - (x - x.min()) / np.ptp(x)
+
+
+def _knees(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Kneedle (Satopaa et al., 2011) along the last axis of ``y``: the index of the point
+    farthest above the chord; the first point where none is above."""
+    above = _above_chord(x, y)
     return np.where(above.max(axis=-1) > 1e-9, above.argmax(axis=-1), 0)
 
 
@@ -205,7 +210,7 @@ def grid_knee(spec: dict[str, Any], load: Callable[[str], Result]) -> Explained:
                   f"the knee of {data['_file']}'s grid over {spec['option']}, seed by seed", (data["_file"],),
                   looks(data))
     y = accuracy.mean(axis=0)
-    above = (y - y.min()) / (np.ptp(y) or 1.0) - (x - x.min()) / np.ptp(x)
+    above = _above_chord(x, y)
     log_knee = values[int(_knees(np.log(x), y))]
     return Explained(picks, "the seeds' mean accuracy scaled above the chord: " + ", ".join(
         f"{v}: {a:.3f}" for v, a in zip(values, above, strict=True))
