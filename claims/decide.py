@@ -12,12 +12,10 @@ are planned for that level.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
 
 from claims.registry import Claim, registry
-from claims.verdict import INCONCLUSIVE, decide, judge
-from training.metrics import AllOf, Difference, Explained, Picks, Ranking, Seeds
+from claims.verdict import INCONCLUSIVE, decide, judge, next_look
 
 
 @dataclass
@@ -40,18 +38,6 @@ def _seeds_of(recipe: str) -> list[int]:
 
     path = results.path_for(recipe)
     return list(results.read(path).get("seeds") or []) if path.exists() else []
-
-
-def next_look(measured: Any, additions: int = 1) -> Any:
-    """``measured`` as the judgement after the planned seeds will see it: one look more for
-    each result file that gains seeds (both sides of a comparison do)."""
-    if isinstance(measured, Explained):
-        return replace(measured, value=next_look(measured.value, additions))
-    if isinstance(measured, AllOf):
-        return replace(measured, items=tuple(next_look(item, additions) for item in measured.items))
-    if isinstance(measured, (Seeds, Difference, Ranking, Picks)):
-        return replace(measured, looks=measured.looks + additions)
-    return measured
 
 
 def plan(max_seeds: int, claims: Sequence[Claim] | None = None) -> tuple[list[Step], list[str]]:

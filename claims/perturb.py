@@ -68,8 +68,13 @@ def stand_in(claim: Claim) -> Any:
     return AllOf((Seeds(values),)) if claim.relation in ("==", "in") else AllOf((diff,))
 
 
+#: Seeds a stand-in share of runs (a pick, a ranking) has: enough that none of them giving the
+#: claimed one refutes it (the upper bound of 0 of n below 5% takes 59).
+SHARE_RUNS = 60
+
+
 def _ranking_with(claim: Claim, count: int) -> Ranking:
-    """Three seeds whose errors are the claimed cells ``count`` times each, a few others 20."""
+    """Seeds whose errors are the claimed cells ``count`` times each, a few others 20."""
     cells = {tuple(int(x) for x in c.split("->")) for c in claim.claimed}
     matrix = [[0] * 10 for _ in range(10)]
     for i in range(10):
@@ -78,10 +83,10 @@ def _ranking_with(claim: Claim, count: int) -> Ranking:
     for i, j in cells:
         matrix[i][j] = count
     frozen = tuple(tuple(row) for row in matrix)
-    return Ranking((frozen, frozen, frozen))
+    return Ranking((frozen,) * SHARE_RUNS)
 
 
-def _picks_of(value: Any, runs: int = 20) -> Picks:
+def _picks_of(value: Any, runs: int = SHARE_RUNS) -> Picks:
     return Picks((value,) * runs, "stand-in")
 
 
@@ -306,16 +311,18 @@ def _copy(point: dict[str, Any]) -> dict[str, Any]:
                       for k, v in final.items()}}
 
 
-def _seeds_twice(result: dict[str, Any]) -> dict[str, Any]:
-    """``result`` with each seed's run twice over, under new seed numbers: the seeds a rule
-    needs to decide where the committed ones are too few for any alteration to decide."""
+def _seeds_repeated(result: dict[str, Any], at_least: int) -> dict[str, Any]:
+    """``result`` with each seed's run repeated under new seed numbers until it holds at least
+    ``at_least`` seeds: the seeds a rule needs to decide where the committed ones are too few
+    for any alteration to decide (a share of runs refutes only from 59)."""
     seeds = list(result.get("seeds") or [])
-    more = [max(seeds, default=0) + 1 + i for i in range(len(seeds))]
+    times = max(1, -(-at_least // max(len(seeds), 1)))
+    more = [max(seeds, default=0) + 1 + i for i in range(len(seeds) * (times - 1))]
 
-    def twice(point: dict[str, Any]) -> dict[str, Any]:
-        return {**point, "epochs": [{k: list(v) * 2 for k, v in e.items()} for e in point["epochs"]],
-                "final": {k: list(v) * 2 for k, v in point.get("final", {}).items()}}
-    return {**result, "seeds": seeds + more, "points": [twice(p) for p in result["points"]]}
+    def repeated(point: dict[str, Any]) -> dict[str, Any]:
+        return {**point, "epochs": [{k: list(v) * times for k, v in e.items()} for e in point["epochs"]],
+                "final": {k: list(v) * times for k, v in point.get("final", {}).items()}}
+    return {**result, "seeds": seeds + more, "points": [repeated(p) for p in result["points"]]}
 
 
 def _targets(result: dict[str, Any]) -> Iterator[tuple[str, list[int]]]:
@@ -328,8 +335,10 @@ def _targets(result: dict[str, Any]) -> Iterator[tuple[str, list[int]]]:
 
 def file_reachable(claim: Claim) -> dict[str, str]:
     """The verdicts ``claim``'s rule gives over altered copies of the result files it reads,
-    each alteration (one run of one file changed) by the verdict it led to. Empty when the
-    files are not all there."""
+    each alteration (one run of one file changed) by the verdict it led to, and, where it
+    compares two runs, the two runs' results swapped: a run that never reaches a mark counts
+    at the run's limit whatever its curves do below the mark, so only the other run's
+    curves can make it the faster. Empty when the files are not all there."""
     from training.run import needed_recipes
 
     read = metrics.loader()
@@ -337,8 +346,9 @@ def file_reachable(claim: Claim) -> dict[str, str]:
         originals = {name: read(name) for name in needed_recipes(claim.measure)}
     except (metrics.NotRun, metrics.CappedRun):
         return {}
-    if SHAPES.get(claim.measure.get("metric", "")) == "picks":  # a pick decides from five seeds
-        originals = {name: _seeds_twice(data) for name, data in originals.items()}
+    if SHAPES.get(claim.measure.get("metric", "")) in ("picks", "ranking"):  # shares of runs
+        # twice the stand-ins' seeds: a file that gained seeds is judged at a stricter level
+        originals = {name: _seeds_repeated(data, 2 * SHARE_RUNS) for name, data in originals.items()}
     out: dict[str, str] = {}
     for recipe, original in originals.items():
         for where, indices in _targets(original):
@@ -353,4 +363,13 @@ def file_reachable(claim: Claim) -> dict[str, str]:
                 except (ValueError, IndexError, ArithmeticError, KeyError):
                     continue  # this copy is not a run the metric can read (too short, say)
                 out[f"{recipe}, {where}: {how}"] = decide(claim, value).verdict
+    if len(originals) == 2:  # a comparison of two runs: each given the other's results
+        first, second = originals
+        swapped = {first: {**originals[second], "_file": originals[first].get("_file")},
+                   second: {**originals[first], "_file": originals[second].get("_file")}}
+        try:
+            value = metrics.compute(claim.measure, load=swapped.__getitem__)
+        except (ValueError, IndexError, ArithmeticError, KeyError):
+            return out
+        out[f"{first} and {second} swapped"] = decide(claim, value).verdict
     return out

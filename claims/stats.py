@@ -19,13 +19,19 @@ inverse that ``scipy.stats.t.ppf`` calls, without the second it takes to import 
 - a **comparison** between runs ("A beats B", "pruned networks do not learn faster"): the
   same one-sided bounds on the mean *difference*, paired by seed where both runs used the
   same seeds (a t interval of the per-seed differences), else Welch's interval.
-- a **ranking** ("the top 2 confusions are 5->3 and 7->2"), one run's figure: single runs are
-  simulated by drawing a seed and redrawing its confusion counts as a multinomial of its test
-  set (ties broken at random); holds when at least half of them rank the claimed errors first,
-  refuted when at most 5% do, otherwise inconclusive.
+- a **pick** or a **ranking** one run made ("we select 128 neurons", "the top 2 confusions are
+  5->3 and 7->2"): each seed is one run, so the seeds that give it are a binomial count. Holds
+  when most runs give it (the exact, Clopper-Pearson, lower bound of the share above one half);
+  refuted only when hardly any run would (the upper bound below 5%), as a figure is refuted
+  only outside the spread of single runs; otherwise inconclusive.
+- a **capped count** (epochs until early stopping, some seeds at the recipe's limit): the
+  seeds' order statistics, which need no law and are not moved by the pile at the cap.
 
-"How many seeds would decide" assumes the observed mean and spread are the true ones and
-finds the smallest n at which the bound would clear the threshold with 80% power.
+"How many seeds would decide" assumes the observed mean and spread (or share) are the true
+ones and finds the smallest n at which the claim would be decided with 80% power, at the
+level of the judgement those seeds would get (one look more: ``claims.verdict``).
+Repeated looks are limited, not fully corrected: see ``confidence``. Welch's interval
+(unpaired comparisons) is the usual approximation, a little liberal below ten seeds a side.
 """
 
 from __future__ import annotations
@@ -38,9 +44,10 @@ import numpy as np
 from scipy import special
 
 LEVEL = 0.95
+#: Below this (relative to the numbers compared) a difference is float rounding.
+EPS = 1e-12
 MIN_SEEDS_FIGURE = 3
 MAX_SEEDS = 10_000
-BOOTSTRAP_DRAWS = 2000
 HOLDS, REFUTED, INCONCLUSIVE = "holds", "refuted", "inconclusive"
 _ABOVE, _BELOW = (">", ">="), ("<", "<=")
 
@@ -59,6 +66,10 @@ class Decision:
     unit: str = "seeds"
     #: What the count of ``seeds_needed`` assumes stays as it is.
     basis: str = "this mean and spread"
+    #: Where an inconclusive verdict is heading with more seeds: HOLDS or REFUTED ('' unknown).
+    toward: str = ""
+    #: ``seeds_needed`` is the fewest seeds that can be judged at all, not a power estimate.
+    first: bool = False
 
     @property
     def needs(self) -> str:
@@ -67,6 +78,9 @@ class Decision:
             return ""
         if self.undecidable:
             return self.undecidable
+        if self.first and self.seeds_needed is not None:
+            return (f"at least {self.seeds_needed} {self.unit} are needed before it can be judged; how "
+                    "many would decide it follows from their spread")
         if self.seeds_needed is None:
             return (f"no number of {self.unit} would decide it at {self.basis.split(' and ')[0]} "
                     "(it sits on the threshold)")
@@ -80,7 +94,10 @@ def _mean_sd(values: Sequence[float]) -> tuple[float, float, int]:
     n = len(x)
     if n == 0 or not np.isfinite(x).all():
         raise ValueError(f"the seeds' values must be finite numbers, at least one: got {list(values)}")
-    return float(x.mean()), float(x.std(ddof=1)) if n > 1 else 0.0, n
+    mean, sd = float(x.mean()), float(x.std(ddof=1)) if n > 1 else 0.0
+    if sd <= EPS * max(1.0, abs(mean)):  # equal seeds: the rest is float rounding, not spread
+        sd = 0.0
+    return mean, sd, n
 
 
 def _t(q: float, df: float) -> float:
@@ -122,7 +139,7 @@ def figure(values: Sequence[float], claimed: float, slack: float, scale: float =
             f"of |mean - claimed|); otherwise inconclusive{_looked(looks)}")
     if n < MIN_SEEDS_FIGURE:
         return Decision(INCONCLUSIVE, rule, f"{n} seed(s): a prediction interval needs at least "
-                        f"{MIN_SEEDS_FIGURE}", MIN_SEEDS_FIGURE)
+                        f"{MIN_SEEDS_FIGURE}", MIN_SEEDS_FIGURE, first=True)
     half = _t(0.5 + level / 2, n - 1) * sd * math.sqrt(1 + 1 / n)
     gap = abs(mean - claimed)
     bound = gap + _t(level, n - 1) * sd / math.sqrt(n)
@@ -130,45 +147,69 @@ def figure(values: Sequence[float], claimed: float, slack: float, scale: float =
               f"{_pct(mean + half, scale)}] widened to [{_pct(mean - half - slack, scale)}, "
               f"{_pct(mean + half + slack, scale)}]; |mean - claimed| is at most {_pct(bound, scale)} "
               f"at {level * 100:.4g}% confidence against a tolerance of {_pct(slack, scale)}")
-    if gap > half + slack + 1e-12:
+    if gap > half + slack + EPS:
         return Decision(REFUTED, rule, detail)
-    if bound <= slack + 1e-12:
+    if bound <= slack + EPS:
         return Decision(HOLDS, rule, detail)
     if gap < slack:  # the equivalence bound would clear with more seeds
-        return Decision(INCONCLUSIVE, rule, detail, _seeds_to_clear(slack - gap, sd, n, level=level))
-    # outside the tolerance but inside the interval: only a narrower interval could refute it
+        return Decision(INCONCLUSIVE, rule, detail, _seeds_to_clear(slack - gap, sd, n, level=level),
+                        toward=HOLDS)
+    # at or outside the tolerance but inside the interval: only a narrower interval could refute it
     z = float(special.ndtri(0.5 + level / 2))
     if gap - slack <= z * sd:
+        where = "at the edge of" if gap - slack <= EPS * max(1.0, abs(claimed)) else "outside"
         return Decision(INCONCLUSIVE, rule, detail, undecidable=(
-            "no number of seeds would decide it at this mean and spread: the claimed value is outside "
+            f"no number of seeds would decide it at this mean and spread: the claimed value is {where} "
             "the tolerance of the mean but inside the spread of single runs"))
+    # the interval narrows towards mean ± z·sd: the seeds at which k new seeds' gap would clear
+    # it with 80% power. Refuted when (mean - edge) / (s / sqrt(k)) > t · sqrt(k + 1), with edge
+    # the tolerance's: a noncentral t with noncentrality (gap - slack) · sqrt(k) / sd
     k = n
-    while k <= MAX_SEEDS and _t(0.5 + level / 2, k - 1) * sd * math.sqrt(1 + 1 / k) >= gap - slack:
+    while k <= MAX_SEEDS and 1 - float(special.nctdtr(
+            k - 1, (gap - slack) * math.sqrt(k) / sd, _t(0.5 + level / 2, k - 1) * math.sqrt(k + 1))) < POWER:
         k = k + 1 if k < 100 else int(k * 1.1)
-    return Decision(INCONCLUSIVE, rule, detail, k)
+    return Decision(INCONCLUSIVE, rule, detail, k, toward=REFUTED)
 
 
 def seeds_for_range(level: float) -> int:
     """The fewest seeds whose range (smallest to largest) is a ``level`` prediction interval of
     one more run: (n - 1)/(n + 1) at least the level."""
-    return math.ceil((1 + level) / (1 - level))
+    return math.ceil((1 + level) / (1 - level) - 1e-9)  # 159, not 160, at 98.75%: float rounding
+
+
+def _median_rank(n: int, level: float) -> int:
+    """The largest l with P(Binomial(n, 1/2) >= l) >= ``level``: the l-th smallest of n seeds is
+    a one-sided ``level`` lower bound of the median (the l-th largest an upper one), no law
+    assumed; 0 where n seeds are too few."""
+    rank = 0
+    while rank < n and float(special.bdtrc(rank, n, 0.5)) >= level:  # P(X >= rank + 1)
+        rank += 1
+    return rank
 
 
 def figure_of_capped_counts(values: Sequence[float], claimed: float, slack: float,
-                            looks: int = 1) -> Decision:
+                            looks: int = 1, censored: int = 0) -> Decision:
     """A one-run figure of a count that some seeds reach only at the run's limit (epochs run,
-    with early stopping capped by the recipe): such counts pile up at the cap, and a normal
-    prediction interval runs past the cap and refutes counts the seeds themselves give. The
-    interval for one more run is the seeds' own order statistics instead: a new run falls below
-    the j-th smallest of n with probability j/(n+1), with no law assumed. Holds as ``figure``
-    does (the seed mean within the tolerance at 95% confidence)."""
+    with early stopping capped by the recipe): the ``censored`` largest counts are such limits,
+    the true count at least that. Counts pile up at the cap, where neither a normal prediction
+    interval (it runs past the cap and refutes counts the seeds themselves give) nor a t bound
+    of the mean (it holds too often on such skewed seeds) fits. So both sides use the seeds'
+    order statistics, which assume no law: refuted outside the prediction interval of one more
+    run (a new run falls below the j-th smallest of n with probability j/(n+1)) widened by the
+    tolerance; holds when the one-sided bounds of the seeds' median both lie within the
+    tolerance of it, the upper one below the cap."""
     ordered = sorted(values)
     n, level = len(ordered), confidence(looks)
+    if any(not math.isfinite(v) for v in ordered) or n == 0:
+        raise ValueError(f"the seeds' values must be finite numbers, at least one: got {list(values)}")
     rule = (f"figure of a capped count: refuted when the claimed value lies outside the {LEVEL:.0%} "
             f"distribution-free prediction interval of one more run, [j-th smallest, j-th largest] "
             f"of the seeds with (n + 1 - 2j)/(n + 1) at least the level, widened by the tolerance; "
-            f"holds when the seed mean is within the tolerance of it at {LEVEL:.0%} confidence; "
+            f"holds when the seeds' median is within the tolerance of it at {LEVEL:.0%} confidence "
+            f"(its one-sided order-statistic bounds, a bound at the run's limit counting as none); "
             f"otherwise inconclusive{_looked(looks)}")
+    if n < 2:
+        return Decision(INCONCLUSIVE, rule, f"counts {ordered[0]:g}: one seed", 2, first=True)
     j = math.floor((n + 1) * (1 - level) / 2)  # the widest order statistics that still cover
     if j < 1:
         low, high = -math.inf, math.inf
@@ -177,20 +218,36 @@ def figure_of_capped_counts(values: Sequence[float], claimed: float, slack: floa
     else:
         low, high = ordered[j - 1], ordered[n - j]
         interval = f"prediction interval [{low:.4g}, {high:.4g}] (order statistics {j} and {n + 1 - j})"
-    mean, sd, _ = _mean_sd(values)
-    bound = abs(mean - claimed) + (_t(level, n - 1) * sd / math.sqrt(n) if n > 1 else math.inf)
-    detail = (f"counts {', '.join(f'{v:g}' for v in ordered)}; {interval}; |mean - claimed| is at most "
-              f"{bound:.4g} at {level * 100:.4g}% confidence against a tolerance of {slack:.4g}")
+    rank = _median_rank(n, level)
+    if rank:
+        below, above = ordered[rank - 1], ordered[n - rank]
+        capped = n - rank >= n - censored  # the upper bound is a seed at the limit: at least that
+        median = (f"the median is between {below:g} and {above:g}{' or more' if capped else ''} at "
+                  f"{level * 100:.4g}% confidence each side against a tolerance of {slack:g}")
+        holds = not capped and claimed - slack - EPS <= below and above <= claimed + slack + EPS
+    else:
+        median = (f"{n} seeds give no {level * 100:.4g}% bound of the median (it takes "
+                  f"{_fewest_for_median(level)})")
+        holds = False
+    detail = f"counts {', '.join(f'{v:g}' for v in ordered)}; {interval}; {median}"
     if claimed + slack < low or claimed - slack > high:
         return Decision(REFUTED, rule, detail)
-    if bound <= slack + 1e-12:
+    if holds:
         return Decision(HOLDS, rule, detail)
     if ordered[0] <= claimed + slack and claimed - slack <= ordered[-1]:
         return Decision(INCONCLUSIVE, rule, detail, undecidable=(
             "at these counts no number of seeds would refute it: the claimed count is among the counts "
-            "single runs give (the range of the seeds), and the mean is not within the tolerance of it"))
+            "single runs give (the range of the seeds), and the seeds' median is not shown within the "
+            "tolerance of it"))
     # outside the seeds' range: enough seeds make the range itself a prediction interval
-    return Decision(INCONCLUSIVE, rule, detail, max(n + 1, seeds_for_range(level)))
+    return Decision(INCONCLUSIVE, rule, detail, max(n + 1, seeds_for_range(level)), toward=REFUTED)
+
+
+def _fewest_for_median(level: float) -> int:
+    n = 1
+    while not _median_rank(n, level):
+        n += 1
+    return n
 
 
 #: The power at which "how many seeds would decide" is planned.
@@ -220,12 +277,13 @@ def _bound(mean: float, se: float, df: float, relation: str, threshold: float, s
         return INCONCLUSIVE, f"{what} {_pct(mean, scale)} from one seed: no interval"
     t = _t(level, df)
     low, high = mean - t * se, mean + t * se
+    eps = EPS * max(1.0, abs(threshold))  # a bound within rounding of the threshold sits on it
     if relation in _ABOVE:
-        yes = low > threshold or (relation == ">=" and low >= threshold)
-        no = high < threshold or (relation == ">" and high <= threshold)
+        yes = low > threshold + eps or (relation == ">=" and low >= threshold - eps)
+        no = high < threshold - eps or (relation == ">" and high <= threshold + eps)
     else:
-        yes = high < threshold or (relation == "<=" and high <= threshold)
-        no = low > threshold or (relation == "<" and low >= threshold)
+        yes = high < threshold - eps or (relation == "<=" and high <= threshold + eps)
+        no = low > threshold + eps or (relation == "<" and low >= threshold - eps)
     verdict = HOLDS if yes else REFUTED if no else INCONCLUSIVE
     return verdict, (f"{what} {_pct(mean, scale)}, one-sided {level * 100:.4g}% bounds "
                      f"[{_pct(low, scale)}, {_pct(high, scale)}] against {relation} {_pct(threshold, scale)}")
@@ -236,41 +294,59 @@ def _shift(relation: str, claimed: float, slack: float) -> float:
     return claimed - slack if relation in _ABOVE else claimed + slack
 
 
+def _toward(mean: float, relation: str, threshold: float) -> str:
+    """Where more seeds would take a bound: the side of the threshold the mean is on."""
+    if mean == threshold:
+        return ""
+    return HOLDS if (mean > threshold) == (relation in _ABOVE) else REFUTED
+
+
 def bound(values: Sequence[float], relation: str, claimed: float, slack: float = 0.0,
-          scale: float = 1.0, looks: int = 1) -> Decision:
-    """A bound on the mean of the seeds ('>', '>=', '<', '<=')."""
+          scale: float = 1.0, looks: int = 1, candidates: int = 1) -> Decision:
+    """A bound on the mean of the seeds ('>', '>=', '<', '<='), at Bonferroni's level over
+    ``candidates`` where it is one of several tests that could each decide alone."""
     mean, sd, n = _mean_sd(values)
-    threshold, level = _shift(relation, claimed, slack), confidence(looks)
+    threshold, level = _shift(relation, claimed, slack), confidence(looks, candidates)
     rule = (f"bound: a one-sided {LEVEL:.0%} confidence bound of the seed mean (Student's t) must "
             f"clear it{_looked(looks)}")
     verdict, detail = _bound(mean, sd / math.sqrt(n), n - 1, relation, threshold, scale, "mean", level)
-    needed = _seeds_to_clear(abs(mean - threshold), sd, n, level=level) if verdict == INCONCLUSIVE else None
     if n < 2:
         return Decision(INCONCLUSIVE, rule, detail, undecidable="one seed gives no spread: train more seeds")
-    return Decision(verdict, rule, detail, needed)
+    needed = _seeds_to_clear(abs(mean - threshold), sd, n, level=level) if verdict == INCONCLUSIVE else None
+    return Decision(verdict, rule, detail, needed, toward=_toward(mean, relation, threshold))
 
 
 def within(values: Sequence[float], low: float, high: float, slack_low: float = 0.0,
            slack_high: float = 0.0, scale: float = 1.0, looks: int = 1) -> Decision:
-    """The seed mean inside [low, high]: both one-sided bounds (intersection-union)."""
+    """The seed mean inside [low, high]: holds when both one-sided bounds lie inside it
+    (intersection-union, each at the level); refuted when one lies outside at Bonferroni's
+    level over the two sides, since either alone would refute it."""
     lower = bound(values, ">=", low, slack_low, scale, looks)
     upper = bound(values, "<=", high, slack_high, scale, looks)
+    mean, sd, n = _mean_sd(values)
+    if n < 2:
+        return Decision(INCONCLUSIVE, "range: needs at least two seeds", lower.detail,
+                        undecidable="one seed gives no spread: train more seeds")
+    sides = [bound(values, ">=", low, slack_low, scale, looks, candidates=2),
+             bound(values, "<=", high, slack_high, scale, looks, candidates=2)]
     rule = (f"range: both one-sided {LEVEL:.0%} confidence bounds of the seed mean (Student's t) "
-            f"must lie inside it{_looked(looks)}")
-    if REFUTED in (lower.verdict, upper.verdict):
+            f"must lie inside it; refuted when one lies outside at {confidence(1, 2):.1%}, one of two "
+            f"sides{_looked(looks)}")
+    if REFUTED in (sides[0].verdict, sides[1].verdict):
         verdict = REFUTED
     elif lower.verdict == upper.verdict == HOLDS:
         verdict = HOLDS
     else:
         verdict = INCONCLUSIVE
-    needs = [d.seeds_needed for d in (lower, upper) if d.verdict == INCONCLUSIVE]
+    # heading out of the range: the stricter side's seeds; heading in: the slower side's
+    out = [d for d in sides if d.verdict == INCONCLUSIVE and d.toward == REFUTED]
+    needs = [d.seeds_needed for d in ((out[:1]) or [d for d in (lower, upper) if d.verdict == INCONCLUSIVE])]
     needed = None if None in needs or not needs else max(needs)  # type: ignore[type-var]
-    mean, sd, n = _mean_sd(values)
     half = _t(confidence(looks), n - 1) * sd / math.sqrt(n) if n > 1 else math.inf
     detail = (f"mean {_pct(mean, scale)}, one-sided {confidence(looks) * 100:.4g}% bounds "
               f"[{_pct(mean - half, scale)}, {_pct(mean + half, scale)}] against "
               f"[{_pct(low - slack_low, scale)}, {_pct(high + slack_high, scale)}]")
-    return Decision(verdict, rule, detail, needed)
+    return Decision(verdict, rule, detail, needed, toward=REFUTED if out else HOLDS if needs else "")
 
 
 def difference(a: Sequence[float], b: Sequence[float], paired: bool, relation: str, claimed: float,
@@ -310,7 +386,7 @@ def difference(a: Sequence[float], b: Sequence[float], paired: bool, relation: s
         needed = _seeds_to_clear(abs(mean - threshold), sd * (math.sqrt(2) if welch else 1), n, welch,
                                  level)
         needed = None if needed is None else max(needed, 2)  # one seed gives no interval
-    return Decision(verdict, rule, detail, needed)
+    return Decision(verdict, rule, detail, needed, toward=_toward(mean, relation, threshold))
 
 
 def top_set(matrix: np.ndarray, k: int) -> frozenset[tuple[int, int]]:
@@ -321,77 +397,95 @@ def top_set(matrix: np.ndarray, k: int) -> frozenset[tuple[int, int]]:
     return frozenset((int(i // m.shape[1]), int(i % m.shape[1])) for i in order)
 
 
-def ranking_share(matrices: np.ndarray, claimed: frozenset[tuple[int, int]], draws: int = BOOTSTRAP_DRAWS,
-                  rng_seed: int = 0) -> float:
-    """Share of simulated single runs whose top errors are ``claimed``: each draw takes one seed
-    at random and redraws its confusion counts as a multinomial over its test images; ties
-    between cells are broken at random."""
-    rng = np.random.default_rng(rng_seed)
-    matrices = np.asarray(matrices, dtype=np.int64)
-    s, k = matrices.shape[0], matrices.shape[1]
-    flat = matrices.reshape(s, -1)
-    picks = rng.integers(0, s, size=draws)
-    counts = np.zeros((draws, k * k), dtype=float)
-    for j in range(s):
-        rows = np.nonzero(picks == j)[0]
-        if len(rows):
-            counts[rows] = rng.multinomial(flat[j].sum(), flat[j] / flat[j].sum(), size=len(rows))
-    counts += rng.uniform(0, 0.5, size=counts.shape)  # breaks ties between equal counts at random
-    counts[:, np.arange(k) * (k + 1)] = -1  # the diagonal is no error
-    top = np.sort(np.argsort(-counts, axis=1)[:, :len(claimed)], axis=1)
-    want = np.sort([i * k + j for i, j in claimed])
-    return float((top == want).all(1).mean())
+def ranks_first(matrix: np.ndarray, claimed: frozenset[tuple[int, int]]) -> tuple[bool, bool]:
+    """Whether one run's confusion counts put the ``claimed`` cells first (the most frequent
+    errors): (surely, possibly). Surely when every claimed cell outnumbers every other error;
+    possibly when they do with ties broken in their favour (a tie is either way)."""
+    m = np.array(matrix, dtype=float)
+    np.fill_diagonal(m, -np.inf)
+    inside = min(m[i, j] for i, j in claimed)
+    mask = np.ones_like(m, dtype=bool)
+    for i, j in claimed:
+        mask[i, j] = False
+    np.fill_diagonal(mask, False)
+    outside = m[mask].max() if mask.any() else -np.inf
+    return bool(inside > outside), bool(inside >= outside)
 
 
-#: A ranking holds when most single runs give it, and is refuted when almost none do.
+#: A pick or ranking holds when most single runs give it, and is refuted only when at most
+#: this share of them would (a figure is refuted only outside the spread of single runs).
 RANKING_HOLDS = 0.5
+RARE = 1 - LEVEL
 
 
 def ranking(matrices: np.ndarray, claimed: frozenset[tuple[int, int]], looks: int = 1) -> Decision:
-    """Is ``claimed`` what one run of ours ranks first, as the source's one run did?"""
-    share = ranking_share(matrices, claimed)
-    rare = 1 - confidence(looks)
-    rule = (f"ranking: the share of single runs (a seed drawn at random, its test images redrawn, "
-            f"{BOOTSTRAP_DRAWS:,} draws) whose top errors are the claimed ones; holds at "
-            f"{RANKING_HOLDS:.0%} or more, refuted at {rare * 100:.3g}% or less{_looked(looks)}")
-    detail = f"one run's top errors are the claimed ones in {share:.1%} of the draws"
-    if share >= RANKING_HOLDS:
-        return Decision(HOLDS, rule, detail)
-    if share <= rare:
-        return Decision(REFUTED, rule, detail)
-    return Decision(INCONCLUSIVE, rule, detail, undecidable=(
-        "more seeds would sharpen the share, but a share between the two thresholds does not "
-        "decide: single runs give the claimed ranking sometimes, not mostly"))
+    """Is ``claimed`` what one run of ours ranks first, as the source's one run did? Each seed is
+    one run on the same test set, so the seeds that rank it first are a binomial count, judged
+    as a pick. A seed whose counts tie at the edge of the top errors counts against holding
+    and for it when refuting: a tie could fall either way."""
+    outcomes = [ranks_first(m, claimed) for m in np.asarray(matrices)]
+    surely, possibly = sum(a for a, _ in outcomes), sum(b for _, b in outcomes)
+    ties = possibly - surely
+    what = "rank the claimed errors first" + (
+        f", and {ties} more {'ties' if ties == 1 else 'tie'} with them at the edge" if ties else "")
+    return _share_rule(surely, possibly, len(outcomes), looks, "a ranking", what)
 
 
 def picks(chosen: int, runs: int, looks: int = 1) -> Decision:
-    """Is the claimed value what most single runs of ours pick (a grid's knee), as the source's
-    one run picked it? ``chosen`` of ``runs`` seeds pick it; each seed is an independent run, so
-    the share is judged by its exact binomial (Clopper-Pearson) one-sided bounds against one
-    half: holds when the lower bound is above it, refuted when the upper bound is below it."""
+    """Is the claimed value what single runs of ours pick (a grid's knee), as the source's one run
+    picked it? ``chosen`` of ``runs`` seeds pick it; each seed is an independent run."""
+    return _share_rule(chosen, chosen, runs, looks, "a pick", "pick it")
+
+
+def _share_rule(low_count: int, high_count: int, runs: int, looks: int, kind: str, what: str) -> Decision:
+    """A share of runs, by its exact binomial (Clopper-Pearson) one-sided bounds: holds when the
+    lower bound of ``low_count`` of ``runs`` is above one half, refuted when the upper bound of
+    ``high_count`` is below 5%; otherwise inconclusive, with the runs that would decide with
+    80% power if the observed share were the true one."""
+    if runs < 1 or not 0 <= low_count <= high_count <= runs:
+        raise ValueError(f"{kind}: counts {low_count}, {high_count} of {runs} runs: at least one run, "
+                         "and counts between 0 and the runs")
     level = confidence(looks)
-    rule = (f"a pick: the share of seeds whose run picks the claimed value, by its one-sided "
-            f"{LEVEL:.0%} Clopper-Pearson bounds; holds when most runs pick it (the lower bound above "
-            f"{RANKING_HOLDS:.0%}), refuted when most do not (the upper bound below it); otherwise "
-            f"inconclusive{_looked(looks)}")
-    low, high = _clopper_pearson(chosen, runs, level)
-    detail = (f"{chosen} of {runs} seeds pick it; the share is between {low:.1%} and {high:.1%} at "
+    rule = (f"{kind}: the share of seeds (each one run) that {what.split(',')[0]}, by its one-sided "
+            f"{LEVEL:.0%} Clopper-Pearson bounds; holds when most runs do (the lower bound above "
+            f"{RANKING_HOLDS:.0%}), refuted when hardly any would (the upper bound below {RARE:.0%}); "
+            f"otherwise inconclusive{_looked(looks)}")
+    low = _clopper_pearson(low_count, runs, level)[0]
+    high = _clopper_pearson(high_count, runs, level)[1]
+    detail = (f"{low_count} of {runs} seeds {what}; the share is between {low:.1%} and {high:.1%} at "
               f"{level * 100:.4g}% confidence")
     if low > RANKING_HOLDS:
         return Decision(HOLDS, rule, detail)
-    if high < RANKING_HOLDS:
+    if high < RARE:
         return Decision(REFUTED, rule, detail)
-    share = chosen / runs
-    if share == RANKING_HOLDS:
-        return Decision(INCONCLUSIVE, rule, detail, None, basis="this share")
+    share = (low_count + high_count) / 2 / runs
+    if RARE <= share <= RANKING_HOLDS:
+        return Decision(INCONCLUSIVE, rule, detail, basis="this share", undecidable=(
+            "no number of seeds would decide it at this share: single runs give it sometimes, not "
+            "mostly, and not so rarely that the source's one run could not have"))
+    toward = HOLDS if share > RANKING_HOLDS else REFUTED
+    return Decision(INCONCLUSIVE, rule, detail, _runs_for_share(share, toward, level, runs),
+                    basis="this share", toward=toward)
+
+
+def _runs_for_share(share: float, toward: str, level: float, runs: int) -> int:
+    """The fewest runs at which a binomial count with this true share decides (``toward``) with
+    80% power: the chance of a count whose Clopper-Pearson bound clears the threshold."""
     n = runs + 1
     while n <= MAX_SEEDS:
-        k = round(share * n)
-        lo, hi = _clopper_pearson(k, n, level)
-        if lo > RANKING_HOLDS or hi < RANKING_HOLDS:
-            return Decision(INCONCLUSIVE, rule, detail, n, basis="this share")
-        n += 1
-    return Decision(INCONCLUSIVE, rule, detail, MAX_SEEDS + 1, basis="this share")
+        k = np.arange(n + 1)
+        if toward == HOLDS:  # lower bound of k above one half
+            lows = special.betaincinv(np.maximum(k, 1), n - k + 1, 1 - level)
+            decides = (k > 0) & (lows > RANKING_HOLDS)
+        else:  # upper bound of k below the rare share
+            highs = special.betaincinv(k + 1, np.maximum(n - k, 1), level)
+            decides = (k < n) & (highs < RARE)
+        pmf = np.exp(special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
+                     + k * math.log(max(share, 1e-300)) + (n - k) * math.log(max(1 - share, 1e-300)))
+        if float(pmf[decides].sum()) >= POWER:
+            return n
+        n = n + 1 if n < 100 else int(n * 1.1)
+    return MAX_SEEDS + 1
 
 
 def _clopper_pearson(k: int, n: int, level: float) -> tuple[float, float]:

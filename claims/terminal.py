@@ -164,21 +164,25 @@ def waiting(items: Sequence[Row], total: int) -> list[str]:
         key = row.waits_for if kind == "data" else kind if kind in ("train", "retrain", "benchmarks") else ""
         groups.setdefault(key, []).append(row)
     order = {"data": 0, "train": 1, "retrain": 2, "benchmarks": 3, "": 4}
+    tables = recipes.recipe_tables() if pending else {}  # the TOML tables: no models, no torch
     lines = []
     for key, group in sorted(groups.items(), key=lambda kv: (order[kv[0].partition(" ")[0]], -len(kv[1]))):
         n = _claims(len(group))
         kind, _, name = key.partition(" ")
         if kind == "data":
-            how = f"python -m claims data fetch {name}"
-            if datasets.entry(name).instructions:
-                how = f"download by hand (python -m claims data list says where), then: {how} --from ZIP"
-            lines.append(f"the {name} dataset ({n}): {how}")
+            lines.append(f"the {name} dataset ({n}): {_fetch_hint(name)}")
         elif kind in ("train", "retrain"):
-            names = _dependencies_first({r.waits_for.partition(" ")[2] for r in group} - {""})
             what, flag = (("training results", "") if kind == "train"
                           else ("full runs in place of capped ones", " --replace"))
-            lines.append(f"{what} ({n}): python -m claims train {' '.join(names)}{flag} "
-                         "(add --device cpu to train without a GPU)")
+            listed = {k.partition(" ")[2] for k in groups if k.startswith("data ")}
+            for dataset, part in _by_missing_dataset(group, tables).items():
+                names = _dependencies_first({r.waits_for.partition(" ")[2] for r in part} - {""}, tables)
+                after = ""
+                if dataset:
+                    after = (f", once the {dataset} dataset is there"
+                             + ("" if dataset in listed else f" ({_fetch_hint(dataset)})"))
+                lines.append(f"{what}{after} ({_claims(len(part))}): python -m claims train "
+                             f"{' '.join(names)}{flag} (add --device cpu to train without a GPU)")
         elif kind == "benchmarks":
             lines.append(f"benchmark timings ({n}): the reasons give the pytest-benchmark command (-v)")
         else:
@@ -192,17 +196,33 @@ def waiting(items: Sequence[Row], total: int) -> list[str]:
     return out
 
 
-def _dependencies_first(names: set[str]) -> list[str]:
-    """Recipe names in alphabetical order, each after the recipes its ``best_of`` reads."""
+def _fetch_hint(name: str) -> str:
+    how = f"python -m claims data fetch {name}"
+    if datasets.entry(name).instructions:
+        how = f"download by hand (python -m claims data list says where), then: {how} --from ZIP"
+    return how
+
+
+def _by_missing_dataset(rows: Sequence[Row], tables: dict[str, dict]) -> dict[str, list[Row]]:
+    """The rows waiting for training, by the dataset their recipe reads where it is not on disk
+    ('' where it is, or the recipe is not defined): the command for them would stop at once."""
+    parts: dict[str, list[Row]] = {}
+    for row in rows:
+        dataset = tables.get(row.waits_for.partition(" ")[2], {}).get("dataset", "")
+        missing = dataset if dataset and not datasets.on_disk(dataset) else ""
+        parts.setdefault(missing, []).append(row)
+    return dict(sorted(parts.items()))
+
+
+def _dependencies_first(names: set[str], tables: dict[str, dict]) -> list[str]:
+    """Recipe names in alphabetical order, each after the recipes its ``best_of`` reads (a
+    result file of a recipe no longer defined is named as it is)."""
     ordered: list[str] = []
 
     def add(name: str) -> None:
         if name in ordered:
             return
-        try:
-            dependencies = recipes.get(name).best_of.values()
-        except recipes.RecipeError:  # a result file of a recipe no longer defined: named as it is
-            dependencies = ()
+        dependencies = (tables.get(name, {}).get("best_of") or {}).values()
         for dependency in sorted(dependencies):
             if dependency in names:
                 add(dependency)

@@ -65,7 +65,8 @@ def compare(claim: Claim, measured: Any) -> bool:
         return low - slack(claim, low) <= measured <= high + slack(claim, high)
     if relation != "==":
         ops = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-        return ops[relation](measured, claimed)
+        edge = slack(claim, claimed)  # a tolerance moves the threshold in the claim's favour
+        return ops[relation](measured, claimed - edge if relation in (">", ">=") else claimed + edge)
     if isinstance(claimed, bool) or isinstance(measured, bool):
         return type(claimed) is type(measured) and claimed == measured
     if _number(claimed) and _number(measured):
@@ -84,8 +85,9 @@ def _sample(claim: Claim, values: tuple[float, ...], looks: int = 1, censored: i
     seeds reach only at the run's limit by order statistics: no normal law fits them)."""
     claimed = claim.claimed
     if claim.relation == "==":
-        rule = stats.figure_of_capped_counts if censored else stats.figure
-        return rule(values, claimed, slack(claim, claimed), looks=looks)
+        if censored:
+            return stats.figure_of_capped_counts(values, claimed, slack(claim, claimed), looks, censored)
+        return stats.figure(values, claimed, slack(claim, claimed), looks=looks)
     if claim.relation == "in":
         low, high = claimed
         return stats.within(values, low, high, slack(claim, low), slack(claim, high), looks=looks)
@@ -107,6 +109,8 @@ def _combine(decisions: list[stats.Decision], mode: str = "all") -> stats.Decisi
     undecided = [d for d in decisions if d.verdict == INCONCLUSIVE]
     needed = [d.seeds_needed for d in undecided]
     seeds = None if not needed or None in needed else max(needed)  # type: ignore[type-var]
+    if mode in ("all", "any"):
+        seeds, undecided = _seeds_for_parts(undecided, REFUTED if mode == "all" else HOLDS)
     label = "session" if mode == "agree" else "part"
     parts = "; ".join(f"{label} {i + 1}: {d.verdict}, {d.detail}" for i, d in enumerate(decisions))
     if mode == "agree" and len(decisions) < MIN_SESSIONS:
@@ -133,11 +137,24 @@ def _combine(decisions: list[stats.Decision], mode: str = "all") -> stats.Decisi
                               "must fail to refute", parts, seeds if verdict == INCONCLUSIVE else None,
                               unit=decisions[0].unit)
     verdict = REFUTED if REFUTED in verdicts else HOLDS if set(verdicts) == {HOLDS} else INCONCLUSIVE
-    undecidable = next((d.undecidable for d in undecided if d.undecidable), "")
+    undecidable = "" if seeds is not None else next((d.undecidable for d in undecided if d.undecidable), "")
     bonferroni = (f", and one part refutes only at Bonferroni's level over the {len(decisions)} parts"
                   if len(decisions) > 1 else "")
     return stats.Decision(verdict, decisions[0].rule + f"; every part must hold{bonferroni}", parts, seeds,
                           undecidable, unit=decisions[0].unit)
+
+
+def _seeds_for_parts(undecided: list[stats.Decision], alone: str) -> tuple[int | None, list[stats.Decision]]:
+    """The seeds that would decide a claim of several parts, and the parts they are for. One
+    part reaching ``alone`` decides the whole (refuted for an every-part claim, holds for an
+    any-part one): the fewest seeds at which one would. Else every part must decide the
+    other way: the most seeds any of them needs, or none where one cannot."""
+    deciding = [d for d in undecided if d.toward == alone and d.seeds_needed is not None]
+    if deciding:
+        fewest = min(deciding, key=lambda d: d.seeds_needed)  # type: ignore[arg-type, return-value]
+        return fewest.seeds_needed, [fewest]
+    needed = [d.seeds_needed for d in undecided]
+    return (None if not needed or None in needed else max(needed)), undecided  # type: ignore[type-var]
 
 
 #: Why seeds that agree exactly on a count decide nothing.
@@ -319,6 +336,30 @@ def _arithmetic(spec: dict[str, Any]) -> str:
     return text if len(text) <= ARITHMETIC_CHARS else text[:ARITHMETIC_CHARS - 1] + "…"
 
 
+def next_look(measured: Any, additions: int = 1) -> Any:
+    """``measured`` as the judgement after more seeds will see it: one look more for each result
+    file that gains seeds (both sides of a comparison do)."""
+    if isinstance(measured, Explained):
+        return replace(measured, value=next_look(measured.value, additions))
+    if isinstance(measured, AllOf):
+        return replace(measured, items=tuple(next_look(item, additions) for item in measured.items))
+    if isinstance(measured, (Seeds, Difference, Ranking, Picks)):
+        return replace(measured, looks=measured.looks + additions)
+    return measured
+
+
+def _at_next_look(claim: Claim, measured: Any, decision: stats.Decision, files: int) -> stats.Decision:
+    """An undecided verdict's seeds, counted for the judgement they would get: adding them is
+    another look at the claim, made at a stricter level (``stats.confidence``), as
+    ``claims.decide`` plans them."""
+    if decision.verdict != INCONCLUSIVE or decision.seeds_needed is None or decision.first:
+        return decision
+    later = decide(claim, next_look(measured, max(files, 1)))
+    if later.verdict != INCONCLUSIVE:
+        return decision
+    return replace(decision, seeds_needed=later.seeds_needed, undecidable=later.undecidable)
+
+
 def judge(claim: Claim) -> Verdict:
     """Measure the claim and judge it by the rule for its shape."""
     try:
@@ -341,6 +382,7 @@ def judge(claim: Claim) -> Verdict:
     except (TypeError, ValueError) as error:  # a claimed value the measurement cannot be compared with
         raise MeasureError(f"{claim.file or claim.source.id}, claim {claim.id!r}: cannot compare the "
                            f"measured {show(value)} with claimed {claimed_text(claim)}: {error}") from None
+    decision = _at_next_look(claim, measured, decision, len(files))
     measured_text = show(value) if not isinstance(value, (Seeds, Difference, AllOf, Ranking, Picks)) \
         else str(value)
     reason = f"measured {measured_text}{_arithmetic(claim.measure)}; claimed {claimed_text(claim)}" \

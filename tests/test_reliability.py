@@ -45,6 +45,7 @@ def noise(n: int = 96, seed: int = 0) -> types.SimpleNamespace:
 @pytest.fixture
 def fake_data(monkeypatch) -> None:
     monkeypatch.setattr(datasets, "load", lambda name, root=None: noise())
+    monkeypatch.setattr(datasets, "check", lambda name, root=None: None)  # no files to verify
 
 
 def train(directory: Path, *argv: str) -> int:
@@ -180,7 +181,8 @@ def test_a_signal_stops_a_run_keeping_its_checkpoint_and_freeing_its_lock(tmp_pa
     SIGINT to be ignored, keeps ignoring it (the terminal's Ctrl-C is not for it) and stops on
     SIGTERM."""
     script = ("import sys\nfrom training import datasets\nfrom tests.test_reliability import noise\n"
-              "datasets.load = lambda name, root=None: noise(1000)\nfrom claims.__main__ import main\n"
+              "datasets.load = lambda name, root=None: noise(1000)\n"
+              "datasets.check = lambda name, root=None: None\nfrom claims.__main__ import main\n"
               "sys.exit(main(['train', 'lenet0', '--results', sys.argv[1], '--device', 'cpu', '--quiet',"
               " '--no-plots', '--seeds', '0', '--threads', '1']))\n")
     # SIGINT's disposition set either way: pytest itself started with '&' from a script
@@ -431,10 +433,36 @@ def test_claims_train_sets_the_allocator_for_its_recipes_before_any_training(tmp
     events: list[tuple] = []
     monkeypatch.setattr(memory, "keep_freed_memory", lambda largest: events.append(("keep", largest)))
     monkeypatch.setattr(run, "train_recipe", lambda name, **_: events.append(("train", name)))
+    monkeypatch.setattr(datasets, "check", lambda name, root=None: None)
     main(["train", "lenet0", "mnist_dense1", "--results", str(tmp_path), "--device", "cpu", "--quiet",
           "--no-plots"])
     largest = max(run.largest_tensor("lenet0"), run.largest_tensor("mnist_dense1"))
     assert events[:2] == [("keep", largest), ("train", "lenet0")]
+
+
+@pytest.mark.unit
+def test_claims_train_checks_every_dataset_before_training_any_recipe(tmp_path, monkeypatch, capsys):
+    """A dataset missing for the last recipe named stops the command before the first trains
+    (not hours later), naming the dataset, its fetch command and what could train now."""
+    from training import run
+    monkeypatch.setattr(run, "train_recipe", lambda name, **_: pytest.fail(f"trained {name}"))
+    data = tmp_path / "data"
+    assert main(["train", "kmnist_gap", "--data-root", str(data), "--results", str(tmp_path / "r"),
+                 "--device", "cpu", "--quiet"]) == 2
+    alone = capsys.readouterr().err
+    assert "dataset 'kmnist' is missing" in alone and "python -m claims data fetch kmnist" in alone
+
+    def only_mnist(name: str, root=None) -> None:
+        if name != "mnist":
+            raise datasets.DataMissing(f"dataset {name!r} is missing. To fetch it: python -m claims data "
+                                       f"fetch {name}")
+    monkeypatch.setattr(datasets, "check", only_mnist)
+    assert main(["train", "lenet0", "kmnist_gap", "kmnist_traditional", "--results", str(tmp_path / "r"),
+                 "--device", "cpu", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "dataset 'kmnist' is missing" in err
+    assert "Nothing was trained: kmnist_gap kmnist_traditional read kmnist" in err
+    assert "this can train now: python -m claims train lenet0" in err
 
 
 @pytest.mark.unit

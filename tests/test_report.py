@@ -104,7 +104,8 @@ def test_source_arithmetic_is_counted_apart():
 
 
 @pytest.mark.unit
-def test_the_report_ends_with_what_the_pending_wait_for():
+def test_the_report_ends_with_what_the_pending_wait_for(monkeypatch):
+    monkeypatch.setattr(terminal.datasets, "on_disk", lambda name, root=None: True)
     waiting = [replace(row(f"tds-x.p{i}", "pending"), waits_for=w) for i, w in enumerate(
         ["train b_recipe", "train a_recipe", "train b_recipe", "data kmnist", "benchmarks", "", "other",
          "retrain mnist_dense0", "data cats_vs_dogs", "train lenet3_halved", "train lenet2_dropout_grid"])]
@@ -124,6 +125,28 @@ def test_the_report_ends_with_what_the_pending_wait_for():
     narrow = terminal.as_terminal([*ROWS[:1], *waiting], 80).splitlines()
     assert max(map(len, narrow)) <= 80
     assert "wait for" not in terminal.as_terminal(ROWS[:1], 80)  # nothing pending, nothing said
+
+
+@pytest.mark.unit
+def test_training_that_needs_a_dataset_not_on_disk_is_listed_after_it(monkeypatch):
+    """A train command naming a recipe whose dataset is missing would stop at once: those
+    recipes get a line of their own, after the dataset's, with its fetch command where no
+    claim of its own named it."""
+    absent = {"kmnist", "mnist"}
+    monkeypatch.setattr(terminal.datasets, "on_disk", lambda name, root=None: name not in absent)
+    waiting = [replace(row(f"tds-x.p{i}", "pending"), waits_for=w) for i, w in enumerate(
+        ["data kmnist", "train kmnist_gap", "train kmnist_traditional", "train fashion_2x392_d50",
+         "train lenet3_halved", "train lenet2_dropout_grid", "train not_a_recipe"])]
+    tail = terminal.as_terminal([*ROWS[:1], *waiting], 400).split("The 7 pending wait for:")[1]
+    assert tail.splitlines()[1:] == [
+        "  the kmnist dataset (1 claim): python -m claims data fetch kmnist",
+        "  training results (2 claims): python -m claims train fashion_2x392_d50 not_a_recipe "
+        "(add --device cpu to train without a GPU)",
+        "  training results, once the kmnist dataset is there (2 claims): python -m claims train "
+        "kmnist_gap kmnist_traditional (add --device cpu to train without a GPU)",
+        "  training results, once the mnist dataset is there (python -m claims data fetch mnist) "
+        "(2 claims): python -m claims train lenet2_dropout_grid lenet3_halved (add --device cpu "
+        "to train without a GPU)"]
 
 
 @pytest.mark.unit
@@ -307,6 +330,20 @@ def test_help_needs_no_torch_and_shows_examples():
                           check=True)
     assert "report" in done.stdout and "summary" in done.stdout
     assert "examples:" in done.stdout and "--list-sources" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "IMPORTED"
+
+
+def test_a_cached_report_imports_no_torch_even_with_pending_claims(capsys):
+    """Its closing lines read the recipes' tables, not the recipes (whose checks build models):
+    a reviewer found the footer importing torch, 2 s of a report meant to take a fraction."""
+    assert main(["report"]) == 0  # measures, or reads this session's cache
+    assert "pending wait for:" in capsys.readouterr().out
+    script = ("import sys\nfrom claims.__main__ import main\nmain(['report'])\n"
+              "print('IMPORTED', *sorted(m for m in ('torch', 'torchvision', 'models')\n"
+              "                          if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          check=True)
+    assert "pending wait for:" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "IMPORTED"
 
 

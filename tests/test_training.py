@@ -216,6 +216,7 @@ def test_train_command_time_limit_exits_3_and_says_how_to_go_on(tmp_path, monkey
     from training import datasets
 
     monkeypatch.setattr(datasets, "load", lambda name, root=None: blobs(120))
+    monkeypatch.setattr(datasets, "check", lambda name, root=None: None)
     code = main(["train", "lenet0", "mnist_approach3", "--results", str(tmp_path), "--quiet",
                  "--time-limit", "1e-9", "--device", "cpu"])
     err = capsys.readouterr().err

@@ -129,7 +129,35 @@ def _train(args: argparse.Namespace) -> int:
         for name in names:  # a second run of these recipes into this directory stops here
             held.enter_context(results.lock(name, args.results))
         targets = {name: _target(name, seeds, args) for name in names}
+        _check_datasets([name for name in names if not targets[name].done], args.data_root)
         return _train_locked(args, names, seeds, device, targets)
+
+
+def _check_datasets(names: list[str], root: Path | None) -> None:
+    """Every dataset the recipes read is on disk and verified before the first of them trains:
+    a dataset found missing after hours of training the recipes named before it would cost
+    a rerun of the whole command to learn. The error names the recipes that could train."""
+    from training import datasets
+
+    needed = dict.fromkeys(recipes.get(name).dataset for name in names)
+    problems: dict[str, datasets.DatasetError] = {}
+    for dataset in needed:
+        try:
+            datasets.check(dataset, root)
+        except datasets.DatasetError as error:
+            problems[dataset] = error
+    if not problems:
+        return
+    first = next(iter(problems.values()))
+    if len(problems) == len(needed) == 1:
+        raise first
+    blocked = [name for name in names if recipes.get(name).dataset in problems]
+    ready = [name for name in names if name not in blocked]
+    text = "; ".join(str(error).rstrip(".") for error in problems.values())
+    text += f". Nothing was trained: {' '.join(blocked)} read {' and '.join(problems)}"
+    if ready:
+        text += f"; without them this can train now: python -m claims train {' '.join(ready)}"
+    raise type(first)(text)
 
 
 class Stopped(KeyboardInterrupt):

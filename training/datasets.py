@@ -179,6 +179,12 @@ def _refetch(record: Dataset, directory: Path) -> str:
     return fetch_command(record.name, directory.parent, force=True)
 
 
+def on_disk(name: str, root: str | Path | None = None) -> bool:
+    """Whether every file of ``name`` is in its directory, unread: enough to say what to fetch
+    first, where ``check`` would read every byte."""
+    return not _missing(entry(name), data_root(root) / name)
+
+
 def status(name: str, root: str | Path | None = None) -> str:
     """'present', 'missing' (nothing of it on disk), 'partial' (some of its files, or anything in
     its directory, but not all its files) or 'corrupt' (a digest differs, or a directory stands

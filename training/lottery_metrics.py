@@ -48,11 +48,13 @@ def pruned_epochs_to_99_difference(spec: dict[str, Any], load: Callable[[str], R
     paired by seed (every iteration rewinds the same seed's initialisation), one part per
     iteration: "the pruned network does not learn faster" must hold of each, and a mean over
     the iterations would let a slow one carry a fast one (found by a reviewer). Never reaching
-    99% counts as one past the end. The explanation gives each iteration's epochs per seed."""
+    99% counts as one past the run's limit (not its own end, which early stopping may have cut
+    short). The explanation gives each iteration's epochs per seed."""
     data = load(spec["recipe"])
+    never = epoch_limit(data) + 1
 
     def epochs_to_99(point: dict[str, Any]) -> list[int]:
-        return [next((i + 1 for i, a in enumerate(s) if a >= 0.99), len(s) + 1)
+        return [next((i + 1 for i, a in enumerate(s) if a >= 0.99), never)
                 for s in _series(point, "test_accuracy")]
     epochs = [epochs_to_99(p) for p in data["points"]]
     each = ", ".join(f"iteration {k}: {tuple(e)}" for k, e in enumerate(epochs))

@@ -290,15 +290,18 @@ def test_accuracy_difference(spec: dict[str, Any], load: Callable[[str], Result]
 @metric("epochs_to_loss_difference", shape="difference")
 def epochs_to_loss_difference(spec: dict[str, Any], load: Callable[[str], Result]) -> Difference:
     """Epochs ``recipe`` takes to reach ``versus``'s final validation loss (its seed mean)
-    minus the epochs ``versus`` takes; a seed that never reaches it counts one past its end."""
+    minus the epochs ``versus`` takes. A seed that never reaches it counts one past its run's
+    limit (the recipe's epochs, or the cap), not past its own end: early stopping ends a stalled
+    run early, and its own length would score it as fast."""
     mine, data = _curves(load, spec["recipe"], "val_loss")
     theirs, other = _curves(load, spec["versus"], "val_loss")
     target = statistics.fmean(s[-1] for s in theirs)
 
-    def first(curve: list[float]) -> int:
-        return next((i + 1 for i, v in enumerate(curve) if v <= target), len(curve) + 1)
+    def first(curve: list[float], of: Result) -> int:
+        return next((i + 1 for i, v in enumerate(curve) if v <= target), epoch_limit(of) + 1)
     return _difference(f"epochs to a validation loss of {target:.4g}, {spec['recipe']} - {spec['versus']}",
-                       [first(c) for c in mine], [first(c) for c in theirs], data, other, discrete=True)
+                       [first(c, data) for c in mine], [first(c, other) for c in theirs], data, other,
+                       discrete=True)
 
 
 @metric("val_loss_rise")
