@@ -47,7 +47,26 @@ def _unknown_filters(claims: list, sources: list[str], patterns: list[str]) -> s
     return ""
 
 
+def _results_from(args: argparse.Namespace) -> None:
+    """The results directory the measures read ($LEAN_CNN_RESULTS, which --results sets for
+    this process), checked: a mistyped one would turn every training claim pending, silently."""
+    import os
+
+    from training import results
+
+    if args.results is not None:
+        os.environ[results.ENV_VAR] = str(args.results)
+    where = results.results_dir()
+    named = "--results" if args.results is not None else f"${results.ENV_VAR}" if os.environ.get(
+        results.ENV_VAR) is not None else ""
+    if named and not where.is_dir():
+        raise FileNotFoundError(f"the results directory {str(where)!r} ({named}) is not a directory; "
+                                "name one that 'python -m claims train --results DIR' wrote, or "
+                                f"leave {named} out for results/")
+
+
 def _report(args: argparse.Namespace) -> int:
+    _results_from(args)
     source = registry() if args.registry is None else load(args.registry)
     if args.list_sources:
         print(terminal.list_sources(list(source), args.width))
@@ -272,6 +291,9 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--no-cache", action="store_true", help="measure everything, ignoring the cache")
     rep.add_argument("--registry", type=Path, metavar="DIR",
                      help=f"read the claim files (*.toml) from DIR instead of {DATA_DIR}")
+    rep.add_argument("--results", type=Path, metavar="DIR",
+                     help="read the training result files from DIR (default: $LEAN_CNN_RESULTS or "
+                          "results/), as 'train --results DIR' wrote them")
     rep.set_defaults(run=_report)
 
 
@@ -312,8 +334,10 @@ def _until_decided(args: argparse.Namespace) -> int:
 
 
 #: Commands whose process ends without Python's finalization (``exit_now``) when run as
-#: ``python -m claims``: they only read, and print.
-QUICK_EXIT = ("report",)
+#: ``python -m claims``: the report only reads and prints; training has written and closed
+#: its files and released its lock by then, and a teardown of torch's native thread pools
+#: after a Ctrl-C was seen to abort (exit 134, 'terminate called without an active exception').
+QUICK_EXIT = ("report", "train")
 
 
 def exit_now(code: int) -> NoReturn:
@@ -388,15 +412,38 @@ def main(argv: list[str] | None = None) -> int:
         return _until_decided(args)
     try:
         return args.run(args)
+    except BrokenPipeError:  # a reader gone (``| head``, a quit ``less``): stop quietly
+        _stdout_to_devnull()
+        return 141  # as a program SIGPIPE ended
+    except KeyboardInterrupt:  # Ctrl-C outside training (which keeps its checkpoint itself)
+        print("interrupted", file=sys.stderr)
+        return 130
     except (ClaimError, datasets.DatasetError, ResultError, FileNotFoundError, KeyError,
             TypeError, ValueError) as error:  # training.recipes.RecipeError is a ValueError
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except OSError as error:  # an output that cannot be written: a read-only or full disk, a file
+        where = f" {error.filename}" if error.filename else ""  # where a directory should be
+        print(f"error: cannot write{where}: {error.strerror or error}; choose another place "
+              "(--out, --results)", file=sys.stderr)
+        return 2
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so that the exit's flush of what is left has nowhere to fail."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":
-    code = main()
+    try:
+        code = main()
+    except KeyboardInterrupt:  # before main's own handler: while the commands' modules import
+        print("interrupted", file=sys.stderr)
+        code = 130
     if len(sys.argv) > 1 and sys.argv[1] in QUICK_EXIT:
         exit_now(code)
     sys.exit(code)

@@ -155,9 +155,18 @@ def bundle(work: Path, out: Path, names: list[str]) -> Path:
     return target
 
 
+#: The budget --dry-run plans for where none is given: the device tool's 15 minutes in all.
+DRY_RUN_BUDGET_S = 900.0
+
+
 def run(args: argparse.Namespace) -> int:
     from training import estimate as est
 
+    if args.budget is None:
+        if not args.dry_run:
+            raise ValueError("gpu: --budget SECONDS is required: the wall-clock seconds the whole run may "
+                             "take (the device tool lends 600 s a command at most)")
+        args.budget = DRY_RUN_BUDGET_S
     started = time.time()
     cuda = _cuda_name()
     device = est.device_for(args.assume or cuda or "h200")
@@ -295,8 +304,9 @@ def add(sub: argparse._SubParsersAction) -> None:
                     "pending training claims in the order that decides the most claims per estimated second, "
                     "stopping before --budget; write results.tar.gz, gpu-run.json and gpu.log into "
                     "--out. --dry-run prints the plan on any machine. See docs/gpu.md.")
-    gpu.add_argument("--budget", type=training_cli.positive_seconds, required=True, metavar="SECONDS",
-                     help="wall-clock seconds for the whole command")
+    gpu.add_argument("--budget", type=training_cli.positive_seconds, metavar="SECONDS",
+                     help=f"wall-clock seconds for the whole command (required, but for --dry-run: "
+                          f"{DRY_RUN_BUDGET_S:g}, a lent device's 15 minutes)")
     gpu.add_argument("--out", type=Path, default=Path("gpu-out"), metavar="DIR",
                      help="where the few files that come back are written (default: gpu-out)")
     gpu.add_argument("--dry-run", action="store_true", help="print the plan and stop")

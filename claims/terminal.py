@@ -25,7 +25,7 @@ from claims.report import (
     counts_text,
     source_heading,
 )
-from training import datasets, recipes
+from training import datasets, recipes, results
 
 #: Stand-ins for the other symbols the report prints, where the output cannot write them.
 ASCII_TEXT = str.maketrans({"→": "->", "—": "-", "…": "...", "“": '"', "”": '"', "×": "x", "Δ": "d",
@@ -165,6 +165,9 @@ def waiting(items: Sequence[Row], total: int) -> list[str]:
         groups.setdefault(key, []).append(row)
     order = {"data": 0, "train": 1, "retrain": 2, "benchmarks": 3, "": 4}
     tables = recipes.recipe_tables() if pending else {}  # the TOML tables: no models, no torch
+    where = results.results_dir()
+    into = "" if where.resolve() == results.results_dir(results.REPO / "results").resolve() else \
+        f" --results {where}"
     lines = []
     for key, group in sorted(groups.items(), key=lambda kv: (order[kv[0].partition(" ")[0]], -len(kv[1]))):
         n = _claims(len(group))
@@ -182,7 +185,7 @@ def waiting(items: Sequence[Row], total: int) -> list[str]:
                     after = (f", once the {dataset} dataset is there"
                              + ("" if dataset in listed else f" ({_fetch_hint(dataset)})"))
                 lines.append(f"{what}{after} ({_claims(len(part))}): python -m claims train "
-                             f"{' '.join(names)}{flag} (add --device cpu to train without a GPU)")
+                             f"{' '.join(names)}{flag}{into} (add --device cpu to train without a GPU)")
         elif kind == "benchmarks":
             lines.append(f"benchmark timings ({n}): the reasons give the pytest-benchmark command (-v)")
         else:

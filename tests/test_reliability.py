@@ -221,8 +221,11 @@ def test_a_finished_result_is_never_written_over_by_overlapping_seeds(tmp_path, 
     assert train(tmp_path, "--seeds", "0-1", "--max-epochs", "1") == 2
     err = capsys.readouterr().err
     assert "already holds" in err and "both runs hold seed 0" in err and "--replace" in err
+    assert "Train other seeds to add them to it (e.g. --seeds 1-2)" in err
     assert train(tmp_path, "--seeds", "1", "--max-epochs", "2") == 2  # another cap: not joinable
-    assert "different epochs_cap" in capsys.readouterr().err
+    err = capsys.readouterr().err  # and other seeds would not help (a new-user trial was sent round)
+    assert "different epochs_cap" in err and "Other seeds would not join it either" in err
+    assert "e.g. --seeds" not in err and "loses its seeds 0" in err
     assert train(tmp_path, "--seeds", "0", "--max-epochs", "1") == 0  # the same run again: done
     assert "already holds seeds 0: nothing to train" in capsys.readouterr().out
     assert path.read_bytes() == before
@@ -559,3 +562,67 @@ def test_a_file_read_once_is_parsed_again_whenever_it_changes(tmp_path):
     assert files.read_once(target, parse) == "three"
     files.write_atomic(target, b"four!")  # same size, a new inode
     assert files.read_once(target, parse) == "four!" and len(parsed) == 3
+
+
+# --- the command line when its output or its user goes away (found by a new-user trial) ------
+
+@pytest.mark.unit
+def test_a_report_piped_into_head_ends_quietly():
+    done = subprocess.run(f"{sys.executable} -m claims report --list-sources | head -1", shell=True,
+                          cwd=REPO, capture_output=True, text=True, executable="/bin/bash")
+    assert done.stdout.count("\n") == 1 and "Traceback" not in done.stderr and not done.stderr
+
+
+@pytest.mark.unit
+def test_ctrl_c_outside_training_says_interrupted_without_a_traceback(monkeypatch, capsys):
+    from claims import __main__ as cli_main
+
+    def interrupted(_args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli_main, "_models", interrupted)
+    assert main(["models"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+@pytest.mark.unit
+def test_an_output_that_cannot_be_written_is_an_error_not_a_traceback(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["report", "--format", "html", "--out", str(blocker), "--id", "mnist-10k.a1.*"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write {blocker}") and "choose another place" in err
+
+
+@pytest.mark.unit
+def test_a_run_stopped_before_its_first_epoch_says_it_starts_over(tmp_path, monkeypatch, capsys):
+    from training import run
+
+    def stopped(name, **_):
+        raise cli.Stopped(signal.SIGINT)
+    monkeypatch.setattr(run, "train_recipe", stopped)
+    monkeypatch.setattr(datasets, "check", lambda name, root=None: None)
+    assert train(tmp_path, "--seeds", "0") == 130
+    assert "lenet0 had finished no epoch, so it starts over" in capsys.readouterr().err
+    results.checkpoint_path("lenet0", 0, tmp_path).parent.mkdir(parents=True)
+    results.checkpoint_path("lenet0", 0, tmp_path).write_bytes(b"")
+    assert train(tmp_path, "--seeds", "0") == 130
+    assert "lenet0 keeps the checkpoint of its last finished epoch" in capsys.readouterr().err
+
+
+@pytest.mark.unit
+def test_plots_refuse_a_missing_results_directory_and_an_unknown_recipe(tmp_path, capsys):
+    assert main(["plots", "--results", str(tmp_path / "typo")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    assert main(["plots", "--results", str(tmp_path), "--check"]) == 0
+    assert main(["plots", "not_a_recipe", "--results", str(tmp_path)]) == 2
+    assert "unknown recipe 'not_a_recipe'" in capsys.readouterr().err
+    assert main(["plots", "--results", str(tmp_path)]) == 0
+    assert "nothing to draw" in capsys.readouterr().err
+
+
+@pytest.mark.unit
+def test_a_gpu_dry_run_needs_no_budget_and_a_real_run_does(capsys):
+    assert main(["gpu", "--dry-run"]) in (0, 1)  # 1: no CUDA device here, after the plan
+    assert "GPU plan for a budget of 15.0 min" in capsys.readouterr().out
+    assert main(["gpu", "--allow-cpu"]) == 2
+    assert "--budget SECONDS is required" in capsys.readouterr().err

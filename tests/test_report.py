@@ -569,3 +569,20 @@ def test_readme_summary_takes_the_verdicts_themselves():
 
     verdicts = [Verdict(r.claim, r.verdict, r.measured, r.reason) for r in ROWS]
     assert report.readme_summary(verdicts) == report.readme_summary(ROWS)
+
+
+@pytest.mark.unit
+def test_the_report_reads_the_results_directory_it_is_given_and_refuses_a_missing_one(tmp_path, monkeypatch,
+                                                                                      capsys):
+    """Found by a new-user trial: only $LEAN_CNN_RESULTS named another results directory, and a
+    mistyped one turned every training claim pending without a word."""
+    monkeypatch.delenv("LEAN_CNN_RESULTS", raising=False)
+    assert main(["report", "--id", "mnist-10k.a1.*", "--results", str(tmp_path / "typo")]) == 2
+    assert "the results directory" in capsys.readouterr().err
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path / "typo"))
+    assert main(["report", "--id", "mnist-10k.a1.*"]) == 2
+    assert "($LEAN_CNN_RESULTS) is not a directory" in capsys.readouterr().err
+    monkeypatch.delenv("LEAN_CNN_RESULTS")
+    assert main(["report", "--id", "mnist-10k.a1.*", "--results", str(tmp_path), "--width", "200"]) == 0
+    out = capsys.readouterr().out
+    assert f"python -m claims train mnist_approach1 --results {tmp_path} (add" in out

@@ -102,9 +102,23 @@ def _target(name: str, seeds: list[int], args: argparse.Namespace) -> _Target:
             return _Target(held, done=True)
         results.mergeable(held, head, points=False)
     except results.ResultError as why:
+        if not _seeds_would_join(held, head):  # not the seeds: the cap, the table or the subset differ
+            how = (f"Other seeds would not join it either: train into another directory (--results DIR), "
+                   f"or as {path.name} was trained; --replace writes this run over it and loses its "
+                   f"seeds {' '.join(map(str, held.get('seeds') or []))}")
         raise results.ResultError(f"{path} already holds a result that seeds {' '.join(map(str, seeds))} "
                                   f"cannot join: {why}. {how}") from None
     return _Target(held)
+
+
+def _seeds_would_join(held: dict[str, Any], head: dict[str, Any]) -> bool:
+    """Whether seeds the file does not hold could join it, as this run's settings stand."""
+    fresh = [max(held.get("seeds") or [0]) + 1]
+    try:
+        results.mergeable(held, {**head, "seeds": fresh}, points=False)
+    except results.ResultError:
+        return False
+    return True
 
 
 def _next_seeds(path: Path) -> str:
@@ -213,8 +227,11 @@ def _train_locked(args: argparse.Namespace, names: list[str], seeds: list[int], 
                                       progress=not args.quiet, resume=not args.restart,
                                       deadline=deadline, add_to=held)
         except Stopped as signalled:
-            print(f"stopped by {signalled}: {name} keeps the checkpoint of its last finished epoch. "
-                  f"Not finished: {left}. Run the same command again to go on.", file=sys.stderr)
+            kept = (f"{name} keeps the checkpoint of its last finished epoch"
+                    if any(results.checkpoint_path(name, 0, args.results).parent.glob("point*.pt"))
+                    else f"{name} had finished no epoch, so it starts over")
+            print(f"stopped by {signalled}: {kept}. Not finished: {left}. Run the same command again "
+                  "to go on.", file=sys.stderr)
             return 128 + signalled.signum
         if result is None:
             print(f"time limit of {args.time_limit:g} s reached: {name} stopped at its last finished epoch "
@@ -252,14 +269,22 @@ def _draw(draw: Draw, result: dict, directory: Path | None) -> None:
 
 
 def _plots(args: argparse.Namespace) -> int:
+    where = results.results_dir(args.results)
+    if not where.is_dir():
+        raise FileNotFoundError(f"the results directory {str(where)!r} is not a directory: name one that "
+                                "'python -m claims train --results DIR' wrote")
+    for name in args.recipe or ():
+        recipes.get(name)  # an unknown recipe is a typo, not a result still to train
     if args.check:
-        problems = plots.stale(results.results_dir(args.results))
+        problems = plots.stale(where)
         for line in problems:
             print(line)
         if problems:
             print(plots.REDRAW, file=sys.stderr)
         return 1 if problems else 0
     names = args.recipe or [n for n in recipes.names() if results.path_for(n, args.results).exists()]
+    if not names:
+        print(f"no result files in {where}: nothing to draw", file=sys.stderr)
     for name in names:
         path = results.path_for(name, args.results)
         if not path.exists():

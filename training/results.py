@@ -44,11 +44,15 @@ class Busy(ResultError):
     """Another run holds the lock of this recipe and results directory."""
 
 
+#: Where the result files are, when no directory is named.
+ENV_VAR = "LEAN_CNN_RESULTS"
+
+
 def results_dir(directory: Path | str | None = None) -> Path:
     """``directory``, else $LEAN_CNN_RESULTS, else ``<repo>/results``."""
     if directory is not None:
         return Path(directory)
-    return Path(os.environ.get("LEAN_CNN_RESULTS", REPO / "results"))
+    return Path(os.environ.get(ENV_VAR) or REPO / "results")  # set but empty: the default
 
 
 def path_for(recipe: str, directory: Path | str | None = None) -> Path:
