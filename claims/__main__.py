@@ -8,6 +8,7 @@ import contextlib
 import fnmatch
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -47,26 +48,39 @@ def _unknown_filters(claims: list, sources: list[str], patterns: list[str]) -> s
     return ""
 
 
-def _results_from(args: argparse.Namespace) -> None:
-    """The results directory the measures read ($LEAN_CNN_RESULTS, which --results sets for
-    this process), checked: a mistyped one would turn every training claim pending, silently."""
+@contextlib.contextmanager
+def _results_from(directory: Path | None) -> Iterator[None]:
+    """The results directory the measures read ($LEAN_CNN_RESULTS, which --results sets while
+    the command runs), checked: a mistyped one would turn every training claim pending,
+    silently."""
     import os
 
     from training import results
 
-    if args.results is not None:
-        os.environ[results.ENV_VAR] = str(args.results)
-    where = results.results_dir()
-    named = "--results" if args.results is not None else f"${results.ENV_VAR}" if os.environ.get(
-        results.ENV_VAR) is not None else ""
-    if named and not where.is_dir():
-        raise FileNotFoundError(f"the results directory {str(where)!r} ({named}) is not a directory; "
-                                "name one that 'python -m claims train --results DIR' wrote, or "
-                                f"leave {named} out for results/")
+    before = os.environ.get(results.ENV_VAR)
+    if directory is not None:
+        os.environ[results.ENV_VAR] = str(directory)
+    try:
+        where = results.results_dir()
+        named = "--results" if directory is not None else f"${results.ENV_VAR}" if before else ""
+        if named and not where.is_dir():
+            raise FileNotFoundError(f"the results directory {str(where)!r} ({named}) is not a directory; "
+                                    "name one that 'python -m claims train --results DIR' wrote, or "
+                                    f"leave {named} out for results/")
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(results.ENV_VAR, None)
+        else:
+            os.environ[results.ENV_VAR] = before
 
 
 def _report(args: argparse.Namespace) -> int:
-    _results_from(args)
+    with _results_from(args.results):
+        return _report_rows(args)
+
+
+def _report_rows(args: argparse.Namespace) -> int:
     source = registry() if args.registry is None else load(args.registry)
     if args.list_sources:
         print(terminal.list_sources(list(source), args.width))

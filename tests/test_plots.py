@@ -278,7 +278,8 @@ def test_a_figure_left_behind_by_newer_results_is_stale(tmp_path) -> None:
 
     result = _written(tmp_path, _result([_point(_climb(5))], recipe="mnist_approach3"))
     plots.draw_all(result, tmp_path, _load(tmp_path))
-    more = _written(tmp_path, {**result, "seeds": [0, 1, 2]})  # a seed joined; figures not redrawn
+    # a seed joined; figures not redrawn
+    more = _written(tmp_path, _result([_point(_climb(5), seeds=3)], recipe="mnist_approach3", seeds=3))
     assert plots.stale(tmp_path) == [
         "mnist_approach3.png: drawn from another state of mnist_approach3.json",
         "mnist_approach3_confusion.png: drawn from another state of mnist_approach3.json"]

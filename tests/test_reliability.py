@@ -626,3 +626,19 @@ def test_a_gpu_dry_run_needs_no_budget_and_a_real_run_does(capsys):
     assert "GPU plan for a budget of 15.0 min" in capsys.readouterr().out
     assert main(["gpu", "--allow-cpu"]) == 2
     assert "--budget SECONDS is required" in capsys.readouterr().err
+
+
+@pytest.mark.unit
+def test_a_result_file_with_a_string_for_a_number_is_named_as_damaged(tmp_path, monkeypatch, capsys):
+    """Found by a new-user trial: the error blamed the claim file that read it."""
+    data = json.loads((REPO / "results" / "lenet0.json").read_text())
+    data["points"][0]["final"]["accuracy"][0] = "0.99"
+    (tmp_path / "lenet0.json").write_text(json.dumps(data))
+    with pytest.raises(results.ResultError, match=r"point 0, final: 'accuracy' is not one number"):
+        results.read(tmp_path / "lenet0.json")
+    data["points"][0]["final"]["accuracy"] = data["points"][0]["final"]["accuracy"][:1]  # seeds 0 1 2
+    (tmp_path / "lenet0.json").write_text(json.dumps(data))
+    assert main(["report", "--results", str(tmp_path), "--id", "dense-vs-conv.lenet0.*"]) == 2
+    err = capsys.readouterr().err
+    assert "lenet0.json: point 0, final: 'accuracy' is not one number per seed (3)" in err
+    assert "delete it and rerun 'python -m claims train lenet0'" in err

@@ -159,7 +159,43 @@ def read(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("points"), list):
         raise ResultError(f"{path}: not a result file of format {FORMAT}; "
                           f"rerun 'python -m claims train {path.stem}'")
+    if problem := _shape_problem(data):
+        raise ResultError(f"{path}: {problem}: the file is damaged or was edited by hand; delete it and "
+                          f"rerun 'python -m claims train {path.stem}'")
     return data
+
+
+def _number(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _shape_problem(data: dict[str, Any]) -> str:
+    """What in a result's seeds, curves and final figures is not a value per seed, or ''. The
+    metrics read these, and a string where a number belongs surfaced as an error in the claim
+    file that asked (found by a new-user trial)."""
+    seeds = data.get("seeds")
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        return "'seeds' is not a list of whole numbers"
+    for i, point in enumerate(data["points"]):
+        if not isinstance(point, dict):
+            return f"point {i} is not a table"
+        epochs, final = point.get("epochs", []), point.get("final", {})
+        if not isinstance(epochs, list) or not all(isinstance(e, dict) for e in epochs):
+            return f"point {i}'s 'epochs' is not a list of tables"
+        if not isinstance(final, dict):
+            return f"point {i}'s 'final' is not a table"
+        rows = [(f"epoch {e + 1}", key, values)
+                for e, row in enumerate(epochs) for key, values in row.items()]
+        rows += [("final", key, values) for key, values in final.items() if key != "confusion"]
+        for where, key, values in rows:
+            if not isinstance(values, list) or len(values) != len(seeds) or not all(map(_number, values)):
+                return (f"point {i}, {where}: {key!r} is not one number per seed ({len(seeds)}): "
+                        f"{str(values)[:60]}")
+        for matrix in final.get("confusion", []):
+            if not isinstance(matrix, list) or not all(isinstance(row, list) and all(map(_number, row))
+                                                       for row in matrix):
+                return f"point {i}, final: 'confusion' is not a list of matrices of counts"
+    return ""
 
 
 # --- checkpoints --------------------------------------------------------------------------------
