@@ -140,7 +140,23 @@ def report(source_id: str | None = None) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    import sys
+def main(argv: list[str] | None = None) -> int:
+    import argparse
 
-    print(report(sys.argv[1] if len(sys.argv) > 1 else None))
+    from claims.registry import registry
+
+    parser = argparse.ArgumentParser(
+        prog="python -m claims.coverage",
+        description="List each source's checkable statements (numbers, counts, shapes, comparisons) "
+                    "that no claim, listing or unchecked entry quotes: where the registry may have "
+                    "missed a claim.")
+    ids = sorted({c.source.id for c in registry()})
+    parser.add_argument("source", nargs="?", choices=ids, metavar="SOURCE",
+                        help=f"only this source ({', '.join(ids)})")
+    args = parser.parse_args(argv)
+    print(report(args.source))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

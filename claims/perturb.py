@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from claims import stats
+from claims import order_statistics, stats
 from claims.measures import Pending, Unmeasurable, measure
 from claims.registry import Claim
 from claims.verdict import MIN_SESSIONS, decide, slack
@@ -132,7 +132,7 @@ def perturbed(claim: Claim, value: Any) -> list[Any]:
         if isinstance(value, AllOf) and value.mode == "agree" and len(value.items) < MIN_SESSIONS:
             moved = replace(value, items=value.items * MIN_SESSIONS)  # as sessions that agree would be
         if isinstance(value, Seeds) and value.censored:  # as many seeds as order statistics need
-            k = math.ceil(stats.seeds_for_range(stats.confidence(value.looks)) / len(value.values))
+            k = math.ceil(order_statistics.seeds_for_range(stats.confidence(value.looks)) / len(value.values))
             moved = replace(value, values=value.values * k, censored=value.censored * k)
         shifted = [_shifted(moved, sign * k * unit) for k in LADDER for sign in (1, -1)]
         even = _even(moved)  # where over-fitting gaps are compared, with and without the confound

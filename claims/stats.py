@@ -23,9 +23,10 @@ inverse that ``scipy.stats.t.ppf`` calls, without the second it takes to import 
   5->3 and 7->2"): each seed is one run, so the seeds that give it are a binomial count. Holds
   when most runs give it (the exact, Clopper-Pearson, lower bound of the share above one half);
   refuted only when hardly any run would (the upper bound below 5%), as a figure is refuted
-  only outside the spread of single runs; otherwise inconclusive.
+  only outside the spread of single runs; otherwise inconclusive (``claims.shares``).
 - a **capped count** (epochs until early stopping, some seeds at the recipe's limit): the
-  seeds' order statistics, which need no law and are not moved by the pile at the cap.
+  seeds' order statistics, which need no law and are not moved by the pile at the cap
+  (``claims.order_statistics``).
 
 "How many seeds would decide" assumes the observed mean and spread (or share) are the true
 ones and finds the smallest n at which the claim would be decided with 80% power, at the
@@ -171,85 +172,6 @@ def figure(values: Sequence[float], claimed: float, slack: float, scale: float =
     return Decision(INCONCLUSIVE, rule, detail, k, toward=REFUTED)
 
 
-def seeds_for_range(level: float) -> int:
-    """The fewest seeds whose range (smallest to largest) is a ``level`` prediction interval of
-    one more run: (n - 1)/(n + 1) at least the level."""
-    return math.ceil((1 + level) / (1 - level) - 1e-9)  # 159, not 160, at 98.75%: float rounding
-
-
-def _median_rank(n: int, level: float) -> int:
-    """The largest l with P(Binomial(n, 1/2) >= l) >= ``level``: the l-th smallest of n seeds is
-    a one-sided ``level`` lower bound of the median (the l-th largest an upper one), no law
-    assumed; 0 where n seeds are too few."""
-    rank = 0
-    while rank < n and float(special.bdtrc(rank, n, 0.5)) >= level:  # P(X >= rank + 1)
-        rank += 1
-    return rank
-
-
-def figure_of_capped_counts(values: Sequence[float], claimed: float, slack: float,
-                            looks: int = 1, censored: int = 0) -> Decision:
-    """A one-run figure of a count that some seeds reach only at the run's limit (epochs run,
-    with early stopping capped by the recipe): the ``censored`` largest counts are such limits,
-    the true count at least that. Counts pile up at the cap, where neither a normal prediction
-    interval (it runs past the cap and refutes counts the seeds themselves give) nor a t bound
-    of the mean (it holds too often on such skewed seeds) fits. So both sides use the seeds'
-    order statistics, which assume no law: refuted outside the prediction interval of one more
-    run (a new run falls below the j-th smallest of n with probability j/(n+1)) widened by the
-    tolerance; holds when the one-sided bounds of the seeds' median both lie within the
-    tolerance of it, the upper one below the cap."""
-    ordered = sorted(values)
-    n, level = len(ordered), confidence(looks)
-    if any(not math.isfinite(v) for v in ordered) or n == 0:
-        raise ValueError(f"the seeds' values must be finite numbers, at least one: got {list(values)}")
-    rule = (f"figure of a capped count: refuted when the claimed value lies outside the {LEVEL:.0%} "
-            f"distribution-free prediction interval of one more run, [j-th smallest, j-th largest] "
-            f"of the seeds with (n + 1 - 2j)/(n + 1) at least the level, widened by the tolerance; "
-            f"holds when the seeds' median is within the tolerance of it at {LEVEL:.0%} confidence "
-            f"(its one-sided order-statistic bounds, a bound at the run's limit counting as none); "
-            f"otherwise inconclusive{_looked(looks)}")
-    if n < 2:
-        return Decision(INCONCLUSIVE, rule, f"counts {ordered[0]:g}: one seed", 2, first=True)
-    j = math.floor((n + 1) * (1 - level) / 2)  # the widest order statistics that still cover
-    if j < 1:
-        low, high = -math.inf, math.inf
-        interval = (f"no interval: {n} seeds' range covers one more run with probability "
-                    f"{(n - 1) / (n + 1):.1%}, below {level * 100:.4g}%")
-    else:
-        low, high = ordered[j - 1], ordered[n - j]
-        interval = f"prediction interval [{low:.4g}, {high:.4g}] (order statistics {j} and {n + 1 - j})"
-    rank = _median_rank(n, level)
-    if rank:
-        below, above = ordered[rank - 1], ordered[n - rank]
-        capped = n - rank >= n - censored  # the upper bound is a seed at the limit: at least that
-        median = (f"the median is between {below:g} and {above:g}{' or more' if capped else ''} at "
-                  f"{level * 100:.4g}% confidence each side against a tolerance of {slack:g}")
-        holds = not capped and claimed - slack - EPS <= below and above <= claimed + slack + EPS
-    else:
-        median = (f"{n} seeds give no {level * 100:.4g}% bound of the median (it takes "
-                  f"{_fewest_for_median(level)})")
-        holds = False
-    detail = f"counts {', '.join(f'{v:g}' for v in ordered)}; {interval}; {median}"
-    if claimed + slack < low or claimed - slack > high:
-        return Decision(REFUTED, rule, detail)
-    if holds:
-        return Decision(HOLDS, rule, detail)
-    if ordered[0] <= claimed + slack and claimed - slack <= ordered[-1]:
-        return Decision(INCONCLUSIVE, rule, detail, undecidable=(
-            "at these counts no number of seeds would refute it: the claimed count is among the counts "
-            "single runs give (the range of the seeds), and the seeds' median is not shown within the "
-            "tolerance of it"))
-    # outside the seeds' range: enough seeds make the range itself a prediction interval
-    return Decision(INCONCLUSIVE, rule, detail, max(n + 1, seeds_for_range(level)), toward=REFUTED)
-
-
-def _fewest_for_median(level: float) -> int:
-    n = 1
-    while not _median_rank(n, level):
-        n += 1
-    return n
-
-
 #: The power at which "how many seeds would decide" is planned.
 POWER = 0.80
 
@@ -387,109 +309,3 @@ def difference(a: Sequence[float], b: Sequence[float], paired: bool, relation: s
                                  level)
         needed = None if needed is None else max(needed, 2)  # one seed gives no interval
     return Decision(verdict, rule, detail, needed, toward=_toward(mean, relation, threshold))
-
-
-def top_set(matrix: np.ndarray, k: int) -> frozenset[tuple[int, int]]:
-    """The ``k`` most frequent off-diagonal cells (true, predicted); ties broken by cell order."""
-    m = np.array(matrix, dtype=float)
-    np.fill_diagonal(m, -1)
-    order = np.argsort(-m, axis=None, kind="stable")[:k]
-    return frozenset((int(i // m.shape[1]), int(i % m.shape[1])) for i in order)
-
-
-def ranks_first(matrix: np.ndarray, claimed: frozenset[tuple[int, int]]) -> tuple[bool, bool]:
-    """Whether one run's confusion counts put the ``claimed`` cells first (the most frequent
-    errors): (surely, possibly). Surely when every claimed cell outnumbers every other error;
-    possibly when they do with ties broken in their favour (a tie is either way)."""
-    m = np.array(matrix, dtype=float)
-    np.fill_diagonal(m, -np.inf)
-    inside = min(m[i, j] for i, j in claimed)
-    mask = np.ones_like(m, dtype=bool)
-    for i, j in claimed:
-        mask[i, j] = False
-    np.fill_diagonal(mask, False)
-    outside = m[mask].max() if mask.any() else -np.inf
-    return bool(inside > outside), bool(inside >= outside)
-
-
-#: A pick or ranking holds when most single runs give it, and is refuted only when at most
-#: this share of them would (a figure is refuted only outside the spread of single runs).
-RANKING_HOLDS = 0.5
-RARE = 1 - LEVEL
-
-
-def ranking(matrices: np.ndarray, claimed: frozenset[tuple[int, int]], looks: int = 1) -> Decision:
-    """Is ``claimed`` what one run of ours ranks first, as the source's one run did? Each seed is
-    one run on the same test set, so the seeds that rank it first are a binomial count, judged
-    as a pick. A seed whose counts tie at the edge of the top errors counts against holding
-    and for it when refuting: a tie could fall either way."""
-    outcomes = [ranks_first(m, claimed) for m in np.asarray(matrices)]
-    surely, possibly = sum(a for a, _ in outcomes), sum(b for _, b in outcomes)
-    ties = possibly - surely
-    what = "rank the claimed errors first" + (
-        f", and {ties} more {'ties' if ties == 1 else 'tie'} with them at the edge" if ties else "")
-    return _share_rule(surely, possibly, len(outcomes), looks, "a ranking", what)
-
-
-def picks(chosen: int, runs: int, looks: int = 1) -> Decision:
-    """Is the claimed value what single runs of ours pick (a grid's knee), as the source's one run
-    picked it? ``chosen`` of ``runs`` seeds pick it; each seed is an independent run."""
-    return _share_rule(chosen, chosen, runs, looks, "a pick", "pick it")
-
-
-def _share_rule(low_count: int, high_count: int, runs: int, looks: int, kind: str, what: str) -> Decision:
-    """A share of runs, by its exact binomial (Clopper-Pearson) one-sided bounds: holds when the
-    lower bound of ``low_count`` of ``runs`` is above one half, refuted when the upper bound of
-    ``high_count`` is below 5%; otherwise inconclusive, with the runs that would decide with
-    80% power if the observed share were the true one."""
-    if runs < 1 or not 0 <= low_count <= high_count <= runs:
-        raise ValueError(f"{kind}: counts {low_count}, {high_count} of {runs} runs: at least one run, "
-                         "and counts between 0 and the runs")
-    level = confidence(looks)
-    rule = (f"{kind}: the share of seeds (each one run) that {what.split(',')[0]}, by its one-sided "
-            f"{LEVEL:.0%} Clopper-Pearson bounds; holds when most runs do (the lower bound above "
-            f"{RANKING_HOLDS:.0%}), refuted when hardly any would (the upper bound below {RARE:.0%}); "
-            f"otherwise inconclusive{_looked(looks)}")
-    low = _clopper_pearson(low_count, runs, level)[0]
-    high = _clopper_pearson(high_count, runs, level)[1]
-    detail = (f"{low_count} of {runs} seeds {what}; the share is between {low:.1%} and {high:.1%} at "
-              f"{level * 100:.4g}% confidence")
-    if low > RANKING_HOLDS:
-        return Decision(HOLDS, rule, detail)
-    if high < RARE:
-        return Decision(REFUTED, rule, detail)
-    share = (low_count + high_count) / 2 / runs
-    if RARE <= share <= RANKING_HOLDS:
-        return Decision(INCONCLUSIVE, rule, detail, basis="this share", undecidable=(
-            "no number of seeds would decide it at this share: single runs give it sometimes, not "
-            "mostly, and not so rarely that the source's one run could not have"))
-    toward = HOLDS if share > RANKING_HOLDS else REFUTED
-    return Decision(INCONCLUSIVE, rule, detail, _runs_for_share(share, toward, level, runs),
-                    basis="this share", toward=toward)
-
-
-def _runs_for_share(share: float, toward: str, level: float, runs: int) -> int:
-    """The fewest runs at which a binomial count with this true share decides (``toward``) with
-    80% power: the chance of a count whose Clopper-Pearson bound clears the threshold."""
-    n = runs + 1
-    while n <= MAX_SEEDS:
-        k = np.arange(n + 1)
-        if toward == HOLDS:  # lower bound of k above one half
-            lows = special.betaincinv(np.maximum(k, 1), n - k + 1, 1 - level)
-            decides = (k > 0) & (lows > RANKING_HOLDS)
-        else:  # upper bound of k below the rare share
-            highs = special.betaincinv(k + 1, np.maximum(n - k, 1), level)
-            decides = (k < n) & (highs < RARE)
-        pmf = np.exp(special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
-                     + k * math.log(max(share, 1e-300)) + (n - k) * math.log(max(1 - share, 1e-300)))
-        if float(pmf[decides].sum()) >= POWER:
-            return n
-        n = n + 1 if n < 100 else int(n * 1.1)
-    return MAX_SEEDS + 1
-
-
-def _clopper_pearson(k: int, n: int, level: float) -> tuple[float, float]:
-    """One-sided exact binomial bounds of a share: each holds with probability ``level``."""
-    low = 0.0 if k == 0 else float(special.betaincinv(k, n - k + 1, 1 - level))
-    high = 1.0 if k == n else float(special.betaincinv(k + 1, n - k, level))
-    return low, high

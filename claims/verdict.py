@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from claims import stats
+from claims import order_statistics, shares, stats
 from claims.expressions import inputs
 from claims.measures import MeasureError, Pending, Unmeasurable, measure
 from claims.registry import Claim
@@ -86,7 +86,8 @@ def _sample(claim: Claim, values: tuple[float, ...], looks: int = 1, censored: i
     claimed = claim.claimed
     if claim.relation == "==":
         if censored:
-            return stats.figure_of_capped_counts(values, claimed, slack(claim, claimed), looks, censored)
+            return order_statistics.figure_of_capped_counts(values, claimed, slack(claim, claimed), looks,
+                                                            censored)
         return stats.figure(values, claimed, slack(claim, claimed), looks=looks)
     if claim.relation == "in":
         low, high = claimed
@@ -258,10 +259,10 @@ def decide(claim: Claim, measured: Any) -> stats.Decision:
                          zip(measured.items, decisions, strict=True)]
         return _combine(decisions, measured.mode)
     if isinstance(measured, Ranking):
-        return stats.ranking(measured.matrices, _cells(claim.claimed), measured.looks)
+        return shares.ranking(measured.matrices, _cells(claim.claimed), measured.looks)
     if isinstance(measured, Picks):
         chosen = sum(p == claim.claimed for p in measured.picks)
-        return stats.picks(chosen, len(measured.picks), measured.looks)
+        return shares.picks(chosen, len(measured.picks), measured.looks)
     ok = compare(claim, measured)
     return stats.Decision(HOLDS if ok else REFUTED, EXACT_RULE, "")
 

@@ -24,8 +24,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from claims.__main__ import _add_data
-from training import cli, results
+from training import cli, data_cli, results
 from training import datasets as ds
 
 FAST = settings(max_examples=30, deadline=1000, derandomize=True, database=None,
@@ -127,7 +126,7 @@ def test_readers_give_a_result_or_their_own_error(reader, profile):
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m claims")
     sub = top.add_subparsers(dest="command", required=True)
-    _add_data(sub)
+    data_cli.add(sub)
     cli.add(sub)
     return top
 

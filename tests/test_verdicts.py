@@ -10,7 +10,8 @@ import re
 import numpy as np
 import pytest
 
-from claims import coverage, perturb, report, sources, stats
+from claims import coverage, perturb, report, shares, sources, stats
+from claims.order_statistics import figure_of_capped_counts, seeds_for_range
 from claims.registry import registry, unchecked
 from claims.verdict import HOLDS, INCONCLUSIVE, REFUTED, claimed_text, compare, decide, judge
 from training import metrics, results
@@ -186,16 +187,16 @@ def _confusions(seeds: int, cells: dict[tuple[int, int], int]) -> np.ndarray:
 def test_a_ranking_counts_the_seeds_that_give_it_as_one_run_each() -> None:
     claimed = frozenset({(5, 3), (7, 2)})
     m = _confusions(6, {(5, 3): 60, (7, 2): 50})
-    assert stats.ranking(m, claimed).verdict == HOLDS  # 6 of 6: the lower bound is 60.7%
+    assert shares.ranking(m, claimed).verdict == HOLDS  # 6 of 6: the lower bound is 60.7%
     # a ranking no seed gives is refuted only when hardly any run could: 6 seeds cannot say so
     # (the upper bound of 0 of 6 is 39.3%), 59 can (4.95%)
     other = frozenset({(5, 3), (4, 9)})
-    few = stats.ranking(m, other)
+    few = shares.ranking(m, other)
     assert few.verdict == INCONCLUSIVE and few.toward == REFUTED and few.seeds_needed >= 59
-    assert stats.ranking(_confusions(59, {(5, 3): 60, (7, 2): 50}), other).verdict == REFUTED
+    assert shares.ranking(_confusions(59, {(5, 3): 60, (7, 2): 50}), other).verdict == REFUTED
     # a tie at the edge could fall either way: against holding, for refuting
     tied = _confusions(6, {(5, 3): 60, (7, 2): 50, (4, 9): 50})
-    decision = stats.ranking(tied, claimed)
+    decision = shares.ranking(tied, claimed)
     assert decision.verdict == INCONCLUSIVE and "0 of 6 seeds rank the claimed errors first, and 6 more tie" \
         in decision.detail
 
@@ -207,7 +208,7 @@ def test_a_ranking_that_single_runs_give_sometimes_is_not_refuted() -> None:
     claimed = frozenset({(5, 3), (7, 2)})
     m = _confusions(9, {(5, 3): 60, (7, 2): 50, (4, 9): 70})  # 4->9 first in every seed
     m[0, 4, 9] = 40  # one seed ranks the claimed errors first
-    decision = stats.ranking(m, claimed)
+    decision = shares.ranking(m, claimed)
     assert decision.verdict == INCONCLUSIVE and decision.seeds_needed is None
     assert "not so rarely that the source's one run could not have" in decision.needs
 
@@ -301,24 +302,25 @@ def test_a_knee_is_judged_on_what_each_seed_s_run_picks(tmp_path, monkeypatch) -
     # 5 seeds at 95%; the judgement after them is a second look, at 97.5%: 6
     assert agreed.verdict == INCONCLUSIVE and "about 6 seeds would decide it at this share" in agreed.reason
     # the rule itself: exact bounds, 0.05^(1/3) = 36.8% for three of three
-    assert stats._clopper_pearson(3, 3, 0.95)[0] == pytest.approx(0.05 ** (1 / 3))
-    assert stats.picks(5, 5).verdict == HOLDS and stats.picks(0, 59).verdict == REFUTED
+    assert shares._clopper_pearson(3, 3, 0.95)[0] == pytest.approx(0.05 ** (1 / 3))
+    assert shares.picks(5, 5).verdict == HOLDS and shares.picks(0, 59).verdict == REFUTED
     # a pick no seed of five makes may still be one run in three: refuting needs it rare
-    assert stats.picks(0, 5).verdict == INCONCLUSIVE and stats.picks(0, 5).toward == REFUTED
-    assert stats.picks(6, 10).verdict == INCONCLUSIVE and stats.picks(6, 10).seeds_needed > 10
-    for half in (stats.picks(5, 10), stats.picks(2, 10)):  # sometimes, not mostly: nothing decides
+    assert shares.picks(0, 5).verdict == INCONCLUSIVE and shares.picks(0, 5).toward == REFUTED
+    assert shares.picks(6, 10).verdict == INCONCLUSIVE and shares.picks(6, 10).seeds_needed > 10
+    for half in (shares.picks(5, 10), shares.picks(2, 10)):  # sometimes, not mostly: nothing decides
         assert half.seeds_needed is None and "single runs give it sometimes" in half.needs
-    assert stats.picks(6, 6, looks=2).verdict == HOLDS and stats.picks(5, 5, looks=2).verdict == INCONCLUSIVE
+    assert shares.picks(6, 6, looks=2).verdict == HOLDS
+    assert shares.picks(5, 5, looks=2).verdict == INCONCLUSIVE
     with pytest.raises(ValueError, match="at least one run"):
-        stats.picks(0, 0)
+        shares.picks(0, 0)
 
 
 def test_seeds_needed_decide_with_the_power_they_are_planned_for() -> None:
     """Found by a review: the seeds a pick or a figure's refutation asked for decided about half
     the time, not 80%. Simulated here at the observed share or mean and spread."""
     rng = np.random.default_rng(1)
-    n = stats.picks(4, 6).seeds_needed
-    decided = sum(stats.picks(int(k), n).verdict != INCONCLUSIVE for k in rng.binomial(n, 4 / 6, 400))
+    n = shares.picks(4, 6).seeds_needed
+    decided = sum(shares.picks(int(k), n).verdict != INCONCLUSIVE for k in rng.binomial(n, 4 / 6, 400))
     assert decided / 400 >= 0.75
     values = [0.0, 1.0, 2.0]  # sd 1; a claimed 4.5 with tolerance 0.5 lies inside the interval
     first = stats.figure(values, 4.5, 0.5)
@@ -690,17 +692,17 @@ def test_a_capped_count_is_judged_by_order_statistics() -> None:
     (found by a reviewer). The seeds' own order statistics need no law."""
     seeds = (31, 40, 36, 40, 40, 40, 40, 40, 40, 35, 40, 33, 38)
     assert stats.figure(seeds * 3, 31, 0.0).verdict == REFUTED  # the normal interval, wrongly
-    among = stats.figure_of_capped_counts(seeds * 3, 31, 0.0)
+    among = figure_of_capped_counts(seeds * 3, 31, 0.0)
     assert among.verdict == INCONCLUSIVE and "among the counts single runs give" in among.needs
     # 39 seeds: the range [31, 40] covers one more run with probability 38/40 = 95%
     assert "prediction interval [31, 40] (order statistics 1 and 39)" in among.detail
-    assert stats.figure_of_capped_counts(seeds * 3, 20, 0.0).verdict == REFUTED
-    assert stats.figure_of_capped_counts(seeds * 3, 30, 1.0).verdict == INCONCLUSIVE  # widened by 1
-    assert stats.figure_of_capped_counts(seeds * 3, 29, 1.0).verdict == REFUTED
-    assert stats.figure_of_capped_counts(seeds * 3, 20, 0.0, looks=2).verdict == INCONCLUSIVE  # 97.5%
-    few = stats.figure_of_capped_counts(seeds, 20, 0.0)  # 13 seeds: the range covers 12/14 only
+    assert figure_of_capped_counts(seeds * 3, 20, 0.0).verdict == REFUTED
+    assert figure_of_capped_counts(seeds * 3, 30, 1.0).verdict == INCONCLUSIVE  # widened by 1
+    assert figure_of_capped_counts(seeds * 3, 29, 1.0).verdict == REFUTED
+    assert figure_of_capped_counts(seeds * 3, 20, 0.0, looks=2).verdict == INCONCLUSIVE  # 97.5%
+    few = figure_of_capped_counts(seeds, 20, 0.0)  # 13 seeds: the range covers 12/14 only
     assert few.verdict == INCONCLUSIVE and few.seeds_needed == 39 and "no interval" in few.detail
-    assert stats.figure_of_capped_counts((40, 40, 39, 40, 40), 40, 1.0).verdict == HOLDS
+    assert figure_of_capped_counts((40, 40, 39, 40, 40), 40, 1.0).verdict == HOLDS
     # the metric marks the seeds at the cap, and the verdict takes this rule for them
     claim = _claim("mnist-10k.prune.iteration2-stopped")
     capped = metrics.Seeds(tuple(float(v) for v in seeds * 3), discrete=True, censored=24)
@@ -810,17 +812,17 @@ def test_a_capped_counts_figure_holds_only_on_the_median_s_order_statistics() ->
     """Found by a review: on counts piled at the cap a t bound of the mean made a figure just
     outside the tolerance hold 9-12% of the time. The median's order-statistic bounds need no
     law, and a bound at the cap is only 'at least'."""
-    assert stats.figure_of_capped_counts((40, 40, 40), 40, 0.0, censored=3).verdict == INCONCLUSIVE
+    assert figure_of_capped_counts((40, 40, 40), 40, 0.0, censored=3).verdict == INCONCLUSIVE
     skewed = (38, 40, 40, 40, 40, 40, 39, 40)  # a t bound puts the mean within 1 of 39.5
     assert stats.figure(skewed, 39.5, 1.0).verdict == HOLDS
-    capped = stats.figure_of_capped_counts(skewed, 39.5, 1.0, censored=6)  # the true counts: 40 or more
+    capped = figure_of_capped_counts(skewed, 39.5, 1.0, censored=6)  # the true counts: 40 or more
     assert capped.verdict == INCONCLUSIVE and "between 39 and 40 or more" in capped.detail
     steady = (30, 31, 31, 32, 31, 30, 33, 31, 32, 31)
-    decision = stats.figure_of_capped_counts(steady, 31, 2.0, censored=0)
+    decision = figure_of_capped_counts(steady, 31, 2.0, censored=0)
     assert decision.verdict == HOLDS and "the median is between 30 and 32" in decision.detail
-    assert stats.figure_of_capped_counts(steady, 31, 0.5, censored=0).verdict == INCONCLUSIVE
-    assert stats.figure_of_capped_counts((35,), 31, 0.0, censored=0).needs.startswith("at least 2 seeds")
-    assert stats.seeds_for_range(stats.confidence(4)) == 159  # (1 + 0.9875) / 0.0125, not 160
+    assert figure_of_capped_counts(steady, 31, 0.5, censored=0).verdict == INCONCLUSIVE
+    assert figure_of_capped_counts((35,), 31, 0.0, censored=0).needs.startswith("at least 2 seeds")
+    assert seeds_for_range(stats.confidence(4)) == 159  # (1 + 0.9875) / 0.0125, not 160
 
 
 def test_equal_seeds_are_not_made_undecided_by_float_rounding() -> None:
