@@ -43,11 +43,18 @@ def register_model(*, source: str, input_shape: tuple[int, int, int], keras: boo
         for param in inspect.signature(fn).parameters.values():
             if param.kind is not param.KEYWORD_ONLY:
                 raise TypeError(f"builder {key!r}: option {param.name!r} must be keyword-only")
-        doc = inspect.getdoc(fn) or ""
-        _REGISTRY[key] = ModelEntry(key, fn, source, input_shape, keras, doc.split("\n")[0])
+        _REGISTRY[key] = ModelEntry(key, fn, source, input_shape, keras, _summary(inspect.getdoc(fn) or ""))
         return fn
 
     return wrap
+
+
+def _summary(doc: str) -> str:
+    """A docstring's first sentence as one line of plain text (``models`` lists it): its first
+    line alone was cut mid-sentence where the sentence ran on."""
+    paragraph = " ".join(doc.split("\n\n")[0].split()).replace("``", "")
+    end = paragraph.find(". ")
+    return paragraph if end < 0 else paragraph[:end + 1]
 
 
 def names() -> list[str]:
