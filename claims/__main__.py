@@ -96,6 +96,9 @@ def _report_rows(args: argparse.Namespace) -> int:
     if not claims:
         print("no claim matches these filters; see --list-sources and --help", file=sys.stderr)
         return 2
+    if args.out is not None and args.format != "html":
+        print(f"note: --out is where --format html writes its pages; --format {args.format} prints to the "
+              "terminal, so --out is ignored", file=sys.stderr)
     dirs = [DATA_DIR] + ([args.registry] if args.registry is not None else [])
     costs = args.costs or args.format == "markdown"
     rows, cost_rows = report.rows(claims, dirs, None if args.no_cache else report.cache.default_path(), costs)

@@ -642,3 +642,20 @@ def test_a_result_file_with_a_string_for_a_number_is_named_as_damaged(tmp_path, 
     err = capsys.readouterr().err
     assert "lenet0.json: point 0, final: 'accuracy' is not one number per seed (3)" in err
     assert "delete it and rerun 'python -m claims train lenet0'" in err
+
+
+@pytest.mark.unit
+def test_bench_refuses_an_unknown_recipe_or_model_before_timing_anything(monkeypatch, capsys):
+    from training import bench
+
+    monkeypatch.setattr(bench, "print_model_table", lambda *a, **k: pytest.fail("timed before the check"))
+    assert main(["bench", "--ratio", "not_a_recipe", "--device", "cpu"]) == 2
+    assert "unknown recipe 'not_a_recipe'" in capsys.readouterr().err
+    assert main(["bench", "not_a_model", "--device", "cpu"]) == 2
+    assert "unknown model 'not_a_model'" in capsys.readouterr().err
+
+
+@pytest.mark.unit
+def test_report_out_without_html_says_it_is_ignored(capsys):
+    assert main(["report", "--format", "json", "--out", "somewhere", "--id", "mnist-10k.a1.dropout"]) == 0
+    assert "--out is ignored" in capsys.readouterr().err

@@ -308,6 +308,10 @@ def _bench(args: argparse.Namespace) -> int:
     import models
     from training import bench
 
+    for name in args.ratio:
+        recipes.get(name)  # a typo fails before the models are timed, not after
+    for name in args.model:
+        models.entry(name)
     device = _device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -44,7 +44,8 @@ def _data_fetch(args: argparse.Namespace) -> int:
         datasets.entry(name)  # an unknown name fails before anything is fetched
     for name in chosen:
         start = time.perf_counter()
-        print(f"{name}: fetching from {datasets.entry(name).origin} ...", file=sys.stderr)
+        if args.force or args.source is not None or datasets.status(name, args.root) != "present":
+            print(f"{name}: fetching from {datasets.entry(name).origin} ...", file=sys.stderr)
         done = datasets.fetch(name, args.root, force=args.force, source=args.source)
         where = datasets.data_root(args.root) / name
         print(f"{name}: {'fetched and verified' if done else 'already present and verified'} in {where} "
