@@ -29,16 +29,18 @@ def _median_rank(n: int, level: float) -> int:
 
 
 def figure_of_capped_counts(values: Sequence[float], claimed: float, slack: float,
-                            looks: int = 1, censored: int = 0) -> Decision:
+                            looks: int = 1, censored: int = 0, beyond_limit: bool = False) -> Decision:
     """A one-run figure of a count that some seeds reach only at the run's limit (epochs run,
-    with early stopping capped by the recipe): the ``censored`` largest counts are such limits,
-    the true count at least that. Counts pile up at the cap, where neither a normal prediction
-    interval (it runs past the cap and refutes counts the seeds themselves give) nor a t bound
-    of the mean (it holds too often on such skewed seeds) fits. So both sides use the seeds'
-    order statistics, which assume no law: refuted outside the prediction interval of one more
-    run (a new run falls below the j-th smallest of n with probability j/(n+1)) widened by the
-    tolerance; holds when the one-sided bounds of the seeds' median both lie within the
-    tolerance of it, the upper one below the cap."""
+    with early stopping capped by the recipe): the ``censored`` largest counts are such limits;
+    ``beyond_limit``, they are marks never reached, the true count at least that (else the
+    count is the limit itself, as under the source's own cap). Counts pile up at the cap, where
+    neither a normal prediction interval (it runs past the cap and refutes counts the seeds
+    themselves give) nor a t bound of the mean (it holds too often on such skewed seeds) fits.
+    So both sides use the seeds' order statistics, which assume no law: refuted outside the
+    prediction interval of one more run (a new run falls below the j-th smallest of n with
+    probability j/(n+1)) widened by the tolerance; holds when the one-sided bounds of the
+    seeds' median both lie within the tolerance of it (an upper one at a mark never reached
+    counts as none)."""
     ordered = sorted(values)
     n, level = len(ordered), confidence(looks)
     if any(not math.isfinite(v) for v in ordered) or n == 0:
@@ -51,7 +53,8 @@ def figure_of_capped_counts(values: Sequence[float], claimed: float, slack: floa
             f"otherwise inconclusive{_looked(looks)}")
     if n < 2:
         return Decision(INCONCLUSIVE, rule, f"counts {ordered[0]:g}: one seed", 2, first=True)
-    j = math.floor((n + 1) * (1 - level) / 2)  # the widest order statistics that still cover
+    # the widest order statistics that still cover (1e-9: at 98.75%, 160 x 0.0125 / 2 is 0.99999...)
+    j = math.floor((n + 1) * (1 - level) / 2 + 1e-9)
     if j < 1:
         low, high = -math.inf, math.inf
         interval = (f"no interval: {n} seeds' range covers one more run with probability "
@@ -62,7 +65,7 @@ def figure_of_capped_counts(values: Sequence[float], claimed: float, slack: floa
     rank = _median_rank(n, level)
     if rank:
         below, above = ordered[rank - 1], ordered[n - rank]
-        capped = n - rank >= n - censored  # the upper bound is a seed at the limit: at least that
+        capped = beyond_limit and n - rank >= n - censored  # the upper bound is at least that
         median = (f"the median is between {below:g} and {above:g}{' or more' if capped else ''} at "
                   f"{level * 100:.4g}% confidence each side against a tolerance of {slack:g}")
         holds = not capped and claimed - slack - EPS <= below and above <= claimed + slack + EPS
@@ -71,6 +74,11 @@ def figure_of_capped_counts(values: Sequence[float], claimed: float, slack: floa
                   f"{_fewest_for_median(level)})")
         holds = False
     detail = f"counts {', '.join(f'{v:g}' for v in ordered)}; {interval}; {median}"
+    limit = ordered[n - censored] if censored and beyond_limit else math.inf  # the truth at least it
+    if claimed - slack > limit:  # above where the runs stopped counting: no number of them can refute it
+        return Decision(INCONCLUSIVE, rule, detail, undecidable=(
+            f"the claimed count is beyond the run's limit ({limit:g}, where {censored} seeds stopped "
+            "counting): only longer runs could tell"))
     if claimed + slack < low or claimed - slack > high:
         return Decision(REFUTED, rule, detail)
     if holds:
@@ -81,7 +89,8 @@ def figure_of_capped_counts(values: Sequence[float], claimed: float, slack: floa
             "single runs give (the range of the seeds), and the seeds' median is not shown within the "
             "tolerance of it"))
     # outside the seeds' range: enough seeds make the range itself a prediction interval
-    return Decision(INCONCLUSIVE, rule, detail, max(n + 1, seeds_for_range(level)), toward=REFUTED)
+    return Decision(INCONCLUSIVE, rule, detail, max(n + 1, seeds_for_range(level)), toward=REFUTED,
+                    basis="these counts")
 
 
 def _fewest_for_median(level: float) -> int:

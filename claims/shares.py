@@ -82,14 +82,22 @@ def _share_rule(low_count: int, high_count: int, runs: int, looks: int, kind: st
         return Decision(HOLDS, rule, detail)
     if high < RARE:
         return Decision(REFUTED, rule, detail)
-    share = (low_count + high_count) / 2 / runs
-    if RARE <= share <= RANKING_HOLDS:
-        return Decision(INCONCLUSIVE, rule, detail, basis="this share", undecidable=(
-            "no number of seeds would decide it at this share: single runs give it sometimes, not "
-            "mostly, and not so rarely that the source's one run could not have"))
-    toward = HOLDS if share > RANKING_HOLDS else REFUTED
-    return Decision(INCONCLUSIVE, rule, detail, _runs_for_share(share, toward, level, runs),
-                    basis="this share", toward=toward)
+    # each side on its own count: holding on the seeds that surely give it, refuting on those
+    # that possibly do (ties counted for it)
+    holding, refuting = low_count / runs, high_count / runs
+    if holding > RANKING_HOLDS:
+        return Decision(INCONCLUSIVE, rule, detail, _runs_for_share(holding, HOLDS, level, runs),
+                        basis="this share", toward=HOLDS)
+    if refuting < RARE:
+        return Decision(INCONCLUSIVE, rule, detail, _runs_for_share(refuting, REFUTED, level, runs),
+                        basis="this share", toward=REFUTED)
+    why = ("single runs give it sometimes, not mostly, and not so rarely that the source's one run "
+           "could not have")
+    if refuting > RANKING_HOLDS:
+        why = (f"{high_count - low_count} of the seeds tie with it at the edge, which counts against "
+               "holding: a tie is not a run that gives it")
+    return Decision(INCONCLUSIVE, rule, detail, basis="this share",
+                    undecidable=f"no number of seeds would decide it at this share: {why}")
 
 
 def _runs_for_share(share: float, toward: str, level: float, runs: int) -> int:

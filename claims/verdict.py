@@ -66,6 +66,9 @@ def compare(claim: Claim, measured: Any) -> bool:
     if relation != "==":
         ops = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
         edge = slack(claim, claimed)  # a tolerance moves the threshold in the claim's favour
+        if edge:  # a value on the edge, within float rounding (0.7 + 0.1 is 0.7999999999999999), is on it
+            rounding = stats.EPS * max(1.0, abs(claimed) + edge)
+            edge += rounding if relation in ("<=", ">=") else -rounding
         return ops[relation](measured, claimed - edge if relation in (">", ">=") else claimed + edge)
     if isinstance(claimed, bool) or isinstance(measured, bool):
         return type(claimed) is type(measured) and claimed == measured
@@ -80,19 +83,32 @@ def _cells(claimed: list[str]) -> frozenset[tuple[int, int]]:
     return frozenset(tuple(int(x) for x in c.split("->")) for c in claimed)  # type: ignore[misc]
 
 
-def _sample(claim: Claim, values: tuple[float, ...], looks: int = 1, censored: int = 0) -> stats.Decision:
+def _sample(claim: Claim, values: tuple[float, ...], looks: int = 1, censored: int = 0,
+            beyond_limit: bool = False) -> stats.Decision:
     """The rule for one sample of seeds, chosen by the claim's relation (a figure of counts some
     seeds reach only at the run's limit by order statistics: no normal law fits them)."""
     claimed = claim.claimed
     if claim.relation == "==":
         if censored:
             return order_statistics.figure_of_capped_counts(values, claimed, slack(claim, claimed), looks,
-                                                            censored)
+                                                            censored, beyond_limit)
         return stats.figure(values, claimed, slack(claim, claimed), looks=looks)
     if claim.relation == "in":
         low, high = claimed
-        return stats.within(values, low, high, slack(claim, low), slack(claim, high), looks=looks)
-    return stats.bound(values, claim.relation, claimed, slack(claim, claimed), looks=looks)
+        decision = stats.within(values, low, high, slack(claim, low), slack(claim, high), looks=looks)
+        upward_ok = decision.verdict == REFUTED and statistics.fmean(values) > high
+    else:
+        decision = stats.bound(values, claim.relation, claimed, slack(claim, claimed), looks=looks)
+        upward_ok = (decision.verdict == HOLDS) == (claim.relation in (">", ">="))
+    if censored and beyond_limit and decision.verdict != INCONCLUSIVE and not upward_ok:
+        # the seeds that never reached the mark count at least one past the run's limit: a verdict
+        # the true, higher counts could reverse (holding below a threshold, refuting above one) is
+        # not one to give
+        return replace(decision, verdict=INCONCLUSIVE, seeds_needed=None, toward="", undecidable=(
+            f"{censored} seeds never reached it within the run, so their counts are at least one past "
+            f"its limit, not that: {decision.verdict} on them could be reversed by the true ones; only "
+            "longer runs could tell"))
+    return decision
 
 
 #: Benchmark sessions (separate runs of the benchmarks) a timing claim needs: the committed CPU
@@ -110,8 +126,10 @@ def _combine(decisions: list[stats.Decision], mode: str = "all") -> stats.Decisi
     undecided = [d for d in decisions if d.verdict == INCONCLUSIVE]
     needed = [d.seeds_needed for d in undecided]
     seeds = None if not needed or None in needed else max(needed)  # type: ignore[type-var]
+    first = False
     if mode in ("all", "any"):
         seeds, undecided = _seeds_for_parts(undecided, REFUTED if mode == "all" else HOLDS)
+        first = any(d.first and d.seeds_needed == seeds for d in undecided)
     label = "session" if mode == "agree" else "part"
     parts = "; ".join(f"{label} {i + 1}: {d.verdict}, {d.detail}" for i, d in enumerate(decisions))
     if mode == "agree" and len(decisions) < MIN_SESSIONS:
@@ -136,13 +154,13 @@ def _combine(decisions: list[stats.Decision], mode: str = "all") -> stats.Decisi
         verdict = HOLDS if HOLDS in verdicts else REFUTED if set(verdicts) == {REFUTED} else INCONCLUSIVE
         return stats.Decision(verdict, decisions[0].rule + "; one part holding is enough, every part "
                               "must fail to refute", parts, seeds if verdict == INCONCLUSIVE else None,
-                              unit=decisions[0].unit)
+                              unit=decisions[0].unit, first=first)
     verdict = REFUTED if REFUTED in verdicts else HOLDS if set(verdicts) == {HOLDS} else INCONCLUSIVE
     undecidable = "" if seeds is not None else next((d.undecidable for d in undecided if d.undecidable), "")
     bonferroni = (f", and one part refutes only at Bonferroni's level over the {len(decisions)} parts"
                   if len(decisions) > 1 else "")
     return stats.Decision(verdict, decisions[0].rule + f"; every part must hold{bonferroni}", parts, seeds,
-                          undecidable, unit=decisions[0].unit)
+                          undecidable, unit=decisions[0].unit, first=first)
 
 
 def _seeds_for_parts(undecided: list[stats.Decision], alone: str) -> tuple[int | None, list[stats.Decision]]:
@@ -216,9 +234,13 @@ def _as_one_of_parts(claim: Claim, item: Any, decision: stats.Decision, parts: i
     if decision.verdict == HOLDS or parts == 1 or not hasattr(value, "looks"):
         return decision
     strict = decide(claim, replace(value, looks=value.looks * parts))
-    if decision.verdict == INCONCLUSIVE:  # it may be heading for refutation, which takes the stricter level
-        needed = [n for n in (decision.seeds_needed, strict.seeds_needed) if n is not None]
-        return replace(decision, seeds_needed=max(needed)) if len(needed) == 2 else decision
+    if decision.verdict == INCONCLUSIVE:
+        if decision.toward != REFUTED:  # heading for holding, which needs no correction
+            return decision
+        # heading for refutation, which takes the stricter level: its seeds, or none where that
+        # level would not refute at any number (no longer heading anywhere)
+        return replace(decision, seeds_needed=strict.seeds_needed, undecidable=strict.undecidable,
+                       toward=REFUTED if strict.seeds_needed is not None else "")
     if strict.verdict == REFUTED:
         return decision
     level = f"{stats.confidence(value.looks * parts) * 100:.4g}%"
@@ -236,7 +258,7 @@ def decide(claim: Claim, measured: Any) -> stats.Decision:
         return stats.Decision(INCONCLUSIVE, "no spread: a count observed without variation",
                               f"{seeds} seeds", undecidable=NO_SPREAD)
     if isinstance(measured, Seeds):
-        return _sample(claim, measured.values, measured.looks, measured.censored)
+        return _sample(claim, measured.values, measured.looks, measured.censored, measured.beyond_limit)
     if isinstance(measured, Difference):
         if claim.relation not in (">", ">=", "<", "<="):
             raise ValueError(f"claim {claim.id}: a comparison needs relation >, >=, < or <=, "

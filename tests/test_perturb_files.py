@@ -30,6 +30,9 @@ def test_every_trained_claim_moves_with_its_result_files(subject) -> None:
     assert REFUTED in verdicts and len(verdicts) > 1, (
         f"{subject.id}: over {len(reached)} altered copies of its result files the verdict is only "
         f"ever {sorted(verdicts)}")
+    # the two runs swapped may give the refutation, but one file altered must move it too
+    alone = {v for k, v in reached.items() if not k.endswith(" swapped")}
+    assert len(alone) > 1, f"{subject.id}: only swapping its two runs moves the verdict"
 
 
 def test_a_verdict_that_ignores_the_files_is_caught(monkeypatch) -> None:

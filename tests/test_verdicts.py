@@ -815,7 +815,7 @@ def test_a_capped_counts_figure_holds_only_on_the_median_s_order_statistics() ->
     assert figure_of_capped_counts((40, 40, 40), 40, 0.0, censored=3).verdict == INCONCLUSIVE
     skewed = (38, 40, 40, 40, 40, 40, 39, 40)  # a t bound puts the mean within 1 of 39.5
     assert stats.figure(skewed, 39.5, 1.0).verdict == HOLDS
-    capped = figure_of_capped_counts(skewed, 39.5, 1.0, censored=6)  # the true counts: 40 or more
+    capped = figure_of_capped_counts(skewed, 39.5, 1.0, censored=6, beyond_limit=True)  # 40 or more
     assert capped.verdict == INCONCLUSIVE and "between 39 and 40 or more" in capped.detail
     steady = (30, 31, 31, 32, 31, 30, 33, 31, 32, 31)
     decision = figure_of_capped_counts(steady, 31, 2.0, censored=0)
@@ -879,3 +879,42 @@ def test_a_tolerance_moves_an_exact_inequality_in_the_claim_s_favour() -> None:
     claim = dataclasses.replace(_claim("mnist-10k.a3.above-99"), claimed=100, relation="<",
                                 tolerance={"abs": 5})
     assert compare(claim, 104) and not compare(claim, 105)
+
+
+def test_a_second_review_of_the_session_s_rules() -> None:
+    """Found by a reviewer of these rules, each a case that was wrong."""
+    from claims.verdict import _combine
+
+    # 159 seeds make the range a 98.75% interval, and do refute (float rounding made j zero)
+    assert figure_of_capped_counts(list(range(159)), -10, 0, looks=4, censored=1).verdict == REFUTED
+    # a claimed count beyond where the runs stopped counting is not refuted by them
+    beyond = figure_of_capped_counts([40] * 30 + list(range(30, 40)), 60, 5, censored=30, beyond_limit=True)
+    assert beyond.verdict == INCONCLUSIVE and "beyond the run's limit" in beyond.needs
+    # ties never count for holding: 4 sure and 8 tied of 12 cannot be heading for it
+    tied = shares._share_rule(4, 12, 12, 1, "a ranking", "rank the claimed errors first")
+    assert tied.seeds_needed is None and "tie with it at the edge" in tied.needs
+    # a part heading for holding keeps its own seeds; one heading for refutation that the
+    # stricter level would never refute is heading nowhere
+    claim = _claim("mnist-10k.a3.above-99")
+    part = metrics.Seeds((0.9905, 0.9901, 0.9912, 0.9899))
+    alone = decide(claim, part)
+    assert alone.toward == HOLDS
+    assert decide(claim, metrics.AllOf((part, metrics.Seeds((0.995, 0.996, 0.997))))).seeds_needed \
+        == alone.seeds_needed
+    # a part with too few seeds for any interval keeps saying so inside a claim of parts
+    few = stats.figure([0.5, 0.52], 0.5, 0.01)
+    steady = stats.figure([0.5, 0.5, 0.5, 0.49, 0.51], 0.5, 0.01)
+    assert _combine([few, steady]).needs.startswith("at least 3")
+    # an exact inequality's tolerance edge within float rounding
+    edge = dataclasses.replace(claim, claimed=0.7, relation="<=", tolerance={"abs": 0.1})
+    assert compare(edge, 0.8)
+
+
+def test_counts_never_reached_within_the_run_are_lower_bounds_in_a_bound() -> None:
+    """No seed reaching the mark within 40 epochs (each counted 41) cannot make 'fewer than 50
+    epochs' hold; epochs run up to the source's own cap are the counts themselves."""
+    claim = dataclasses.replace(_claim("mnist-10k.a1.early-stop-epoch"), claimed=50, relation="<=")
+    never = metrics.Seeds((41.0, 41.0, 41.0, 38.0), discrete=True, censored=3, beyond_limit=True)
+    assert decide(claim, never).verdict == INCONCLUSIVE and "never reached it" in decide(claim, never).needs
+    ran = dataclasses.replace(never, beyond_limit=False, values=(40.0, 40.0, 40.0, 38.0))
+    assert decide(claim, ran).verdict == HOLDS

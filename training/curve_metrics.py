@@ -187,7 +187,7 @@ def epochs_to_test_accuracy(spec: dict[str, Any], load: Callable[[str], Result])
     curves, data = _curves(load, spec["recipe"], "test_accuracy")
     never = epoch_limit(data) + 1
     reached = [_first_epoch_reaching(c, spec["threshold"], never) for c in curves]
-    return _counts(reached, [never] * len(curves), data)
+    return _counts(reached, [never] * len(curves), data, beyond_limit=True)
 
 
 def _falls(curve: list[float], first: int, last: int | None = None) -> float:

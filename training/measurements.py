@@ -35,6 +35,10 @@ class Seeds:
     #: Of such counts, the seeds at their ceiling (ran every epoch): the run's limit, not where
     #: it would have stopped, so the counts are skewed against it and no normal law fits them.
     censored: int = 0
+    #: Those ceilings are beyond the run (a mark never reached, counted one past the limit):
+    #: the true counts are at least them. Without it a ceiling is the count itself (epochs run,
+    #: under the cap the source's own runs had).
+    beyond_limit: bool = False
 
     @property
     def mean(self) -> float:
@@ -50,7 +54,8 @@ class Seeds:
         if self.lower_bound:
             text += ", a lower bound (capped run)"
         if self.censored:
-            text += f", {self.censored} at the run's limit"
+            text += (f", {self.censored} never reaching it within the run" if self.beyond_limit
+                     else f", {self.censored} at the run's limit")
         return text + (f"; {', '.join(self.files)}" if self.files else "")
 
 

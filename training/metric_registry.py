@@ -98,12 +98,14 @@ def looks(*data: Result) -> int:
     return 1 + sum(max(len(d.get("provenance", {}).get("parts") or [None]), 1) - 1 for d in distinct)
 
 
-def _counts(values: list[float], ceilings: list[float], data: Result) -> Seeds:
+def _counts(values: list[float], ceilings: list[float], data: Result, beyond_limit: bool = False) -> Seeds:
     """Epoch counts per seed, discrete unless every seed sits at its ceiling (ran every epoch,
-    or never reached the mark and scored one past its end): the same count there is the run's
-    limit, which more seeds would not move, not a sample without spread."""
+    or, ``beyond_limit``, never reached the mark and scored one past the run's limit): the same
+    count there is the run's limit, which more seeds would not move, not a sample without
+    spread."""
     at_ceiling = sum(v >= c for v, c in zip(values, ceilings, strict=True))
-    return _seeds(values, data, discrete=at_ceiling < len(values), censored=at_ceiling)
+    seeds = _seeds(values, data, discrete=at_ceiling < len(values), censored=at_ceiling)
+    return replace(seeds, beyond_limit=beyond_limit and at_ceiling > 0)
 
 
 def epoch_limit(data: Result) -> int:
