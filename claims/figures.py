@@ -146,16 +146,17 @@ def parameter_counts(result: dict[str, Any]) -> tuple[int, ...]:
     return tuple(counts)
 
 
-def _measured_knee(claim: Claim, directory: Path | None) -> tuple[Any, int, int] | None:
-    """The knee the seeds' runs pick most often (the claim's own metric), how many pick it and
-    of how many, or None when the result cannot be read."""
+def _measured_knee(claim: Claim, directory: Path | None) -> tuple[list[Any], int, int] | None:
+    """The knees the seeds' runs pick most often (the claim's own metric; several where they
+    tie), how many pick each and of how many, or None when the result cannot be read."""
     try:
         value = metrics.compute(claim.measure, directory)
     except (metrics.NotRun, metrics.CappedRun, KeyError, ValueError):
         return None
     picks = value.value if isinstance(value, Explained) else value
-    knee, runs = picks.counts()[0]
-    return knee, runs, len(picks.picks)
+    counts = picks.counts()
+    runs = counts[0][1]
+    return [knee for knee, n in counts if n == runs], runs, len(picks.picks)
 
 
 def describe(result: dict[str, Any], directory: Path | None = None) -> Labels:
@@ -175,9 +176,12 @@ def describe(result: dict[str, Any], directory: Path | None = None) -> Labels:
         if claim.measure.get("metric") == "grid_knee":
             measured = _measured_knee(claim, directory)
             if measured is not None:
-                knee, runs, seeds = measured
-                label = f"measured knee (Kneedle): {point_name(knee)}, picked by {runs} of {seeds} seeds"
-                notes.append(Annotation(knee, label, "option", measured=True))
+                knees, runs, seeds = measured
+                each = "each " if len(knees) > 1 else ""  # a tie is drawn as a tie, not as one winner
+                label = (f"measured knee (Kneedle): {' and '.join(point_name(k) for k in knees)}, "
+                         f"{each}picked by {runs} of {seeds} seeds")
+                notes += [Annotation(knee, label if i == 0 else "", "option", measured=True)
+                          for i, knee in enumerate(knees)]
     source = _source_title(table["source_file"]) if "source_file" in table else ""
     return Labels(name, parameter_counts(result), names, source, tuple(notes))
 

@@ -918,3 +918,20 @@ def test_counts_never_reached_within_the_run_are_lower_bounds_in_a_bound() -> No
     assert decide(claim, never).verdict == INCONCLUSIVE and "never reached it" in decide(claim, never).needs
     ran = dataclasses.replace(never, beyond_limit=False, values=(40.0, 40.0, 40.0, 38.0))
     assert decide(claim, ran).verdict == HOLDS
+
+
+def test_the_knee_plot_draws_a_tie_as_a_tie(tmp_path, monkeypatch) -> None:
+    """22 seeds split 11 and 11 between 64 and 128 neurons: the figure marked only 128, 'picked by
+    11 of 22 seeds', as if it had won."""
+    from claims import figures
+
+    # seed 0's widest point scores higher: the chord tilts, and its knee moves from 128 to 64
+    _knee_grid(tmp_path, monkeypatch, (0.960, 0.972, 0.978, 0.980), seeds=2, jitter=(0.010, 0.0))
+    assert sorted(judge(_claim("dense-vs-conv.dense.width-trade-off")).measured.picks) == [64, 128]
+    from training import recipes
+
+    result = results.read(results.path_for("mnist_dense_width_grid", tmp_path))
+    result["recipe_table"] = dataclasses.asdict(recipes.get("mnist_dense_width_grid"))
+    marks = [a for a in figures.describe(result, tmp_path).annotations if a.measured]
+    assert sorted(a.value for a in marks) == [64, 128]
+    assert "each picked by 1 of 2 seeds" in marks[0].label and marks[1].label == ""
