@@ -659,3 +659,16 @@ def test_bench_refuses_an_unknown_recipe_or_model_before_timing_anything(monkeyp
 def test_report_out_without_html_says_it_is_ignored(capsys):
     assert main(["report", "--format", "json", "--out", "somewhere", "--id", "mnist-10k.a1.dropout"]) == 0
     assert "--out is ignored" in capsys.readouterr().err
+
+
+@pytest.mark.unit
+def test_the_progress_bar_redraws_once_a_minute_into_a_log(monkeypatch):
+    """Found by a new-user trial: a run's log was thousands of carriage-return redraws."""
+    import io
+
+    from training import recipes, run
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal
+    bar = run._bar(recipes.get("mnist_approach3"), [0], 1, 1000, True, 0)
+    assert bar.mininterval == 60.0
+    bar.close()

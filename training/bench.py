@@ -231,7 +231,8 @@ def print_model_table(names: list[str], batch: int, device: torch.device, progre
 
     print(table_line(HEADERS))
     print(table_line(tuple("-" * w for w in WIDTHS)), flush=True)
-    with tqdm(names, unit="model", disable=not progress, leave=False) as bar:
+    # no bar where stderr is not a terminal: it would interleave with the table in a log
+    with tqdm(names, unit="model", disable=None if progress else True, leave=False) as bar:
         for name in bar:
             bar.set_postfix_str(name)
             bar.write(table_line(model_row(name, batch, device)))

@@ -339,14 +339,19 @@ def _postfix(row: dict[str, list[float]]) -> str:
 
 
 def _bar(recipe: Recipe, group: list[int], points: int, n: int, progress: bool, done_epochs: int) -> Any:
-    """A tqdm bar over the batches of all epochs; a disabled one (its calls do nothing) when quiet."""
+    """A tqdm bar over the batches of all epochs; a disabled one (its calls do nothing) when quiet.
+    Where stderr is a log file, not a terminal, it redraws once a minute: every redraw is a line
+    of the log there (a new-user trial found a log filled with them)."""
+    import sys
+
     from tqdm.auto import tqdm
 
     per_epoch = recipe.steps_per_epoch or -(-n // recipe.batch_size)
     which = f"{group[0] + 1}" if len(group) == 1 else f"{group[0] + 1}-{group[-1] + 1}"
     label = recipe.name if points == 1 else f"{recipe.name} [{which}/{points}]"
     return tqdm(total=per_epoch * recipe.epochs, initial=per_epoch * done_epochs, desc=label,
-                unit="batch", dynamic_ncols=True, leave=True, disable=not progress)
+                unit="batch", dynamic_ncols=True, leave=True, disable=not progress,
+                mininterval=0.1 if sys.stderr.isatty() else 60.0)
 
 
 def needed_recipes(spec: dict[str, Any], dependencies: bool = True) -> list[str]:
