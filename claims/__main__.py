@@ -56,16 +56,11 @@ def _results_from(directory: Path | None) -> Iterator[None]:
 
     from training import results
 
+    results.check_readable(directory)
     before = os.environ.get(results.ENV_VAR)
     if directory is not None:
         os.environ[results.ENV_VAR] = str(directory)
     try:
-        where = results.results_dir()
-        named = "--results" if directory is not None else f"${results.ENV_VAR}" if before else ""
-        if named and not where.is_dir():
-            raise FileNotFoundError(f"the results directory {str(where)!r} ({named}) is not a directory; "
-                                    "name one that 'python -m claims train --results DIR' wrote, or "
-                                    f"leave {named} out for results/")
         yield
     finally:
         if before is None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from scipy import special
 
-from claims.stats import EPS, HOLDS, INCONCLUSIVE, LEVEL, REFUTED, Decision, _looked, confidence
+from claims.stats import EPS, HOLDS, INCONCLUSIVE, LEVEL, REFUTED, Decision, _looked, _mean_sd, confidence
 
 
 def seeds_for_range(level: float) -> int:
@@ -41,10 +41,9 @@ def figure_of_capped_counts(values: Sequence[float], claimed: float, slack: floa
     probability j/(n+1)) widened by the tolerance; holds when the one-sided bounds of the
     seeds' median both lie within the tolerance of it (an upper one at a mark never reached
     counts as none)."""
+    _mean_sd(values)  # finite numbers, at least one
     ordered = sorted(values)
     n, level = len(ordered), confidence(looks)
-    if any(not math.isfinite(v) for v in ordered) or n == 0:
-        raise ValueError(f"the seeds' values must be finite numbers, at least one: got {list(values)}")
     rule = (f"figure of a capped count: refuted when the claimed value lies outside the {LEVEL:.0%} "
             f"distribution-free prediction interval of one more run, [j-th smallest, j-th largest] "
             f"of the seeds with (n + 1 - 2j)/(n + 1) at least the level, widened by the tolerance; "

@@ -13,14 +13,6 @@ from scipy import special
 from claims.stats import HOLDS, INCONCLUSIVE, LEVEL, MAX_SEEDS, POWER, REFUTED, Decision, _looked, confidence
 
 
-def top_set(matrix: np.ndarray, k: int) -> frozenset[tuple[int, int]]:
-    """The ``k`` most frequent off-diagonal cells (true, predicted); ties broken by cell order."""
-    m = np.array(matrix, dtype=float)
-    np.fill_diagonal(m, -1)
-    order = np.argsort(-m, axis=None, kind="stable")[:k]
-    return frozenset((int(i // m.shape[1]), int(i % m.shape[1])) for i in order)
-
-
 def ranks_first(matrix: np.ndarray, claimed: frozenset[tuple[int, int]]) -> tuple[bool, bool]:
     """Whether one run's confusion counts put the ``claimed`` cells first (the most frequent
     errors): (surely, possibly). Surely when every claimed cell outnumbers every other error;

@@ -252,8 +252,8 @@ def within(values: Sequence[float], low: float, high: float, slack_low: float = 
     sides = [bound(values, ">=", low, slack_low, scale, looks, candidates=2),
              bound(values, "<=", high, slack_high, scale, looks, candidates=2)]
     rule = (f"range: both one-sided {LEVEL:.0%} confidence bounds of the seed mean (Student's t) "
-            f"must lie inside it; refuted when one lies outside at {confidence(1, 2):.1%}, one of two "
-            f"sides{_looked(looks)}")
+            f"must lie inside it; refuted when one lies outside at {confidence(looks, 2) * 100:.4g}%, one "
+            f"of two sides{_looked(looks)}")
     if REFUTED in (sides[0].verdict, sides[1].verdict):
         verdict = REFUTED
     elif lower.verdict == upper.verdict == HOLDS:

@@ -166,8 +166,7 @@ def waiting(items: Sequence[Row], total: int) -> list[str]:
     order = {"data": 0, "train": 1, "retrain": 2, "benchmarks": 3, "": 4}
     tables = recipes.recipe_tables() if pending else {}  # the TOML tables: no models, no torch
     where = results.results_dir()
-    into = "" if where.resolve() == results.results_dir(results.REPO / "results").resolve() else \
-        f" --results {where}"
+    into = "" if where.resolve() == (results.REPO / "results").resolve() else f" --results {where}"
     lines = []
     for key, group in sorted(groups.items(), key=lambda kv: (order[kv[0].partition(" ")[0]], -len(kv[1]))):
         n = _claims(len(group))

@@ -123,13 +123,10 @@ def _combine(decisions: list[stats.Decision], mode: str = "all") -> stats.Decisi
     "agree" (sessions measuring one quantity): holds or refuted only when every session says
     so. "any": holds when some part holds, refuted only when every part is refuted."""
     verdicts = [d.verdict for d in decisions]
-    undecided = [d for d in decisions if d.verdict == INCONCLUSIVE]
-    needed = [d.seeds_needed for d in undecided]
-    seeds = None if not needed or None in needed else max(needed)  # type: ignore[type-var]
-    first = False
-    if mode in ("all", "any"):
-        seeds, undecided = _seeds_for_parts(undecided, REFUTED if mode == "all" else HOLDS)
-        first = any(d.first and d.seeds_needed == seeds for d in undecided)
+    # sessions that must agree have no part that decides alone: every one needs its seeds
+    seeds, undecided = _seeds_for_parts([d for d in decisions if d.verdict == INCONCLUSIVE],
+                                        {"all": REFUTED, "any": HOLDS}.get(mode))
+    first = any(d.first and d.seeds_needed == seeds for d in undecided)
     label = "session" if mode == "agree" else "part"
     parts = "; ".join(f"{label} {i + 1}: {d.verdict}, {d.detail}" for i, d in enumerate(decisions))
     if mode == "agree" and len(decisions) < MIN_SESSIONS:
@@ -163,7 +160,8 @@ def _combine(decisions: list[stats.Decision], mode: str = "all") -> stats.Decisi
                           undecidable, unit=decisions[0].unit, first=first)
 
 
-def _seeds_for_parts(undecided: list[stats.Decision], alone: str) -> tuple[int | None, list[stats.Decision]]:
+def _seeds_for_parts(undecided: list[stats.Decision], alone: str | None) -> tuple[int | None,
+                                                                                 list[stats.Decision]]:
     """The seeds that would decide a claim of several parts, and the parts they are for. One
     part reaching ``alone`` decides the whole (refuted for an every-part claim, holds for an
     any-part one): the fewest seeds at which one would. Else every part must decide the

@@ -269,10 +269,7 @@ def _draw(draw: Draw, result: dict, directory: Path | None) -> None:
 
 
 def _plots(args: argparse.Namespace) -> int:
-    where = results.results_dir(args.results)
-    if not where.is_dir():
-        raise FileNotFoundError(f"the results directory {str(where)!r} is not a directory: name one that "
-                                "'python -m claims train --results DIR' wrote")
+    where = results.check_readable(args.results)
     for name in args.recipe or ():
         recipes.get(name)  # an unknown recipe is a typo, not a result still to train
     if args.check:

@@ -24,6 +24,7 @@ from training.metric_registry import (
     _series,
     _single,
     epoch_limit,
+    first_epoch,
     held_out_of,
     looks,
     metric,
@@ -174,20 +175,14 @@ def curves_gap_change(spec: dict[str, Any], load: Callable[[str], Result]) -> Se
 
 
 # -- the MNIST post's readings of its training curves (tds-mnist-10k), defined before measuring --
-def _first_epoch_reaching(curve: list[float], threshold: float, never: int) -> int:
-    """The first epoch (from 1) whose value reaches ``threshold``; ``never`` if none does."""
-    return next((i + 1 for i, v in enumerate(curve) if v >= threshold), never)
-
-
 @metric("epochs_to_test_accuracy")
 def epochs_to_test_accuracy(spec: dict[str, Any], load: Callable[[str], Result]) -> Seeds:
     """How fast a run converges: per seed, the first epoch (from 1) at which the test accuracy
     reaches ``threshold``; a seed that never reaches it counts one past the run's limit (not
     past its own end, which early stopping may have cut short)."""
     curves, data = _curves(load, spec["recipe"], "test_accuracy")
-    never = epoch_limit(data) + 1
-    reached = [_first_epoch_reaching(c, spec["threshold"], never) for c in curves]
-    return _counts(reached, [never] * len(curves), data, beyond_limit=True)
+    reached = [first_epoch(c, lambda v: v >= spec["threshold"], data) for c in curves]
+    return _counts(reached, [epoch_limit(data) + 1] * len(curves), data, beyond_limit=True)
 
 
 def _falls(curve: list[float], first: int, last: int | None = None) -> float:

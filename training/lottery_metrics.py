@@ -12,7 +12,7 @@ import numpy as np
 
 from training.curve_metrics import _falls
 from training.measurements import AllOf, Difference, Explained, Seeds
-from training.metric_registry import Result, _counts, _seeds, _series, epoch_limit, looks, metric
+from training.metric_registry import Result, _counts, _seeds, _series, epoch_limit, first_epoch, looks, metric
 
 
 def _iteration_best(point: dict[str, Any]) -> list[float]:
@@ -51,11 +51,9 @@ def pruned_epochs_to_99_difference(spec: dict[str, Any], load: Callable[[str], R
     99% counts as one past the run's limit (not its own end, which early stopping may have cut
     short). The explanation gives each iteration's epochs per seed."""
     data = load(spec["recipe"])
-    never = epoch_limit(data) + 1
 
     def epochs_to_99(point: dict[str, Any]) -> list[int]:
-        return [next((i + 1 for i, a in enumerate(s) if a >= 0.99), never)
-                for s in _series(point, "test_accuracy")]
+        return [first_epoch(s, lambda a: a >= 0.99, data) for s in _series(point, "test_accuracy")]
     epochs = [epochs_to_99(p) for p in data["points"]]
     each = ", ".join(f"iteration {k}: {tuple(e)}" for k, e in enumerate(epochs))
     parts = tuple(Difference(tuple(map(float, pruned)), tuple(map(float, epochs[0])), True,

@@ -114,6 +114,13 @@ def epoch_limit(data: Result) -> int:
     return int(data.get("epochs_cap") or data["recipe_table"]["epochs"])
 
 
+def first_epoch(curve: list[float], reached: Callable[[float], bool], data: Result) -> int:
+    """The first epoch (from 1) whose value ``reached`` accepts; where none does, one past the
+    run's limit, not past the curve's own end: early stopping ends a stalled run early, and its
+    own length would score it as fast."""
+    return next((i + 1 for i, v in enumerate(curve) if reached(v)), epoch_limit(data) + 1)
+
+
 def _seeds(values: list[float], data: Result, discrete: bool = False, censored: int = 0) -> Seeds:
     return Seeds(tuple(float(v) for v in values), (data["_file"],), looks=looks(data), discrete=discrete,
                  censored=censored)

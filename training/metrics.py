@@ -78,6 +78,7 @@ from training.metric_registry import (  # noqa: F401
     _single,
     best_point,
     epoch_limit,
+    first_epoch,
     held_out_of,
     loader,
     looks,
@@ -297,11 +298,12 @@ def epochs_to_loss_difference(spec: dict[str, Any], load: Callable[[str], Result
     theirs, other = _curves(load, spec["versus"], "val_loss")
     target = statistics.fmean(s[-1] for s in theirs)
 
-    def first(curve: list[float], of: Result) -> int:
-        return next((i + 1 for i, v in enumerate(curve) if v <= target), epoch_limit(of) + 1)
+    def below(v: float) -> bool:
+        return v <= target
+    mine_epochs = [first_epoch(c, below, data) for c in mine]
+    their_epochs = [first_epoch(c, below, other) for c in theirs]
     return _difference(f"epochs to a validation loss of {target:.4g}, {spec['recipe']} - {spec['versus']}",
-                       [first(c, data) for c in mine], [first(c, other) for c in theirs], data, other,
-                       discrete=True)
+                       mine_epochs, their_epochs, data, other, discrete=True)
 
 
 @metric("val_loss_rise")

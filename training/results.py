@@ -126,6 +126,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise ResultError(f"cannot write {path}: {error.strerror or error}") from None
 
 
+def check_readable(directory: Path | str | None = None) -> Path:
+    """The results directory to read, which must be one: a mistyped --results or
+    $LEAN_CNN_RESULTS would otherwise make every result look untrained, silently."""
+    where = results_dir(directory)
+    if where.is_dir():
+        return where
+    named = "--results" if directory is not None else f"${ENV_VAR}" if os.environ.get(ENV_VAR) else ""
+    raise FileNotFoundError(f"the results directory {str(where)!r}{f' ({named})' if named else ''} is not a "
+                            "directory; name one that 'python -m claims train --results DIR' wrote"
+                            + (f", or leave {named} out for results/" if named else ""))
+
+
 def check_writable(directory: Path | str | None = None) -> Path:
     """The results directory, made if needed, after writing and removing a file in it, so that
     a run stops before training rather than after it."""
