@@ -97,6 +97,7 @@ def _report_rows(args: argparse.Namespace) -> int:
     dirs = [DATA_DIR] + ([args.registry] if args.registry is not None else [])
     costs = args.costs or args.format == "markdown"
     rows, cost_rows = report.rows(claims, dirs, None if args.no_cache else report.cache.default_path(), costs)
+    broken = terminal.damaged(rows)
     if args.verdict:
         rows = [r for r in rows if r.verdict in args.verdict]
     if args.format == "json":
@@ -118,6 +119,12 @@ def _report_rows(args: argparse.Namespace) -> int:
     for v in unexpected:
         print(f"unexpected verdict: {v.claim.id} is {v.verdict}, the registry expects "
               f"{v.claim.expect}: {v.reason}", file=sys.stderr)
+    if broken:  # the rest of the report stands; the exit status says it is not whole
+        print(f"error: damaged file{'s' * (len(broken) > 1)} in the results: "
+              f"{', '.join(name + '.json' for name in broken)}; the claims that read "
+              f"{'them' if len(broken) > 1 else 'it'} are pending (the summary at the end says how to "
+              "repair it)", file=sys.stderr)
+        return 2
     return 1 if args.strict and unexpected else 0
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from claims.measures import Explained, measure
 from claims.registry import DATA_DIR, Claim, load_file, recipes, registry
 from training import metrics, plots, results
+from training.measurements import plural
 from training.plots import Annotation, Labels
 
 
@@ -151,7 +152,7 @@ def _measured_knee(claim: Claim, directory: Path | None) -> tuple[list[Any], int
     tie), how many pick each and of how many, or None when the result cannot be read."""
     try:
         value = metrics.compute(claim.measure, directory)
-    except (metrics.NotRun, metrics.CappedRun, KeyError, ValueError):
+    except (metrics.WantsRun, KeyError, ValueError):
         return None
     picks = value.value if isinstance(value, Explained) else value
     counts = picks.counts()
@@ -179,7 +180,7 @@ def describe(result: dict[str, Any], directory: Path | None = None) -> Labels:
                 knees, runs, seeds = measured
                 each = "each " if len(knees) > 1 else ""  # a tie is drawn as a tie, not as one winner
                 label = (f"measured knee (Kneedle): {' and '.join(point_name(k) for k in knees)}, "
-                         f"{each}picked by {runs} of {seeds} seeds")
+                         f"{each}picked by {runs} of {plural(seeds, 'seed')}")
                 notes += [Annotation(knee, label if i == 0 else "", "option", measured=True)
                           for i, knee in enumerate(knees)]
     source = _source_title(table["source_file"]) if "source_file" in table else ""

@@ -44,7 +44,7 @@ def has_full_result(recipe: str, directory: Path | None = None) -> bool:
 
     try:
         metrics.loader(directory)(recipe)
-    except (metrics.NotRun, metrics.CappedRun):
+    except metrics.WantsRun:
         return False
     return True
 

@@ -152,6 +152,8 @@ def throughput_ratio(spec: dict[str, Any]) -> Explained:
         mines, others = (bench.timings(step, spec[key], batch, device) for key in ("model", "versus"))
     except bench.BenchmarkMissing as why:
         raise Pending(str(why), "benchmarks") from None
+    except bench.BenchmarkDamaged as why:
+        raise Pending(f"{why}, or restore it from git", f"repair {why.path.stem}") from None
     pairs = [(m, o) for m in mines for o in others if m.file == o.file]
     mine, other = pairs[0]
     if any(len(t.rounds) < 2 for pair in pairs for t in pair):

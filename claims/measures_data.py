@@ -35,10 +35,12 @@ def dataset(spec: dict[str, Any]) -> Any:
 
 def _run_wanted(why: Exception) -> str:
     """'train RECIPE' for a run not made yet; 'retrain RECIPE' for one made capped or on a
-    subset, which ``claims train`` replaces only when asked (--replace)."""
+    subset, which ``claims train`` replaces only when asked (--replace); 'repair RECIPE' for a
+    damaged file."""
     from training import metrics
 
-    return f"{'retrain' if isinstance(why, metrics.CappedRun) else 'train'} {why.recipe}"
+    kind = {metrics.CappedRun: "retrain", metrics.DamagedRun: "repair"}.get(type(why), "train")
+    return f"{kind} {why.recipe}"
 
 
 @statistic("training")
@@ -49,7 +51,7 @@ def training(spec: dict[str, Any]) -> Any:
 
     try:
         return metrics.compute(spec)
-    except (metrics.NotRun, metrics.CappedRun) as why:
+    except metrics.WantsRun as why:
         raise Pending(str(why), _run_wanted(why)) from None
 
 
@@ -60,7 +62,7 @@ def recipe(spec: dict[str, Any]) -> Any:
 
     try:
         data = metrics.loader(allow_capped=True)(spec["recipe"])
-    except (metrics.NotRun, metrics.CappedRun) as why:
+    except metrics.WantsRun as why:
         raise Pending(str(why), _run_wanted(why)) from None
     table = data["recipe_table"]
     field = spec["field"]

@@ -344,7 +344,7 @@ def file_reachable(claim: Claim) -> dict[str, str]:
     read = metrics.loader()
     try:
         originals = {name: read(name) for name in needed_recipes(claim.measure)}
-    except (metrics.NotRun, metrics.CappedRun):
+    except metrics.WantsRun:
         return {}
     if SHAPES.get(claim.measure.get("metric", "")) in ("picks", "ranking"):  # shares of runs
         # twice the stand-ins' seeds: a file that gained seeds is judged at a stricter level

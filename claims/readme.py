@@ -13,6 +13,7 @@ from tabulate import tabulate
 
 from claims import report
 from claims.verdict import DECIDED, INCONCLUSIVE, VERDICTS, Verdict, claimed_text, show
+from training.measurements import plural
 from training.metrics import Seeds
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -66,7 +67,7 @@ def _measured(v: Verdict) -> str:
     m = v.measured
     if isinstance(m, Seeds):
         scale, unit = (100, "%") if _in_percent(v) else (1, "")
-        return f"mean {m.mean * scale:.4g}{unit}, sd {m.std * scale:.2g} ({len(m.values)} seeds)"
+        return f"mean {m.mean * scale:.4g}{unit}, sd {m.std * scale:.2g} ({plural(len(m.values), 'seed')})"
     return show(m)
 
 

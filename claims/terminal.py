@@ -153,6 +153,15 @@ def as_terminal(items: Sequence[Any], total: int | None = None, verbose: bool = 
     return "\n".join(out)
 
 
+#: What a pending claim's ``waits_for`` may start with, besides 'data': a group each in the summary.
+WAITS = ("repair", "train", "retrain", "benchmarks")
+
+
+def damaged(items: Sequence[Row]) -> list[str]:
+    """The recipes whose result files are damaged, as the claims that read them say."""
+    return sorted({r.waits_for.partition(" ")[2] for r in items if r.waits_for.startswith("repair ")})
+
+
 def waiting(items: Sequence[Row], total: int) -> list[str]:
     """What the pending claims wait for, each with the command that supplies it, in the order to
     run them (datasets before the training that reads them): a new machine without the
@@ -161,9 +170,9 @@ def waiting(items: Sequence[Row], total: int) -> list[str]:
     groups: dict[str, list[Row]] = {}
     for row in pending:
         kind = row.waits_for.partition(" ")[0]
-        key = row.waits_for if kind == "data" else kind if kind in ("train", "retrain", "benchmarks") else ""
+        key = row.waits_for if kind == "data" else kind if kind in WAITS else ""
         groups.setdefault(key, []).append(row)
-    order = {"data": 0, "train": 1, "retrain": 2, "benchmarks": 3, "": 4}
+    order = {"repair": 0, "data": 1, "train": 2, "retrain": 3, "benchmarks": 4, "": 5}
     tables = recipes.recipe_tables() if pending else {}  # the TOML tables: no models, no torch
     where = results.results_dir()
     into = "" if where.resolve() == (results.REPO / "results").resolve() else f" --results {where}"
@@ -171,7 +180,18 @@ def waiting(items: Sequence[Row], total: int) -> list[str]:
     for key, group in sorted(groups.items(), key=lambda kv: (order[kv[0].partition(" ")[0]], -len(kv[1]))):
         n = _claims(len(group))
         kind, _, name = key.partition(" ")
-        if kind == "data":
+        if kind == "repair":
+            names = sorted({r.waits_for.partition(" ")[2] for r in group})
+            timed = [name for name in names if name.startswith("benchmarks-")]
+            trained = [name for name in names if name not in timed]
+            files = ", ".join(str(results.path_for(name, where)) for name in names)
+            how = [f"retrain {'them' if len(trained) > 1 else 'it'}: python -m claims train "
+                   f"{' '.join(trained)} --replace{into}"] if trained else []
+            how += ["rerun the benchmarks (the reasons give the command, -v)"] if timed else []
+            them = "them" if len(names) > 1 else "it"
+            lines.append(f"damaged files ({n}): {files}: restore {them} from git (git checkout -- FILE) "
+                         f"or {', or '.join(how)}")
+        elif kind == "data":
             lines.append(f"the {name} dataset ({n}): {_fetch_hint(name)}")
         elif kind in ("train", "retrain"):
             what, flag = (("training results", "") if kind == "train"

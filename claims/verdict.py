@@ -20,6 +20,7 @@ from claims import order_statistics, shares, stats
 from claims.expressions import inputs
 from claims.measures import MeasureError, Pending, Unmeasurable, measure
 from claims.registry import Claim
+from training.measurements import plural
 from training.metrics import AllOf, Difference, Explained, Picks, Ranking, Seeds
 
 HOLDS, REFUTED, INCONCLUSIVE = stats.HOLDS, stats.REFUTED, stats.INCONCLUSIVE
@@ -105,9 +106,9 @@ def _sample(claim: Claim, values: tuple[float, ...], looks: int = 1, censored: i
         # the true, higher counts could reverse (holding below a threshold, refuting above one) is
         # not one to give
         return replace(decision, verdict=INCONCLUSIVE, seeds_needed=None, toward="", undecidable=(
-            f"{censored} seeds never reached it within the run, so their counts are at least one past "
-            f"its limit, not that: {decision.verdict} on them could be reversed by the true ones; only "
-            "longer runs could tell"))
+            f"{plural(censored, 'seed')} never reached it within the run, so their counts are at least "
+            f"one past its limit, not that: {decision.verdict} on them could be reversed by the true "
+            "ones; only longer runs could tell"))
     return decision
 
 
@@ -304,18 +305,20 @@ def show(value: Any) -> str:
         return show(value.value)
     if isinstance(value, Seeds):
         bound = ", lower bound" if value.lower_bound else ""
+        if len(value.values) == 1:
+            return f"{value.values[0]:.4g} (1 seed{bound})"
         return f"{value.mean:.4g} ± {value.std:.2g} ({len(value.values)} seeds{bound})"
     if isinstance(value, Difference):
         mean = sum(value.a) / len(value.a) - sum(value.b) / len(value.b)
         if value.log_ratio:
             return f"× {math.exp(mean):.4g} ({len(value.a)} and {len(value.b)} rounds)"
-        return f"Δ {mean:+.4g} ({len(value.a)} seeds)"
+        return f"Δ {mean:+.4g} ({plural(len(value.a), 'seed')})"
     if isinstance(value, AllOf):
         return "; ".join(show(i) for i in value.items)
     if isinstance(value, Ranking):
         return ", ".join(f"{cell} ({n})" for cell, n in value.top(2))
     if isinstance(value, Picks):
-        return ", ".join(f"{v} ({n} of {len(value.picks)} seeds)" for v, n in value.counts()[:2])
+        return ", ".join(f"{v} ({n} of {plural(len(value.picks), 'seed')})" for v, n in value.counts()[:2])
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, int) and not isinstance(value, bool):

@@ -189,6 +189,9 @@ def test_missing_or_unreadable_benchmarks_say_what_to_run(tmp_path, monkeypatch)
     (tmp_path / "benchmarks-cpu.json").write_text("{not json")
     with pytest.raises(ResultError, match=r"benchmarks-cpu\.json is not a pytest-benchmark JSON file"):
         bench.timing("train-step", "kmnist_gap", 25, "cpu")
+    with pytest.raises(Pending, match=r"not a pytest-benchmark JSON file.*or restore it from git") as why:
+        measure(SPEC)  # a damaged file: its claims wait, the rest of the report goes on
+    assert why.value.waits_for == "repair benchmarks-cpu"
 
 
 @pytest.mark.unit

@@ -13,7 +13,7 @@ import pytest
 from claims import coverage, perturb, report, shares, sources, stats
 from claims.order_statistics import figure_of_capped_counts, seeds_for_range
 from claims.registry import registry, unchecked
-from claims.verdict import HOLDS, INCONCLUSIVE, REFUTED, claimed_text, compare, decide, judge
+from claims.verdict import HOLDS, INCONCLUSIVE, REFUTED, claimed_text, compare, decide, judge, show
 from training import metrics, results
 
 pytestmark = pytest.mark.unit
@@ -241,6 +241,19 @@ def test_a_capped_result_waits_for_a_full_run_that_replaces_it(tmp_path, monkeyp
         {"epochs": [{"test_accuracy": [0.98]}] * 5, "final": {"accuracy": [0.98]}}]})
     verdict = judge(claim)
     assert verdict.verdict == "pending" and verdict.waits_for == "retrain mnist_approach3"
+
+
+def test_a_one_seed_result_is_read_as_one_run(tmp_path, monkeypatch) -> None:
+    """A user's first run has one seed: its reason says '1 seed' and no spread, not '± 0 over
+    1 seeds' (a new-user trial's finding)."""
+    _write(tmp_path, monkeypatch, "mnist_approach3", {"seeds": [0], "points": [
+        {"epochs": [{"test_accuracy": [0.98]}] * 5, "final": {"accuracy": [0.98]}}]})
+    verdict = judge(_claim("mnist-10k.a3.above-99"))
+    assert verdict.verdict == INCONCLUSIVE
+    assert "0.98 from 1 seed (one run: no spread)" in verdict.reason
+    assert "1 seeds" not in verdict.reason
+    assert show(verdict.measured) == "0.98 (1 seed)"
+    assert str(metrics.Picks((64,), "the knee")) == "the knee: 64 by 1 of 1 seed"
 
 
 def test_top_confusions_read_each_seeds_matrix(tmp_path, monkeypatch) -> None:

@@ -21,6 +21,15 @@ class BenchmarkMissing(LookupError):
     """No saved benchmark has the timing a claim needs; says how to produce it."""
 
 
+class BenchmarkDamaged(results.ResultError):
+    """A saved benchmark file, or the entry a claim reads in it, cannot be read: the claims that
+    read it wait for it to be restored, and the rest of a report goes on."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 @dataclass(frozen=True)
 class Timing:
     """One model's mean time per batch in a saved pytest-benchmark run."""
@@ -110,10 +119,10 @@ def timing(what: str, model: str, batch: int, device: str, directory: Path | str
         raise BenchmarkMissing(f"needs a benchmark run, results/{path.name}: {_how(device, path)}")
     run = files.read_once(path, _timings_in)
     if run.error:  # the file as a whole is unreadable
-        raise results.ResultError(f"{run.error}; {_how(device, path)}")
+        raise BenchmarkDamaged(f"{run.error}; {_how(device, path)}", path)
     found = run.timings.get((what, model, batch))
     if isinstance(found, ValueError):  # this entry is malformed; the others may be sound
-        raise results.ResultError(f"{found}; {_how(device, path)}")
+        raise BenchmarkDamaged(f"{found}; {_how(device, path)}", path)
     if found is None:
         raise BenchmarkMissing(f"needs a {what} timing of {model} at batch {batch}, which "
                                f"results/{path.name} lacks: {_how(device, path)}")

@@ -95,8 +95,8 @@ def _target(name: str, seeds: list[int], args: argparse.Namespace) -> _Target:
     recipe = recipes.get(name)
     head = {"recipe": name, "recipe_table": asdict(recipe), "seeds": seeds,
             "epochs_cap": epochs_cap(recipe, args.max_epochs), "limit": None}
+    held = results.read(path)  # a damaged file: Damaged says how to restore it or retrain it
     try:
-        held = results.read(path)
         if sorted(held.get("seeds") or []) == sorted(seeds):  # the same run again: done if alike
             results.mergeable(held, {**head, "seeds": []}, points=False)
             return _Target(held, done=True)

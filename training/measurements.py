@@ -18,6 +18,11 @@ from typing import Any
 import numpy as np
 
 
+def plural(count: int, word: str) -> str:
+    """'1 seed', '2 seeds': a reason read aloud counts in words that agree."""
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
 @dataclass(frozen=True)
 class Seeds:
     """One metric over the seeds of a run."""
@@ -49,8 +54,11 @@ class Seeds:
         return statistics.stdev(self.values) if len(self.values) > 1 else 0.0
 
     def __str__(self) -> str:
-        text = (f"mean {self.mean:.4g} ± {self.std:.2g} over {len(self.values)} seeds "
-                f"(min {min(self.values):.4g}, max {max(self.values):.4g})")
+        if len(self.values) == 1:
+            text = f"{self.values[0]:.4g} from 1 seed (one run: no spread)"
+        else:
+            text = (f"mean {self.mean:.4g} ± {self.std:.2g} over {len(self.values)} seeds "
+                    f"(min {min(self.values):.4g}, max {max(self.values):.4g})")
         if self.lower_bound:
             text += ", a lower bound (capped run)"
         if self.censored:
@@ -145,7 +153,7 @@ class Ranking:
 
     def __str__(self) -> str:
         top = ", ".join(f"{cell} ({n})" for cell, n in self.top(4))
-        return f"most frequent errors summed over {len(self.matrices)} seeds: {top}"
+        return f"most frequent errors summed over {plural(len(self.matrices), 'seed')}: {top}"
 
 
 @dataclass(frozen=True)
@@ -166,7 +174,7 @@ class Picks:
 
     def __str__(self) -> str:
         shares = ", ".join(f"{v} by {n}" for v, n in self.counts())
-        return f"{self.what}: {shares} of {len(self.picks)} seeds"
+        return f"{self.what}: {shares} of {plural(len(self.picks), 'seed')}"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from training import files, results
 from training.measurements import Difference, HeldOut, Seeds
 
 
-class _WantsRun(Exception):
+class WantsRun(Exception):
     """``recipe`` is the training run that would give the metric what it lacks."""
 
     def __init__(self, message: str, recipe: str = "") -> None:
@@ -27,13 +27,18 @@ class _WantsRun(Exception):
         self.recipe = recipe
 
 
-class NotRun(_WantsRun):
+class NotRun(WantsRun):
     """The result file a metric needs does not exist (yet)."""
 
 
-class CappedRun(_WantsRun):
+class CappedRun(WantsRun):
     """The result comes from a run capped below the recipe's epochs: only prefix-safe
     metrics may use it."""
+
+
+class DamagedRun(WantsRun):
+    """The result file is there but cannot be read (``training.results.Damaged``): the claims
+    that read it wait for it to be restored, and the rest of a report goes on."""
 
 
 Result = dict[str, Any]
@@ -60,7 +65,10 @@ def loader(directory: Path | None = None, *, allow_capped: bool = False) -> Call
         if not path.exists():
             raise NotRun(f"needs a training result, {path.parent.name}/{path.name}: run 'python -m claims "
                          f"train {recipe}' (add --device cpu to train without a GPU)", recipe)
-        data = {**_read(path), "_file": f"{path.parent.name}/{path.name}"}
+        try:
+            data = {**_read(path), "_file": f"{path.parent.name}/{path.name}"}
+        except results.Damaged as error:
+            raise DamagedRun(str(error), recipe) from None
         if data.get("epochs_cap") and not allow_capped:
             raise CappedRun(f"needs a full run: {data['_file']} is capped at {data['epochs_cap']} of the "
                             f"recipe's {data['recipe_table']['epochs']} epochs", recipe)

@@ -66,9 +66,11 @@ from training.metric_registry import (  # noqa: F401
     PREFIX_SAFE,
     SHAPES,
     CappedRun,
+    DamagedRun,
     Metric,
     NotRun,
     Result,
+    WantsRun,
     _counts,
     _curves,
     _difference,
@@ -240,7 +242,7 @@ def least_costly_grid_step(spec: dict[str, Any], load: Callable[[str], Result]) 
     for smaller, larger in spec.get("steps", []):
         try:
             small, large = load(smaller), load(larger)
-        except (NotRun, CappedRun) as why:  # say what the steps measured so far show, from the evidence
+        except WantsRun as why:  # say what the steps measured so far show, from the evidence
             raise type(why)(f"{why}; the steps measured so far, mean difference of test accuracy: "
                             f"{_step_means(steps)}", why.recipe) from None
         steps.append((f"{smaller} - {larger}", _single(small), small, _single(large), large))

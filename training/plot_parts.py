@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from training.measurements import plural
+
 #: Runs with at most this many epochs draw a marker per epoch (one epoch is one point,
 #: and a line through one point draws nothing).
 SHORT_RUN = 12
@@ -100,10 +102,6 @@ def _pyplot():
 
 def _parameters(count: int) -> str:
     return f"{count:,} parameter{'s' if count != 1 else ''}"
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'s' if count != 1 else ''}"
 
 
 def _device(text: str) -> str:
@@ -243,7 +241,7 @@ def _heading(fig: Any, title: str, detail: str) -> None:
 
 
 def _detail(result: dict[str, Any], labels: Labels) -> str:
-    seeds = _plural(len(result["seeds"]), "seed")
+    seeds = plural(len(result["seeds"]), "seed")
     parts = [labels.source] if labels.source else []
     parts += [f"mean of {seeds} ± 1 std", _device(result["provenance"]["device"])]
     return " · ".join(parts)

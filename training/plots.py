@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from training.measurements import plural
 from training.plot_parts import (  # noqa: F401
     CLAIM_STYLE,
     DPI,
@@ -43,7 +44,6 @@ from training.plot_parts import (  # noqa: F401
     _is_accuracy,
     _parameters,
     _percent,
-    _plural,
     _pyplot,
     _save,
     _tag,
@@ -152,7 +152,7 @@ def comparison_figure(results: list[dict[str, Any]], key: str, title: str = "",
         _zoomed(axes[0][1], lines, notes, colors, limits, ax.get_ylabel())
     seeds = {len(r["seeds"]) for r in results}
     sources = sorted({labels.source for labels in described if labels.source})
-    spread = f"mean of {_plural(seeds.pop(), 'seed')} ± 1 std" if len(seeds) == 1 else "seed means ± 1 std"
+    spread = f"mean of {plural(seeds.pop(), 'seed')} ± 1 std" if len(seeds) == 1 else "seed means ± 1 std"
     _heading(fig, title or key, " · ".join([*sources, spread]))
     return fig
 
@@ -199,7 +199,7 @@ def confusion_matrix_figure(result: dict[str, Any], classes: list[str] | None = 
 
     fig.colorbar(image, ax=ax, fraction=0.046, ticks=MaxNLocator(integer=True))
     _heading(fig, f"{labels.heading()}: test errors",
-             f"{_plural(len(result['seeds']), 'seed')} summed; the diagonal is grey")
+             f"{plural(len(result['seeds']), 'seed')} summed; the diagonal is grey")
     return fig
 
 

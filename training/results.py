@@ -36,6 +36,17 @@ class ResultError(ValueError):
     """A result file is unreadable or not one of ours, or cannot be written or merged."""
 
 
+class Damaged(ResultError):
+    """A result file that is not valid JSON or not of our format and shape: its seeds cannot be
+    read, so the claims that read it wait until it is restored or retrained."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        into = "" if path.parent.resolve() == (REPO / "results").resolve() else f" --results {path.parent}"
+        super().__init__(f"{path}: {problem}; restore it (git checkout -- {path}, where it is "
+                         f"committed) or retrain it: python -m claims train {path.stem} --replace{into}")
+        self.path = path
+
+
 class CheckpointError(ResultError):
     """A checkpoint that does not load safely: refused, never run."""
 
@@ -162,18 +173,15 @@ def read(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ResultError(f"{path}: not valid JSON ({error}); delete it and rerun "
-                          f"'python -m claims train {path.stem}'") from None
+        raise Damaged(path, f"not valid JSON ({error})") from None
     except FileNotFoundError:
         raise
     except OSError as error:
         raise ResultError(f"{path}: cannot read it ({error.strerror or error})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("points"), list):
-        raise ResultError(f"{path}: not a result file of format {FORMAT}; "
-                          f"rerun 'python -m claims train {path.stem}'")
+        raise Damaged(path, f"not a result file of format {FORMAT}")
     if problem := _shape_problem(data):
-        raise ResultError(f"{path}: {problem}: the file is damaged or was edited by hand; delete it and "
-                          f"rerun 'python -m claims train {path.stem}'")
+        raise Damaged(path, f"{problem}: the file is damaged or was edited by hand")
     return data
 
 
