@@ -148,9 +148,10 @@ def figure(values: Sequence[float], claimed: float, slack: float, scale: float =
               f"{_pct(mean + half, scale)}] widened to [{_pct(mean - half - slack, scale)}, "
               f"{_pct(mean + half + slack, scale)}]; |mean - claimed| is at most {_pct(bound, scale)} "
               f"at {level * 100:.4g}% confidence against a tolerance of {_pct(slack, scale)}")
-    if gap > half + slack + EPS:
+    eps = EPS * max(1.0, abs(claimed))  # a gap within float rounding of the claimed value is none
+    if gap > half + slack + eps:
         return Decision(REFUTED, rule, detail)
-    if bound <= slack + EPS:
+    if bound <= slack + eps:
         return Decision(HOLDS, rule, detail)
     if gap < slack:  # the equivalence bound would clear with more seeds
         return Decision(INCONCLUSIVE, rule, detail, _seeds_to_clear(slack - gap, sd, n, level=level),
@@ -158,7 +159,7 @@ def figure(values: Sequence[float], claimed: float, slack: float, scale: float =
     # at or outside the tolerance but inside the interval: only a narrower interval could refute it
     z = float(special.ndtri(0.5 + level / 2))
     if gap - slack <= z * sd:
-        where = "at the edge of" if gap - slack <= EPS * max(1.0, abs(claimed)) else "outside"
+        where = "at the edge of" if gap - slack <= eps else "outside"
         return Decision(INCONCLUSIVE, rule, detail, undecidable=(
             f"no number of seeds would decide it at this mean and spread: the claimed value is {where} "
             "the tolerance of the mean but inside the spread of single runs"))
