@@ -120,10 +120,8 @@ def _report_rows(args: argparse.Namespace) -> int:
         print(f"unexpected verdict: {v.claim.id} is {v.verdict}, the registry expects "
               f"{v.claim.expect}: {v.reason}", file=sys.stderr)
     if broken:  # the rest of the report stands; the exit status says it is not whole
-        print(f"error: damaged file{'s' * (len(broken) > 1)} in the results: "
-              f"{', '.join(name + '.json' for name in broken)}; the claims that read "
-              f"{'them' if len(broken) > 1 else 'it'} are pending (the summary at the end says how to "
-              "repair it)", file=sys.stderr)
+        print(f"error: the claims that read {'these damaged files' if len(broken) > 1 else 'a damaged file'} "
+              f"are pending: {terminal.repair(broken)}", file=sys.stderr)
         return 2
     return 1 if args.strict and unexpected else 0
 

@@ -162,6 +162,20 @@ def damaged(items: Sequence[Row]) -> list[str]:
     return sorted({r.waits_for.partition(" ")[2] for r in items if r.waits_for.startswith("repair ")})
 
 
+def repair(names: Sequence[str]) -> str:
+    """The damaged files of ``names`` (recipes, or benchmark files by stem) and how to mend them."""
+    where = results.results_dir()
+    into = "" if where.resolve() == (results.REPO / "results").resolve() else f" --results {where}"
+    timed = [name for name in names if name.startswith("benchmarks-")]
+    trained = [name for name in names if name not in timed]
+    files = ", ".join(str(results.path_for(name, where)) for name in names)
+    how = [f"retrain {'them' if len(trained) > 1 else 'it'}: python -m claims train "
+           f"{' '.join(trained)} --replace{into}"] if trained else []
+    how += ["rerun the benchmarks (the reasons give the command, -v)"] if timed else []
+    them = "them" if len(names) > 1 else "it"
+    return f"{files}: restore {them} from git (git checkout -- FILE) or {', or '.join(how)}"
+
+
 def waiting(items: Sequence[Row], total: int) -> list[str]:
     """What the pending claims wait for, each with the command that supplies it, in the order to
     run them (datasets before the training that reads them): a new machine without the
@@ -181,16 +195,7 @@ def waiting(items: Sequence[Row], total: int) -> list[str]:
         n = _claims(len(group))
         kind, _, name = key.partition(" ")
         if kind == "repair":
-            names = sorted({r.waits_for.partition(" ")[2] for r in group})
-            timed = [name for name in names if name.startswith("benchmarks-")]
-            trained = [name for name in names if name not in timed]
-            files = ", ".join(str(results.path_for(name, where)) for name in names)
-            how = [f"retrain {'them' if len(trained) > 1 else 'it'}: python -m claims train "
-                   f"{' '.join(trained)} --replace{into}"] if trained else []
-            how += ["rerun the benchmarks (the reasons give the command, -v)"] if timed else []
-            them = "them" if len(names) > 1 else "it"
-            lines.append(f"damaged files ({n}): {files}: restore {them} from git (git checkout -- FILE) "
-                         f"or {', or '.join(how)}")
+            lines.append(f"damaged files ({n}): {repair(damaged(group))}")
         elif kind == "data":
             lines.append(f"the {name} dataset ({n}): {_fetch_hint(name)}")
         elif kind in ("train", "retrain"):

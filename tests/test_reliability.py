@@ -643,7 +643,8 @@ def test_a_result_file_with_a_string_for_a_number_is_named_as_damaged(tmp_path, 
     out, err = capsys.readouterr()
     assert "lenet0.json: point 0, final: 'accuracy' is not one number per seed (3)" in out
     assert f"python -m claims train lenet0 --replace --results {tmp_path}" in out
-    assert "error: damaged file in the results: lenet0.json" in err
+    assert f"error: the claims that read a damaged file are pending: {tmp_path / 'lenet0.json'}: " in err
+    assert f"python -m claims train lenet0 --replace --results {tmp_path}" in err
 
 
 @pytest.mark.unit
@@ -660,7 +661,8 @@ def test_a_damaged_result_file_leaves_the_rest_of_the_report_standing(tmp_path, 
     lenet0 = [r for r in rows.values() if "lenet0.json" in r["reason"] and "not valid JSON" in r["reason"]]
     assert lenet0 and all(r["verdict"] == "pending" for r in lenet0)
     assert rows["dense-vs-conv.dense0.test-accuracy"]["verdict"] in ("holds", "refuted", "inconclusive")
-    assert "error: damaged file in the results: lenet0.json" in err
+    assert f"error: the claims that read a damaged file are pending: {tmp_path / 'lenet0.json'}: " in err
+    assert f"python -m claims train lenet0 --replace --results {tmp_path}" in err
     assert main(["report", "--results", str(tmp_path), "--id", "dense-vs-conv.*"]) == 2
     out = " ".join(capsys.readouterr().out.split())
     assert f"damaged files ({len(lenet0)} claims): {tmp_path / 'lenet0.json'}: restore it from git" in out
