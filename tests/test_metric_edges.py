@@ -1,7 +1,7 @@
 """The edges of the metrics, one test per way a metric could be broken unseen.
 
 A mutation review (one small change at a time to ``training.metric_registry``, ``metrics``,
-``curve_metrics`` and ``lottery_metrics``: an epoch counted from 0, a window one short, a
+``curve_metrics``, ``lottery_metrics`` and ``measurements``: an epoch counted from 0, a window one short, a
 minimum for a maximum, a seed paired by position) found changes that no test noticed, or that
 only the README's verdict tables caught on the committed results. Each test below computes a
 metric on a tiny made-up result and fails on one of them.
@@ -300,3 +300,37 @@ def test_epochs_run_at_iteration_reads_that_iteration():
     d = _lottery([[0.5] * 4] * 3, [[0.5, 0.5, nan, nan]] * 3, key="loss", epochs=10)
     run = _compute({"metric": "epochs_run_at_iteration", "recipe": "r", "iteration": 1}, r=d)
     assert run.values == (2.0,) * 3
+
+
+# -- measurements ----------------------------------------------------------------------------------
+def test_a_difference_reads_a_minus_b():
+    d = metrics.Difference((0.3, 0.4), (0.1, 0.2), True, "x")
+    assert "mean difference 0.2 " in str(d)
+    r = metrics.Difference((1.0, 1.0), (0.0, 0.0), False, "t", log_ratio=True)
+    assert "ratio 2.718 " in str(r)
+
+
+def test_top_lists_tied_cells_in_row_order():
+    # ties among the largest counts (2s): the stable order lists them by row, then column
+    m = [[9, 1, 1, 0, 0, 0, 0, 0, 0, 2], [1, 9, 1, 1, 2, 2, 1, 1, 1, 2], [0, 2, 9, 0, 1, 2, 1, 0, 2, 2],
+         [2, 0, 0, 9, 0, 1, 0, 0, 1, 1], [1, 0, 0, 0, 9, 2, 1, 1, 0, 1], [2, 1, 1, 2, 2, 9, 1, 2, 2, 1],
+         [2, 2, 2, 1, 2, 0, 9, 2, 2, 1], [1, 0, 1, 1, 2, 2, 0, 9, 1, 1], [2, 1, 0, 0, 2, 1, 1, 1, 9, 1],
+         [0, 2, 0, 0, 2, 1, 0, 0, 1, 9]]
+    ranking = metrics.Ranking((tuple(map(tuple, m)),))
+    assert [c for c, _ in ranking.top(4)] == ["0->9", "1->4", "1->5", "1->9"]
+
+
+def test_top_sums_the_seeds_and_names_true_then_predicted():
+    a = ((5, 3, 0), (0, 5, 0), (0, 0, 5))  # seed 1: 0 taken for 1, three times
+    b = ((5, 0, 0), (0, 5, 0), (4, 0, 5))  # seed 2: 2 taken for 0, four times
+    ranking = metrics.Ranking((a, b))
+    assert ranking.top(2) == [("2->0", 4), ("0->1", 3)]
+
+
+def test_seeds_std_is_the_sample_standard_deviation():
+    assert metrics.Seeds((1.0, 2.0, 3.0)).std == 1.0
+
+
+def test_top_never_lists_a_correct_cell_as_an_error():
+    m = ((5, 0, 0), (1, 5, 0), (0, 0, 5))  # one error, 1 taken for 0
+    assert metrics.Ranking((m,)).top(2) == [("1->0", 1), ("0->1", 0)]
