@@ -334,3 +334,48 @@ def test_seeds_std_is_the_sample_standard_deviation():
 def test_top_never_lists_a_correct_cell_as_an_error():
     m = ((5, 0, 0), (1, 5, 0), (0, 0, 5))  # one error, 1 taken for 0
     assert metrics.Ranking((m,)).top(2) == [("1->0", 1), ("0->1", 0)]
+
+
+# -- measures_data ---------------------------------------------------------------------------------
+def test_prepared_shape_is_height_then_width(monkeypatch):
+    import types
+
+    import numpy as np
+
+    from claims import measures_data
+    from training import datasets
+    fake = types.SimpleNamespace(train_images=np.zeros((2, 20, 30), np.uint8), train_labels=np.array([0, 1]),
+                                 test_images=np.zeros((1, 20, 30), np.uint8), test_labels=np.array([0]))
+    monkeypatch.setattr(datasets, "load", lambda name: fake)
+    assert measures_data._prepared_shape("not-square-kill-D02", "train", "images") == [2, 20, 30, 1]
+
+
+def test_a_recipe_field_reads_the_table_before_its_extra(tmp_path, monkeypatch):
+    from claims.measures import measure
+    d = _curves({"test_accuracy": [[0.99]] * 3}, epochs=10)
+    d["recipe_table"]["extra"] = {"epochs": 99}
+    d.pop("_file")
+    results.write(results.path_for("kill_d05", tmp_path), {"recipe": "kill_d05", **d})
+    monkeypatch.setenv("LEAN_CNN_RESULTS", str(tmp_path))
+    assert measure({"statistic": "recipe", "recipe": "kill_d05", "field": "epochs"}) == 10
+
+
+def test_a_capped_run_gives_no_final_figure(tmp_path):
+    d = _curves({"test_accuracy": [[0.98, 0.99]] * 3}, epochs=40, cap=2)
+    d["points"][0]["final"] = {"accuracy": [0.99] * 3}
+    d.pop("_file")
+    results.write(results.path_for("mnist_approach3", tmp_path), {"recipe": "mnist_approach3", **d})
+    with pytest.raises(metrics.CappedRun, match="capped at 2"):
+        metrics.compute({"metric": "test_accuracy", "recipe": "mnist_approach3"}, directory=tmp_path)
+    best = metrics.compute({"metric": "best_test_accuracy", "recipe": "mnist_approach3"}, directory=tmp_path)
+    assert best.lower_bound and best.values == (0.99,) * 3
+
+
+def test_unpaired_gap_change_meets_the_control_s_last_epoch():
+    gap = _curves({"val_accuracy": [[0.80, 0.90], [0.70, 0.95]]}, name="g.json", seeds=(0, 1))
+    control = _curves({"val_accuracy": [[0.90, 0.99, 0.95], [0.94, 0.98, 0.96]]}, name="c.json", seeds=(5, 6))
+    gap["points"][0]["epochs"].append({"val_accuracy": [0.90, 0.95]})  # three epochs each
+    m = _compute({"metric": "curves_gap_change", "recipe": "g", "versus": "c"}, g=gap, c=control)
+    last, first = (0.95 + 0.96) / 2, (0.90 + 0.94) / 2  # the control's epoch means (not its best)
+    assert m.values == pytest.approx((abs(0.90 - last) - abs(0.80 - first),
+                                      abs(0.95 - last) - abs(0.70 - first)))
